@@ -1,0 +1,446 @@
+"""Staged configuration loading: YAML files -> ``${VAR}`` substitution -> validation -> frozen objects.
+
+Files, in the order they are merged (later wins, mappings merge key by key):
+
+1. ``conf/base.yaml``: settings shared by every environment.
+2. ``conf/jobs/<job>.yaml``: one file per job, merged under ``jobs.<job>``.
+3. ``conf/env/<env>.yaml``: the environment overlay (``local``, ``emr``, ``kubernetes``, ...).
+
+Every error names the file that set the offending value, the dotted key path, what is
+allowed and what was found. Unknown keys are errors. Secrets never live in YAML: write
+``${NAME}`` (or ``${NAME:-default}``) and the value is taken from the environment.
+
+Examples
+--------
+>>> from lakehouse.config import load_config
+>>> cfg = load_config("local")
+>>> cfg.env
+'local'
+>>> cfg.spark.conf["spark.sql.shuffle.partitions"]
+'8'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from lakehouse.sql import validate_identifier
+
+__all__ = [
+    "AqeProfile",
+    "ConfigError",
+    "JobSettings",
+    "Settings",
+    "TableSettings",
+    "default_conf_dir",
+    "load_config",
+]
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or invalid.
+
+    The message names the file, the key path, what is allowed and what was found.
+    """
+
+
+def default_conf_dir() -> Path:
+    """Return the ``conf/`` directory: ``$LAKEHOUSE_CONF_DIR`` or ``./conf`` or the repo's."""
+    env = os.environ.get("LAKEHOUSE_CONF_DIR")
+    if env:
+        return Path(env)
+    cwd = Path.cwd() / "conf"
+    if (cwd / "base.yaml").is_file():
+        return cwd
+    return Path(__file__).resolve().parents[2] / "conf"
+
+
+# --------------------------------------------------------------------------- models
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _ident(value: str) -> str:
+    return validate_identifier(value)
+
+
+Identifier = Annotated[str, AfterValidator(_ident)]
+
+
+class SparkSettings(_Model):
+    """How the SparkSession is built."""
+
+    app_name: str = "lakehouse"
+    master: str | None = "local[2]"
+    #: Maven coordinates of Delta's JVM jars; ``auto`` derives them from the installed
+    #: pyspark and delta-spark (``io.delta:delta-spark_4.1_2.13:4.2.0``). ``None`` when the
+    #: platform provides Delta (EMR's ``delta-defaults`` classification, an image with the jars).
+    delta_package: str | None = "auto"
+    #: Spark's Ivy directory (``spark.jars.ivy``): jars are downloaded once and reused.
+    ivy_dir: str | None = None
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("master")
+    @classmethod
+    def _master(cls, value: str | None) -> str | None:
+        allowed = ("local", "local[", "spark://", "yarn", "k8s://")
+        if value is not None and not value.startswith(allowed):
+            raise ValueError(
+                "must be local, local[N], local[*], spark://host:port, yarn or k8s://url"
+            )
+        return value
+
+
+class AqeProfile(_Model):
+    """A named set of adaptive-query-execution settings (see ``lakehouse.aqe``)."""
+
+    enabled: bool = True
+    coalesce_partitions: bool = True
+    parallelism_first: bool = True
+    advisory_partition_size: str | None = None
+    min_partition_size: str | None = None
+    initial_partitions: int | None = Field(default=None, ge=1)
+    skew_join: bool = True
+    skewed_partition_factor: float | None = Field(default=None, gt=1)
+    skewed_partition_threshold: str | None = None
+    local_shuffle_reader: bool = True
+    auto_broadcast_threshold: str | None = None
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+class TableSettings(_Model):
+    """Where a table lives and how it is laid out."""
+
+    path: str
+    layer: Literal["landing", "bronze", "silver", "gold", "quarantine", "meta"]
+    partition_by: list[Identifier] = Field(default_factory=list)
+    description: str = ""
+
+
+class BronzeSource(_Model):
+    """One landing feed ingested by ``bronze_ingest``."""
+
+    entity: Literal["customers", "products", "orders"]
+    format: Literal["csv", "json"]
+    glob: str
+    table: Identifier
+
+
+class JobSettings(_Model):
+    """Settings shared by every job."""
+
+    enabled: bool = True
+    aqe_profile: str = "default"
+
+
+class BronzeIngestSettings(JobSettings):
+    sources: list[BronzeSource]
+    quarantine_table: Identifier = "quarantine_bronze"
+
+
+class SilverCustomersSettings(JobSettings):
+    source_table: Identifier = "bronze_customers"
+    target_table: Identifier = "dim_customer"
+    quarantine_table: Identifier = "quarantine_silver_customers"
+
+
+class SilverOrdersSettings(JobSettings):
+    source_table: Identifier = "bronze_orders"
+    products_source_table: Identifier = "bronze_products"
+    target_table: Identifier = "orders"
+    products_table: Identifier = "products"
+    quarantine_table: Identifier = "quarantine_silver_orders"
+    min_order_date: str = "2000-01-01"
+    max_order_date: str = "2100-01-01"
+
+
+class GoldDailySalesSettings(JobSettings):
+    orders_table: Identifier = "orders"
+    customers_table: Identifier = "dim_customer"
+    products_table: Identifier = "products"
+    fact_table: Identifier = "fact_sales"
+    daily_table: Identifier = "daily_revenue"
+
+
+class JobsSettings(_Model):
+    bronze_ingest: BronzeIngestSettings
+    silver_customers: SilverCustomersSettings = SilverCustomersSettings()
+    silver_orders: SilverOrdersSettings = SilverOrdersSettings()
+    gold_daily_sales: GoldDailySalesSettings = GoldDailySalesSettings()
+
+
+class PathSettings(_Model):
+    #: Root of every table path; local directory or an object-store URI (s3://...).
+    data_root: str
+    #: Where landing files are read from (relative to data_root unless absolute/URI).
+    landing: str = "landing"
+    #: Where run reports (JSON) are written.
+    reports: str = "_reports"
+
+
+class GeneratorSettings(_Model):
+    seed: int = 42
+    orders: int = Field(default=100_000, ge=1)
+    customers: int | None = Field(default=None, ge=1)
+    products: int | None = Field(default=None, ge=1)
+    days: int = Field(default=365, ge=1)
+    start_date: str = "2025-01-01"
+    malformed_fraction: float = Field(default=0.002, ge=0, le=0.5)
+
+
+class Settings(_Model):
+    """The whole, validated configuration of one environment."""
+
+    env: str
+    conf_dir: str
+    paths: PathSettings
+    spark: SparkSettings = SparkSettings()
+    aqe_profiles: dict[str, AqeProfile] = Field(default_factory=lambda: {"default": AqeProfile()})
+    tables: dict[Identifier, TableSettings]
+    jobs: JobsSettings
+    generator: GeneratorSettings = GeneratorSettings()
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        for job_name in type(self.jobs).model_fields:
+            job = getattr(self.jobs, job_name)
+            if job.aqe_profile not in self.aqe_profiles:
+                raise ValueError(
+                    f"jobs.{job_name}.aqe_profile: unknown profile {job.aqe_profile!r}; "
+                    f"allowed: {sorted(self.aqe_profiles)}"
+                )
+            for field_name, value in job:
+                if field_name.endswith("_table") and value not in self.tables:
+                    raise ValueError(
+                        f"jobs.{job_name}.{field_name}: unknown table {value!r}; "
+                        f"allowed: {sorted(self.tables)}"
+                    )
+        for src in self.jobs.bronze_ingest.sources:
+            if src.table not in self.tables:
+                raise ValueError(
+                    f"jobs.bronze_ingest.sources: unknown table {src.table!r}; "
+                    f"allowed: {sorted(self.tables)}"
+                )
+        return self
+
+    # ------------------------------------------------------------------ helpers
+
+    def _resolve(self, path: str) -> str:
+        if "://" in path or os.path.isabs(path):
+            return path
+        root = self.paths.data_root
+        if "://" in root:
+            return root.rstrip("/") + "/" + path
+        return str(Path(root) / path)
+
+    def table_path(self, name: str) -> str:
+        """Location of table ``name`` (an absolute local path or a URI)."""
+        try:
+            table = self.tables[name]
+        except KeyError as exc:
+            raise KeyError(f"unknown table {name!r}; known: {sorted(self.tables)}") from exc
+        return self._resolve(table.path)
+
+    @property
+    def landing_path(self) -> str:
+        return self._resolve(self.paths.landing)
+
+    @property
+    def reports_path(self) -> str:
+        return self._resolve(self.paths.reports)
+
+    def job(self, name: str) -> JobSettings:
+        """The settings of job ``name``."""
+        if name not in type(self.jobs).model_fields:
+            raise KeyError(f"unknown job {name!r}; known: {sorted(type(self.jobs).model_fields)}")
+        settings: JobSettings = getattr(self.jobs, name)
+        return settings
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration file: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: top level must be a mapping; found {type(data).__name__}"
+        )
+    return data
+
+
+def _merge(
+    base: dict[str, Any],
+    overlay: Mapping[str, Any],
+    origin: dict[tuple[str, ...], str],
+    source: str,
+    prefix: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Deep-merge ``overlay`` into ``base``, recording which file set each key."""
+    out = dict(base)
+    for key, value in overlay.items():
+        if not isinstance(key, str):
+            raise ConfigError(
+                f"{source}: {'.'.join(prefix) or '<top>'}: keys must be strings; found {key!r}"
+            )
+        path = (*prefix, key)
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value, origin, source, path)
+        else:
+            out[key] = value
+            _record(value, path, origin, source)
+    return out
+
+
+def _record(
+    value: Any, path: tuple[str, ...], origin: dict[tuple[str, ...], str], source: str
+) -> None:
+    origin[path] = source
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _record(v, (*path, str(k)), origin, source)
+
+
+def _substitute(
+    value: Any,
+    path: tuple[str, ...],
+    origin: Mapping[tuple[str, ...], str],
+    environ: Mapping[str, str],
+) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, (*path, str(k)), origin, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, (*path, str(i)), origin, environ) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def repl(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{_origin(origin, path)}: {'.'.join(path)}: environment variable {name!r} "
+            f"is not set and has no default (write ${{{name}:-default}} to give one)"
+        )
+
+    return _VAR.sub(repl, value)
+
+
+def _origin(origin: Mapping[tuple[str, ...], str], path: tuple[str, ...]) -> str:
+    for end in range(len(path), 0, -1):
+        if path[:end] in origin:
+            return origin[path[:end]]
+    return "<configuration>"
+
+
+def _describe_error(
+    err: Mapping[str, Any], origin: Mapping[tuple[str, ...], str], default_file: str
+) -> str:
+    loc = tuple(str(p) for p in err.get("loc", ()))
+    key = ".".join(loc) or "<top>"
+    source = _origin(origin, loc) if loc else default_file
+    kind = err.get("type", "")
+    msg = str(err.get("msg", ""))
+    if kind == "extra_forbidden":
+        parent = loc[:-1]
+        return f"{source}: {key}: unknown key {loc[-1]!r} under {'.'.join(parent) or '<top>'}"
+    if kind == "missing":
+        return f"{source}: {key}: required key is missing"
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    found = err.get("input")
+    return f"{source}: {key}: {msg}; found {found!r}"
+
+
+def load_config(
+    env: str = "local",
+    *,
+    conf_dir: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Load, substitute, validate and freeze the configuration of environment ``env``.
+
+    Parameters
+    ----------
+    env:
+        Name of the overlay file ``conf/env/<env>.yaml``.
+    conf_dir:
+        The configuration directory; defaults to :func:`default_conf_dir`.
+    environ:
+        Variables for ``${VAR}`` substitution; defaults to ``os.environ``.
+    overrides:
+        A nested mapping merged last (tests, command-line ``--set``).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, key path, what is allowed and what was found.
+    """
+    root = Path(conf_dir) if conf_dir is not None else default_conf_dir()
+    environ = os.environ if environ is None else environ
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", env):
+        raise ConfigError(f"environment name must match [A-Za-z0-9_-]+; found {env!r}")
+    env_file = root / "env" / f"{env}.yaml"
+    if not env_file.is_file():
+        known = sorted(p.stem for p in (root / "env").glob("*.yaml"))
+        raise ConfigError(f"{env_file}: no such environment {env!r}; allowed: {known}")
+
+    origin: dict[tuple[str, ...], str] = {}
+    base_file = root / "base.yaml"
+    merged = _merge({}, _read_yaml(base_file), origin, str(base_file))
+    for job_file in sorted((root / "jobs").glob("*.yaml")):
+        merged = _merge(
+            merged, {"jobs": {job_file.stem: _read_yaml(job_file)}}, origin, str(job_file)
+        )
+    merged = _merge(merged, _read_yaml(env_file), origin, str(env_file))
+    if overrides:
+        merged = _merge(merged, overrides, origin, "<overrides>")
+    for key in ("env", "conf_dir"):
+        if key in merged:
+            raise ConfigError(f"{_origin(origin, (key,))}: {key}: reserved key, set by the loader")
+
+    merged = _substitute(merged, (), origin, environ)
+    merged["env"] = env
+    merged["conf_dir"] = str(root.resolve())
+    data_root = merged.get("paths", {}).get("data_root") if isinstance(
+        merged.get("paths"), dict
+    ) else None
+    if isinstance(data_root, str) and "://" not in data_root and not os.path.isabs(data_root):
+        merged["paths"]["data_root"] = str((root.resolve().parent / data_root).resolve())
+
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        lines = [_describe_error(e, origin, str(env_file)) for e in exc.errors()]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from exc

@@ -1,0 +1,124 @@
+"""Run reports: what each job read, wrote and quarantined, printed and saved as JSON."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["JobResult", "ReconciliationError", "RunReport", "timed"]
+
+
+class ReconciliationError(RuntimeError):
+    """Row counts do not add up (input != accepted + quarantined)."""
+
+
+@dataclass
+class JobResult:
+    """The outcome of one job run.
+
+    ``tables`` maps each table written to its Delta version after the run; ``reads``
+    maps each table read to scan statistics; ``details`` holds job-specific numbers.
+    """
+
+    job: str
+    status: str = "ok"
+    rows_in: int = 0
+    rows_written: int = 0
+    rows_quarantined: int = 0
+    duration_s: float = 0.0
+    tables: dict[str, int | None] = field(default_factory=dict)
+    reads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def check_reconciled(self, *, rows_in: int, accepted: int, quarantined: int) -> None:
+        """Record the three counts and fail unless ``rows_in == accepted + quarantined``."""
+        self.details["reconciliation"] = {
+            "input": rows_in,
+            "accepted": accepted,
+            "quarantined": quarantined,
+            "reconciled": rows_in == accepted + quarantined,
+        }
+        if rows_in != accepted + quarantined:
+            raise ReconciliationError(
+                f"{self.job}: input ({rows_in}) != accepted ({accepted}) + "
+                f"quarantined ({quarantined}); {rows_in - accepted - quarantined} rows unaccounted"
+            )
+
+
+@contextmanager
+def timed(result: JobResult) -> Iterator[JobResult]:
+    """Measure the wall time of a block into ``result.duration_s``."""
+    start = time.perf_counter()
+    try:
+        yield result
+    finally:
+        result.duration_s = round(time.perf_counter() - start, 3)
+
+
+@dataclass
+class RunReport:
+    """All job results of one CLI invocation."""
+
+    run_id: str
+    env: str
+    started_at: str
+    jobs: list[JobResult] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(j.status == "ok" for j in self.jobs)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False, default=str)
+
+    def write(self, directory: str) -> str | None:
+        """Write ``<directory>/run_<run_id>.json`` (local paths only) and return its path."""
+        if "://" in directory:
+            return None
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        out = path / f"run_{self.run_id}.json"
+        out.write_text(self.to_json() + "\n", encoding="utf-8")
+        return str(out)
+
+    def render(self) -> str:
+        """A fixed-width table, one line per job."""
+        header = (
+            f"{'job':<18} {'status':<7} {'rows in':>10} {'written':>10} {'quarant.':>9} "
+            f"{'secs':>7}  tables (Delta version)"
+        )
+        lines = [f"run {self.run_id} (env {self.env})", header, "-" * len(header)]
+        for j in self.jobs:
+            tables = ", ".join(f"{k}@v{v}" for k, v in j.tables.items())
+            lines.append(
+                f"{j.job:<18} {j.status:<7} {j.rows_in:>10} {j.rows_written:>10} "
+                f"{j.rows_quarantined:>9} {j.duration_s:>7.1f}  {tables}"
+            )
+            for table, stats in j.reads.items():
+                lines.append(f"{'':<18} read {table}: {_read_summary(stats)}")
+            rec = j.details.get("reconciliation")
+            if rec:
+                mark = "ok" if rec["reconciled"] else "MISMATCH"
+                lines.append(
+                    f"{'':<18} reconciliation {mark}: input {rec['input']} = accepted "
+                    f"{rec['accepted']} + quarantined {rec['quarantined']}"
+                )
+            if j.error:
+                lines.append(f"{'':<18} error: {j.error}")
+        return "\n".join(lines)
+
+
+def _read_summary(stats: dict[str, Any]) -> str:
+    parts = []
+    if "files_read" in stats:
+        parts.append(f"files {stats['files_read']}/{stats.get('files_total', '?')}")
+    if "partitions_read" in stats:
+        parts.append(f"partitions {stats['partitions_read']}/{stats.get('partitions_total', '?')}")
+    return ", ".join(parts) or json.dumps(stats, default=str)
