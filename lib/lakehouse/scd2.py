@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import TYPE_CHECKING, Any, Literal
@@ -379,7 +379,10 @@ def _delete_only_columns(changes: DataFrame, spec: SCD2Spec) -> tuple[str, ...]:
 
 
 def _resolve(
-    changes: DataFrame, spec: SCD2Spec, target_schema: T.StructType | None, props: dict[str, str]
+    changes: DataFrame,
+    spec: SCD2Spec,
+    target_schema: T.StructType | None,
+    props: Callable[[], dict[str, str]],
 ) -> _Layout:
     from pyspark.errors import AnalysisException
 
@@ -446,14 +449,17 @@ def _resolve(
         feed_types = {f.name: f.dataType for f in changes.schema.fields}
         pairs = [(c, c) for c in (*spec.keys, *target_attrs)]
         pairs.append((spec.sequence_by, spec.valid_from))
-        widening = props.get("delta.enableTypeWidening", "false").lower() == "true"
         for feed_col, tcol in pairs:
             src, dst = feed_types[feed_col], tcols[tcol]
             if src == dst:
                 continue
             if _upcasts_to(src, dst):
                 casts[feed_col] = dst
-            elif widening and _upcasts_to(dst, src) and feed_col != spec.sequence_by:
+            elif (
+                _upcasts_to(dst, src)
+                and feed_col != spec.sequence_by
+                and props().get("delta.enableTypeWidening", "false").lower() == "true"
+            ):
                 continue  # Delta type widening changes the column type in the MERGE
             else:
                 raise SCD2SchemaError(
@@ -499,6 +505,12 @@ class _Touched:
 
 
 def _touched_keys(touched: DataFrame, keys: Sequence[str], in_list_limit: int) -> _Touched:
+    if len(keys) == 1:
+        few = [r[0] for r in touched.limit(in_list_limit + 1).collect()]
+        if len(few) <= in_list_limit:
+            if not few:
+                return _Touched(0, {}, None)
+            return _Touched(len(few), {keys[0]: (min(few), max(few))}, few)
     aggs = [F.count(F.lit(1)).alias("__n")]
     for i, k in enumerate(keys):
         aggs += [F.min(_c(k)).alias(f"__lo{i}"), F.max(_c(k)).alias(f"__hi{i}")]
@@ -507,10 +519,7 @@ def _touched_keys(touched: DataFrame, keys: Sequence[str], in_list_limit: int) -
     if row is None or n == 0:
         return _Touched(0, {}, None)
     bounds = {k: (row[f"__lo{i}"], row[f"__hi{i}"]) for i, k in enumerate(keys)}
-    values = None
-    if len(keys) == 1 and n <= in_list_limit:
-        values = [r[0] for r in touched.collect()]
-    return _Touched(n, bounds, values)
+    return _Touched(n, bounds, None)
 
 
 def _stored_events(stored: DataFrame, lay: _Layout, spec: SCD2Spec) -> DataFrame:
@@ -725,8 +734,12 @@ def _apply_once(
     exists = tgt.exists()
     version = tgt.version() if exists else None
     target_df = tgt.read(version) if exists else None
-    props = tgt.properties() if exists else {}
-    lay = _resolve(changes, spec, target_df.schema if target_df is not None else None, props)
+    lay = _resolve(
+        changes,
+        spec,
+        target_df.schema if target_df is not None else None,
+        tgt.properties if exists else dict,
+    )
 
     feed = changes
     for col, dtype in lay.casts.items():
@@ -768,8 +781,6 @@ def _apply_once(
         ).first()
         n_rows = int(counts["rows"] or 0) if counts is not None else 0
         n_bad = int(counts["bad"] or 0) if counts is not None else 0
-        n_events = new_events.count()
-        n_dups = n_rows - n_bad - n_events
 
         key_cols = [_c(k) for k in lay.keys]
         touched = new_events.select(*key_cols).distinct()
@@ -888,7 +899,7 @@ def _apply_once(
         metrics = {
             "rows": n_rows,
             "events": g(m, "events"),
-            "duplicates": n_dups,
+            "duplicates": n_rows - n_bad - n_conflict_rows - g(m, "events"),
             "conflicts": n_conflict_rows,
             "quarantined": n_bad + n_conflict_rows,
             "inserted": g(d, "inserted"),
