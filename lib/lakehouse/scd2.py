@@ -564,9 +564,22 @@ def _classify(events: DataFrame, lay: _Layout) -> DataFrame:
             w.rowsBetween(Window.unboundedPreceding, Window.currentRow)
         ),
     )
+    # Conflict: two new events at one (key, seq) (they are distinct after deduplication),
+    # or a new event contradicting the stored event there (other kind or tracked values).
+    wsame = Window.partitionBy(*keys, F.col(_SEQ))
+    is_new = F.col(_SRC) == _SRC_NEW
+    n_new = F.sum(is_new.cast("int")).over(wsame)
+    stored_ev = F.first(
+        F.when(~is_new, F.struct(F.col(_DEL).alias("d"), *[_c(t) for t in lay.tracked])),
+        ignorenulls=True,
+    ).over(wsame)
+    contradict = stored_ev.isNotNull() & (
+        (stored_ev["d"] != F.col(_DEL))
+        | (~F.col(_DEL) & ~_all([_same(stored_ev[t], _c(t)) for t in lay.tracked]))
+    )
+    out = out.withColumn("__conflict", is_new & ((n_new > 1) | contradict))
     ws = Window.partitionBy(*keys)
     stored_max = F.max(F.when(F.col(_SRC) < _SRC_NEW, F.col(_SEQ))).over(ws)
-    wsame = Window.partitionBy(*keys, F.col(_SEQ))
     stored_here = F.max(F.when(F.col(_SRC) < _SRC_NEW, F.lit(1)).otherwise(0)).over(wsame) > 0
     out = out.withColumn(
         "__late",
@@ -809,30 +822,41 @@ def _apply_once(
             stored_ext = stored_ext.withColumn(c, F.lit(None).cast(feed.schema[c].dataType))
         st_events = _stored_events(stored_ext, lay, spec)
 
-        # Conflicts: different new events with one (key, seq), or a new event that
-        # contradicts a stored one at the same (key, seq).
+        def classify(new_events: DataFrame) -> DataFrame:
+            new_ev = new_events.select(
+                *key_cols,
+                F.col(_SEQ),
+                F.col(_DEL),
+                F.lit(_SRC_NEW).alias(_SRC),
+                *[_c(a) for a in lay.attrs],
+            )
+            out = _classify(st_events.unionByName(new_ev), lay).persist()
+            cached.append(out)
+            return out
+
+        def event_metrics(classified: DataFrame) -> Any:
+            return (
+                classified.where(F.col(_SRC) == _SRC_NEW)
+                .agg(
+                    F.count(F.lit(1)).alias("events"),
+                    F.sum((~F.col("__boundary")).cast("int")).alias("unchanged"),
+                    F.sum(F.col("__effdel").cast("int")).alias("deleted"),
+                    F.sum(F.col("__late").cast("int")).alias("late"),
+                    F.sum(F.col("__conflict").cast("int")).alias("conflicts"),
+                )
+                .first()
+            )
+
         k_seq = [*lay.keys, _SEQ]
-        within = new_events.groupBy(*k_seq).count().where(F.col("count") > 1).select(*k_seq)
-        n = new_events.alias("n")
-        s = st_events.alias("s")
-        join_cond = _all([_c(c, "n") == _c(c, "s") for c in k_seq])
-        contradict = (F.col(f"n.{_DEL}") != F.col(f"s.{_DEL}")) | (
-            ~F.col(f"n.{_DEL}") & ~_all([_same(_c(t, "n"), _c(t, "s")) for t in lay.tracked])
-        )
-        against = (
-            n.join(s, join_cond, "inner")
-            .where(contradict)
-            .select(*[_c(c, "n").alias(c) for c in k_seq])
-        )
-        conflicts = within.unionByName(against).distinct()
-        sample = conflicts.limit(21).collect()
+        classified = classify(new_events)
+        m = event_metrics(classified)
         n_conflict_rows = 0
-        if sample:
+        if m is not None and m["conflicts"]:
+            conflicts = classified.where(F.col("__conflict")).select(*k_seq).distinct()
             if on_conflict == "fail":
+                sample = conflicts.orderBy(*k_seq).limit(21).collect()
                 shown = ", ".join(
-                    "("
-                    + ", ".join(f"{c}={r[c if c != _SEQ else _SEQ]!r}" for c in lay.keys)
-                    + f", {lay.seq}={r[_SEQ]!r})"
+                    "(" + ", ".join(f"{c}={r[c]!r}" for c in lay.keys) + f", {lay.seq}={r[_SEQ]!r})"
                     for r in sample[:20]
                 )
                 more = " and more" if len(sample) > 20 else ""
@@ -855,29 +879,9 @@ def _apply_once(
                 )
             )
             bad = bad.unionByName(conflict_rows)
-            new_events = new_events.join(conflicts, k_seq, "left_anti")
             n_conflict_rows = conflict_rows.count()
-
-        new_ev = new_events.select(
-            *key_cols,
-            F.col(_SEQ),
-            F.col(_DEL),
-            F.lit(_SRC_NEW).alias(_SRC),
-            *[_c(a) for a in lay.attrs],
-        )
-        events = st_events.unionByName(new_ev)
-        classified = _classify(events, lay).persist()
-        cached.append(classified)
-        m = (
-            classified.where(F.col(_SRC) == _SRC_NEW)
-            .agg(
-                F.count(F.lit(1)).alias("events"),
-                F.sum((~F.col("__boundary")).cast("int")).alias("unchanged"),
-                F.sum(F.col("__effdel").cast("int")).alias("deleted"),
-                F.sum(F.col("__late").cast("int")).alias("late"),
-            )
-            .first()
-        )
+            classified = classify(new_events.join(conflicts, k_seq, "left_anti"))
+            m = event_metrics(classified)
         rebuilt = _rebuild(classified, lay, spec)
         diff = _diff(rebuilt, stored_ext, lay, spec).persist()
         cached.append(diff)
