@@ -296,6 +296,7 @@ resource "aws_emr_cluster" "this" {
   master_instance_fleet {
     name                      = "primary-on-demand"
     target_on_demand_capacity = 1
+    target_spot_capacity      = 0
 
     dynamic "instance_type_configs" {
       for_each = var.primary_instance_types
