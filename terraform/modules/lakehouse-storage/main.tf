@@ -141,18 +141,18 @@ resource "aws_s3_bucket" "this" {
 }
 
 resource "aws_s3_bucket_ownership_controls" "this" {
-  for_each = aws_s3_bucket.this
+  for_each = local.kms_buckets
 
-  bucket = each.value.id
+  bucket = aws_s3_bucket.this[each.key].id
   rule {
     object_ownership = "BucketOwnerEnforced"
   }
 }
 
 resource "aws_s3_bucket_public_access_block" "this" {
-  for_each = aws_s3_bucket.this
+  for_each = local.kms_buckets
 
-  bucket                  = each.value.id
+  bucket                  = aws_s3_bucket.this[each.key].id
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
@@ -160,18 +160,18 @@ resource "aws_s3_bucket_public_access_block" "this" {
 }
 
 resource "aws_s3_bucket_versioning" "this" {
-  for_each = aws_s3_bucket.this
+  for_each = local.kms_buckets
 
-  bucket = each.value.id
+  bucket = aws_s3_bucket.this[each.key].id
   versioning_configuration {
     status = "Enabled"
   }
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
-  for_each = aws_s3_bucket.this
+  for_each = local.kms_buckets
 
-  bucket = each.value.id
+  bucket = aws_s3_bucket.this[each.key].id
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
@@ -182,9 +182,9 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "this" {
-  for_each = aws_s3_bucket.this
+  for_each = local.kms_buckets
 
-  bucket = each.value.id
+  bucket = aws_s3_bucket.this[each.key].id
 
   rule {
     id     = "expire-old-versions"
@@ -219,25 +219,25 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 }
 
 resource "aws_s3_bucket_logging" "this" {
-  for_each = aws_s3_bucket.this
+  for_each = local.kms_buckets
 
-  bucket        = each.value.id
+  bucket        = aws_s3_bucket.this[each.key].id
   target_bucket = aws_s3_bucket.access_logs.id
   target_prefix = "${each.key}/"
 }
 
 resource "aws_s3_bucket_notification" "this" {
-  for_each = aws_s3_bucket.this
+  for_each = local.kms_buckets
 
   # Emit object events to EventBridge (no cost without rules) so pipelines can react to new data.
-  bucket      = each.value.id
+  bucket      = aws_s3_bucket.this[each.key].id
   eventbridge = true
 }
 
 resource "aws_s3_bucket_policy" "this" {
-  for_each = aws_s3_bucket.this
+  for_each = local.kms_buckets
 
-  bucket = each.value.id
+  bucket = aws_s3_bucket.this[each.key].id
   policy = jsonencode(local.bucket_policies[each.key])
 
   depends_on = [aws_s3_bucket_public_access_block.this]
