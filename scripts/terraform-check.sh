@@ -43,7 +43,7 @@ export TF_CLI_CONFIG_FILE="$CACHE/terraformrc"
 # Never let a user's plugin cache or variables leak into the checks.
 unset TF_PLUGIN_CACHE_DIR TF_DATA_DIR
 
-mkdir -p "$CACHE/bin" "$MIRROR" "$GOMODCACHE" "$GOCACHE"
+mkdir -p "$CACHE/bin" "$CACHE/logs" "$MIRROR" "$GOMODCACHE" "$GOCACHE"
 
 declare -a RESULTS=()
 FAILED=0
@@ -105,8 +105,13 @@ build_go_provider() {
   mkdir -p "$dst"
   tmp="$dst/.build.$$"
   local t0=$SECONDS
-  (cd "$recipe" && GOMAXPROCS="${GOMAXPROCS:-2}" nice -n 10 go build -trimpath -ldflags "-s -w" \
-    -o "$tmp" "github.com/hashicorp/terraform-provider-$name")
+  local buildlog="$CACHE/logs/build-$name.log"
+  if ! (cd "$recipe" && GOMAXPROCS="${GOMAXPROCS:-2}" nice -n 10 go build -trimpath -ldflags "-s -w" \
+    -o "$tmp" "github.com/hashicorp/terraform-provider-$name") >"$buildlog" 2>&1; then
+    tail -n 40 "$buildlog" >&2
+    rm -f "$tmp"
+    return 1
+  fi
   mv -f "$tmp" "$dst/terraform-provider-${name}_v${version}"
   echo "$want" >"$stamp"
   log "built hashicorp/$name in $((SECONDS - t0))s"
@@ -145,18 +150,36 @@ ensure_checkov() {
 }
 
 run_checkov() {
-  local out="$CACHE/checkov-last.txt"
-  # --download-external-modules false: only local modules are used.
-  # No --skip-check: skips live inline on the resource with a justification.
-  set +e
-  (cd "$ROOT" && "$CHECKOV" --directory terraform --framework terraform --compact --quiet \
-    --download-external-modules false) >"$out" 2>&1
-  local rc=$?
-  set -e
-  cat "$out"
-  (cd "$ROOT" && "$CHECKOV" --directory terraform --framework terraform --compact \
-    --download-external-modules false 2>/dev/null | grep -E '^(Passed|Failed|Skipped) checks' || true) |
-    sed 's/^/checkov: /'
+  local outdir="$CACHE/checkov-report" rc=0
+  rm -rf "$outdir"
+  # --skip-download: no calls to the vendor API (unreachable, and not needed for the checks).
+  # No --skip-check: the only skips live inline on resources, each with a justification.
+  (cd "$ROOT" && "$CHECKOV" --directory terraform --framework terraform --compact --skip-download \
+    --download-external-modules false --output cli --output json --output-file-path "$outdir") \
+    >"$CACHE/logs/checkov.log" 2>&1 || rc=$?
+  if [ ! -f "$outdir/results_json.json" ]; then
+    tail -n 40 "$CACHE/logs/checkov.log" >&2
+    return 1
+  fi
+  python3 - "$outdir/results_json.json" <<'PY' || rc=1
+import json, sys
+data = json.load(open(sys.argv[1]))
+reports = data if isinstance(data, list) else [data]
+passed = failed = skipped = parse_errors = 0
+for rep in reports:
+    parse_errors += rep.get("summary", {}).get("parsing_errors", 0)
+    res = rep.get("results", {})
+    passed += len(res.get("passed_checks", []))
+    failed += len(res.get("failed_checks", []))
+    skipped += len(res.get("skipped_checks", []))
+    for c in res.get("failed_checks", []):
+        print(f"  FAILED  {c['check_id']} {c['resource']} ({c['file_path']}:{c['file_line_range'][0]}) {c['check_name']}")
+    for c in res.get("skipped_checks", []):
+        reason = (c.get("check_result") or {}).get("suppress_comment", "")
+        print(f"  SKIPPED {c['check_id']} {c['resource']}: {reason}")
+print(f"checkov: Passed checks: {passed}, Failed checks: {failed}, Skipped checks: {skipped}, Parsing errors: {parse_errors}")
+sys.exit(1 if failed or parse_errors else 0)
+PY
   return $rc
 }
 
@@ -174,6 +197,7 @@ if ! ensure_terraform; then
   record FAIL "terraform $TF_VERSION present"
 else
   record PASS "terraform $TF_VERSION present"
+  write_cli_config
   run_step "terraform fmt -check -recursive terraform/" terraform fmt -check -recursive -diff "$TF_DIR"
 
   if ensure_providers; then
