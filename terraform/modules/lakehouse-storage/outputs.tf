@@ -1,21 +1,21 @@
 output "data_bucket" {
   description = "Name of the data bucket (Delta tables)."
-  value       = aws_s3_bucket.this["data"].id
+  value       = aws_s3_bucket.this["data"].bucket
 }
 
 output "artifacts_bucket" {
   description = "Name of the artifacts bucket (job wheels, entry points, configs)."
-  value       = aws_s3_bucket.this["artifacts"].id
+  value       = aws_s3_bucket.this["artifacts"].bucket
 }
 
 output "logs_bucket" {
   description = "Name of the logs bucket (EMR logs, Spark event logs)."
-  value       = aws_s3_bucket.this["logs"].id
+  value       = aws_s3_bucket.this["logs"].bucket
 }
 
 output "access_logs_bucket" {
   description = "Name of the bucket receiving S3 server access logs of the other buckets."
-  value       = aws_s3_bucket.access_logs.id
+  value       = aws_s3_bucket.access_logs.bucket
 }
 
 output "bucket_arns" {
