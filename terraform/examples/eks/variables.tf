@@ -66,6 +66,11 @@ variable "tags" {
   description = "Tags applied to every AWS resource through the provider's default_tags."
   type        = map(string)
   default     = { project = "lakehouse" }
+
+  validation {
+    condition     = alltrue([for k, v in var.tags : length(k) >= 1 && length(k) <= 128 && length(v) <= 256 && !startswith(lower(k), "aws:")])
+    error_message = "tags: keys must be 1-128 characters and not start with aws:, values at most 256 characters."
+  }
 }
 
 variable "kubernetes_version" {

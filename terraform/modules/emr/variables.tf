@@ -62,6 +62,11 @@ variable "ssh_key_name" {
   description = "Optional EC2 key pair for SSH to the primary node; null (default) means no SSH key (use SSM Session Manager)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.ssh_key_name == null || try(length(var.ssh_key_name) >= 1 && length(var.ssh_key_name) <= 255, false)
+    error_message = "ssh_key_name must be null or a key pair name of 1-255 characters."
+  }
 }
 
 ################################################################################
@@ -347,10 +352,20 @@ variable "spark_defaults" {
   description = "Extra spark-defaults properties; they override the module's defaults."
   type        = map(string)
   default     = {}
+
+  validation {
+    condition     = alltrue([for k, _ in var.spark_defaults : startswith(k, "spark.")])
+    error_message = "spark_defaults keys must be Spark properties starting with \"spark.\"."
+  }
 }
 
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
   default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.tags : length(k) >= 1 && length(k) <= 128 && length(v) <= 256 && !startswith(lower(k), "aws:")])
+    error_message = "tags: keys must be 1-128 characters and not start with aws:, values at most 256 characters."
+  }
 }

@@ -73,4 +73,9 @@ variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
   default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.tags : length(k) >= 1 && length(k) <= 128 && length(v) <= 256 && !startswith(lower(k), "aws:")])
+    error_message = "tags: keys must be 1-128 characters and not start with aws:, values at most 256 characters."
+  }
 }

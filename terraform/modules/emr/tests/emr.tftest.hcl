@@ -250,3 +250,13 @@ run "rejects_public_subnets" {
 
   expect_failures = [data.aws_subnet.selected]
 }
+
+run "rejects_non_spark_defaults_keys" {
+  command = plan
+
+  variables {
+    spark_defaults = { "yarn.nodemanager.vmem-check-enabled" = "false" }
+  }
+
+  expect_failures = [var.spark_defaults]
+}
