@@ -143,8 +143,11 @@ ensure_checkov() {
   if [ ! -x "$venv/bin/checkov" ]; then
     log "installing checkov $CHECKOV_VERSION into $venv"
     rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+    if ! { python3 -m venv "$venv" &&
+      "$venv/bin/pip" install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION"; }; then
+      rm -rf "$venv" # never leave a half-installed venv behind for the next run
+      return 1
+    fi
   fi
   CHECKOV="$venv/bin/checkov"
 }
