@@ -52,14 +52,18 @@ def test_range_reads_exactly_k_of_n_partitions(spark, fact):
 
 
 def test_function_on_partition_column_still_prunes(spark, fact):
-    df = spark.read.format("delta").load(fact).where(
-        F.date_format("d", "yyyy-MM-dd").between("2025-01-01", "2025-01-02")
+    df = (
+        spark.read.format("delta")
+        .load(fact)
+        .where(F.date_format("d", "yyyy-MM-dd").between("2025-01-01", "2025-01-02"))
     )
     assert scan_stats(df).partitions_read == 2
 
 
 def test_read_partitions_rejects_non_partition_column(spark, fact):
-    with pytest.raises(ValueError, match=r"'amount' is not a partition column; partition columns: \['d'\]"):
+    with pytest.raises(
+        ValueError, match=r"'amount' is not a partition column; partition columns: \['d'\]"
+    ):
         read_partitions(spark, fact, PartitionRange("amount", 1, 2))
 
 
@@ -78,7 +82,11 @@ def test_udf_filter_trips_the_guard(spark, fact):
 
 
 def test_guard_warns_instead_of_failing(spark, fact, caplog):
-    df = spark.read.format("delta").load(fact).where((F.col("d") <= "2025-01-02") | (F.col("id") > 100))
+    df = (
+        spark.read.format("delta")
+        .load(fact)
+        .where((F.col("d") <= "2025-01-02") | (F.col("id") > 100))
+    )
     rng = PartitionRange("d", dt.date(2025, 1, 1), dt.date(2025, 1, 2))
     with caplog.at_level(logging.WARNING, logger="lakehouse.pruning"):
         stats = check_pruning(df, table="t", path=fact, declared=rng, policy="warn")

@@ -191,4 +191,3 @@ def _read_description(node: Any) -> str:
     # simpleString is "AQEShuffleRead <flags>" (e.g. "AQEShuffleRead skewed").
     text = str(node.simpleString(25))
     return text.partition(" ")[2].strip()
-

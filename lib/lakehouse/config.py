@@ -423,9 +423,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path}: top level must be a mapping; found {type(data).__name__}"
-        )
+        raise ConfigError(f"{path}: top level must be a mapping; found {type(data).__name__}")
     return data
 
 
@@ -565,9 +563,9 @@ def load_config(
     merged = _substitute(merged, (), origin, environ)
     merged["env"] = env
     merged["conf_dir"] = str(root.resolve())
-    data_root = merged.get("paths", {}).get("data_root") if isinstance(
-        merged.get("paths"), dict
-    ) else None
+    data_root = (
+        merged.get("paths", {}).get("data_root") if isinstance(merged.get("paths"), dict) else None
+    )
     if isinstance(data_root, str) and "://" not in data_root and not os.path.isabs(data_root):
         merged["paths"]["data_root"] = str((root.resolve().parent / data_root).resolve())
 

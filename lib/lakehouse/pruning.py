@@ -274,10 +274,7 @@ def partition_values(spark: SparkSession, path: str) -> DataFrame:
     schema = spark.read.format("delta").load(path).schema
     files = PyDataFrame(_snapshot(spark, path).allFiles().toDF(), spark)
     return files.select(
-        *[
-            F.col("partitionValues")[c].cast(schema[c].dataType).alias(c)
-            for c in columns
-        ]
+        *[F.col("partitionValues")[c].cast(schema[c].dataType).alias(c) for c in columns]
     ).distinct()
 
 
@@ -314,9 +311,7 @@ class ReadStats:
         return out
 
 
-def scan_stats(
-    df: DataFrame, *, path: str | None = None, execute: bool = True
-) -> ReadStats:
+def scan_stats(df: DataFrame, *, path: str | None = None, execute: bool = True) -> ReadStats:
     """Execute ``df`` and report what its scan of the Delta table at ``path`` read.
 
     Parameters
