@@ -5,18 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pyspark.sql import functions as F
-
 from lakehouse.aqe import (
-    aqe_conf,
-    aqe_details,
     apply_job_profile,
     apply_profile,
+    aqe_conf,
+    aqe_details,
     profile_applied,
     shuffle_reads,
 )
 from lakehouse.config import AqeProfile, ConfigError, load_config
 from lakehouse.pruning import executed_plan
+from pyspark.sql import functions as F
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

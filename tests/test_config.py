@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from lakehouse.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[1]

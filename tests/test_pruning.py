@@ -7,9 +7,6 @@ import logging
 
 import pytest
 from chispa import assert_df_equality
-from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType
-
 from lakehouse.pruning import (
     PartitionPruningError,
     PartitionRange,
@@ -18,6 +15,8 @@ from lakehouse.pruning import (
     read_partitions,
     scan_stats,
 )
+from pyspark.sql import functions as F
+from pyspark.sql.types import BooleanType
 
 START = dt.date(2025, 1, 1)
 DAYS = 10

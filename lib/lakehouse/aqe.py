@@ -31,10 +31,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AQE_KEYS",
-    "aqe_conf",
-    "aqe_details",
     "apply_job_profile",
     "apply_profile",
+    "aqe_conf",
+    "aqe_details",
     "profile_applied",
     "shuffle_reads",
 ]
