@@ -14,6 +14,7 @@ from lakehouse.layout import (
     changed_partitions,
     explain_skipping,
     optimize,
+    optimize_conf,
     partition_predicate,
     safety_retention_hours,
     table_properties,
@@ -45,11 +46,11 @@ def test_table_properties_from_layout():
         deletion_vectors=False,
     )
     assert table_properties(t) == {
-        "delta.targetFileSize": "64m",
         "delta.dataSkippingStatsColumns": "c,d",
         "delta.enableDeletionVectors": "false",
     }
     assert table_properties(TableSettings(path="p", layer="gold")) == {}
+    assert optimize_conf(t) == {"spark.databricks.delta.optimize.maxFileSize": "67108864"}
 
 
 def test_layout_rejects_cluster_with_partitions():
@@ -71,11 +72,11 @@ def test_apply_layout_sets_properties_and_clustering(spark, tmp_path):
     )
     changed = apply_layout(spark, path, layout)
     assert changed == {
-        "properties": {"delta.targetFileSize": "32m", "delta.dataSkippingStatsColumns": "x"},
+        "properties": {"delta.dataSkippingStatsColumns": "x"},
         "cluster_by": ["x"],
     }
     detail = DeltaTable.forPath(spark, path).detail().first()
-    assert detail["properties"]["delta.targetFileSize"] == "32m"
+    assert detail["properties"]["delta.dataSkippingStatsColumns"] == "x"
     assert list(detail["clusteringColumns"]) == ["x"]
     assert apply_layout(spark, path, layout) == {"properties": {}}  # idempotent
 

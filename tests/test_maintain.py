@@ -68,7 +68,7 @@ def test_run_optimizes_zorders_and_vacuums(spark, tmp_path):
     result = maintain.run(spark, settings, batch_id="b1")
     assert result.details["tables"]["orders"] == {"skipped": "not a Delta table"}
     entry = result.details["tables"]["fact_sales"]
-    assert entry["layout"] == {"properties": {"delta.targetFileSize": "128m"}}
+    assert entry["layout"] == {"properties": {}}
     opt = entry["optimize"]
     assert (opt["mode"], opt["files_before"], opt["files_after"]) == ("zorder", 6, 2)
     assert (opt["files_removed"], opt["files_added"]) == (6, 2)

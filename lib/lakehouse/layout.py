@@ -3,7 +3,9 @@ liquid clustering, VACUUM with a retention guard, and a data-skipping explainer.
 
 Layout comes from :class:`lakehouse.config.TableSettings`:
 
-* ``target_file_size`` -> ``delta.targetFileSize``
+* ``target_file_size`` -> ``spark.databricks.delta.optimize.maxFileSize`` while OPTIMIZE runs
+  on that table (open-source Delta 4.2 rejects ``delta.targetFileSize`` as an unknown
+  property: ``DELTA_UNKNOWN_CONFIGURATION``; that property is Databricks-only)
 * ``data_skipping_stats_columns`` -> ``delta.dataSkippingStatsColumns``
 * ``deletion_vectors`` -> ``delta.enableDeletionVectors``
 * ``zorder_by`` -> ``OPTIMIZE ... ZORDER BY`` (``DeltaTable.optimize().executeZOrderBy``)
@@ -11,12 +13,13 @@ Layout comes from :class:`lakehouse.config.TableSettings`:
 
 Examples
 --------
->>> from lakehouse.config import TableSettings
+>>> from lakehouse.config import TableSettings, parse_byte_string
 >>> t = TableSettings(path="p", layer="gold", target_file_size="128m",
 ...                   data_skipping_stats_columns=["x", "y"], deletion_vectors=True)
->>> table_properties(t)  # doctest: +NORMALIZE_WHITESPACE
-{'delta.targetFileSize': '128m', 'delta.dataSkippingStatsColumns': 'x,y',
- 'delta.enableDeletionVectors': 'true'}
+>>> table_properties(t)
+{'delta.dataSkippingStatsColumns': 'x,y', 'delta.enableDeletionVectors': 'true'}
+>>> optimize_conf(t)
+{'spark.databricks.delta.optimize.maxFileSize': '134217728'}
 >>> parse_interval_hours("interval 7 days")
 168.0
 """
@@ -30,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lakehouse.config import TableSettings
+from lakehouse.config import TableSettings, parse_byte_string
 from lakehouse.sql import delta_path_identifier, quote_identifier, validate_identifier
 
 if TYPE_CHECKING:
@@ -45,6 +48,7 @@ __all__ = [
     "changed_partitions",
     "explain_skipping",
     "optimize",
+    "optimize_conf",
     "parse_interval_hours",
     "partition_predicate",
     "safety_retention_hours",
@@ -54,6 +58,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: The session setting bounding the files OPTIMIZE writes (Delta default 1 GiB).
+OPTIMIZE_MAX_FILE_SIZE = "spark.databricks.delta.optimize.maxFileSize"
 #: Delta's default ``delta.deletedFileRetentionDuration`` (``interval 1 week``).
 DEFAULT_RETENTION_HOURS = 168.0
 
@@ -77,13 +83,33 @@ class VacuumRetentionError(ValueError):
 def table_properties(table: TableSettings) -> dict[str, str]:
     """The Delta table properties ``table``'s layout asks for (only the ones it sets)."""
     props: dict[str, str] = {}
-    if table.target_file_size is not None:
-        props["delta.targetFileSize"] = table.target_file_size
     if table.data_skipping_stats_columns:
         props["delta.dataSkippingStatsColumns"] = ",".join(table.data_skipping_stats_columns)
     if table.deletion_vectors is not None:
         props["delta.enableDeletionVectors"] = "true" if table.deletion_vectors else "false"
     return props
+
+
+def optimize_conf(table: TableSettings) -> dict[str, str]:
+    """Session settings OPTIMIZE of ``table`` runs with (its target file size, in bytes)."""
+    if table.target_file_size is None:
+        return {}
+    return {OPTIMIZE_MAX_FILE_SIZE: str(parse_byte_string(table.target_file_size))}
+
+
+@contextmanager
+def _session_conf(spark: SparkSession, conf: Mapping[str, str]) -> Iterator[None]:
+    before = {k: spark.conf.get(k, None) for k in conf}
+    for key, value in conf.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, old in before.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)
 
 
 def _detail(spark: SparkSession, path: str) -> dict[str, Any]:
@@ -265,10 +291,11 @@ def optimize(
     builder = DeltaTable.forPath(spark, path).optimize()
     if partitions is not None and not table.cluster_by:
         builder = builder.where(partition_predicate(partitions))
-    if mode == "zorder":
-        builder.executeZOrderBy(*table.zorder_by)
-    else:
-        builder.executeCompaction()
+    with _session_conf(spark, optimize_conf(table)):
+        if mode == "zorder":
+            builder.executeZOrderBy(*table.zorder_by)
+        else:
+            builder.executeCompaction()
     last = _history(spark, path)[0]
     after = int(_detail(spark, path).get("numFiles") or 0)
     if last["operation"] != "OPTIMIZE":
@@ -342,20 +369,6 @@ def check_retention(
     return True
 
 
-@contextmanager
-def _retention_check_disabled(spark: SparkSession) -> Iterator[None]:
-    key = "spark.databricks.delta.retentionDurationCheck.enabled"
-    before = spark.conf.get(key, None)
-    spark.conf.set(key, "false")
-    try:
-        yield
-    finally:
-        if before is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, before)
-
-
 def vacuum(
     spark: SparkSession,
     path: str,
@@ -388,7 +401,9 @@ def vacuum(
             hours,
             safety,
         )
-        with _retention_check_disabled(spark):
+        with _session_conf(
+            spark, {"spark.databricks.delta.retentionDurationCheck.enabled": "false"}
+        ):
             dt.vacuum(hours)
     else:
         dt.vacuum(hours)
