@@ -13,6 +13,7 @@ from lakehouse.pruning import (
     check_pruning,
     dynamic_pruning_filters,
     read_partitions,
+    read_report,
     scan_stats,
 )
 from pyspark.sql import functions as F
@@ -113,3 +114,16 @@ def test_dynamic_partition_pruning_in_executed_plan(spark, fact, tmp_path):
     assert "dynamicpruning" in filters[0]
     # and it really pruned: the fact scan read only the 5 days of week 1
     assert scan_stats(joined, path=fact).partitions_read == 5
+
+
+def test_read_report_is_the_job_reads_entry(spark, fact):
+    rng = PartitionRange.days("d", START, 2)
+    report = read_report(read_partitions(spark, fact, rng), path=fact)
+    assert {
+        k: report[k] for k in ("files_read", "files_total", "partitions_read", "partitions_total")
+    } == {
+        "files_read": 2,
+        "files_total": DAYS,
+        "partitions_read": 2,
+        "partitions_total": DAYS,
+    }

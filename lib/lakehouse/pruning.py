@@ -47,6 +47,7 @@ __all__ = [
     "iter_plan_nodes",
     "partition_values",
     "read_partitions",
+    "read_report",
     "scan_metrics",
     "scan_stats",
     "table_totals",
@@ -350,6 +351,15 @@ def scan_stats(df: DataFrame, *, path: str | None = None, execute: bool = True) 
         bytes_read=sum(s.bytes for s in mine),
         partition_filters=[f for s in mine for f in s.partition_filters],
     )
+
+
+def read_report(df: DataFrame, *, path: str) -> dict[str, Any]:
+    """``JobResult.reads`` entry for a job's read ``df`` of the table at ``path``.
+
+    Runs ``df`` with no columns selected (its filters, partition pruning and data skipping
+    intact, no column data decoded) and returns files/partitions read against the totals.
+    """
+    return scan_stats(df.select(), path=path).as_report()
 
 
 def _filter_sql(df: DataFrame) -> str:
