@@ -206,19 +206,19 @@ def changed_partitions(spark: SparkSession, path: str) -> list[dict[str, str | N
     )
 
 
-def partition_predicate(partitions: Sequence[Mapping[str, str | None]]) -> str:
-    """A SQL predicate selecting exactly ``partitions`` (identifiers quoted, values as
-    literals rendered by Spark itself).
+def partition_predicate(spark: SparkSession, partitions: Sequence[Mapping[str, str | None]]) -> str:
+    """A SQL predicate selecting exactly ``partitions``: identifiers validated and quoted,
+    values rendered as SQL literals by Spark's own ``Literal.sql`` (never spliced raw).
 
-    Examples
-    --------
-    The result needs a running session to render literals; see tests/test_layout.py.
+    ``DeltaTable.optimize().where`` only takes a SQL string, hence the rendering.
     """
-    from pyspark.sql import functions as F
+    jvm = spark.sparkContext._jvm
+    if jvm is None:  # pragma: no cover - a classic session always has a JVM
+        raise RuntimeError("no JVM behind this SparkSession (Spark Connect is not supported)")
+    literal_cls = jvm.org.apache.spark.sql.catalyst.expressions.Literal
 
     def literal(value: str) -> str:
-        java_column: Any = F.lit(value)._jc
-        return str(java_column.expr().sql())
+        return str(literal_cls.apply(value).sql())
 
     terms = []
     for part in partitions:
@@ -290,7 +290,7 @@ def optimize(
             )
     builder = DeltaTable.forPath(spark, path).optimize()
     if partitions is not None and not table.cluster_by:
-        builder = builder.where(partition_predicate(partitions))
+        builder = builder.where(partition_predicate(spark, partitions))
     with _session_conf(spark, optimize_conf(table)):
         if mode == "zorder":
             builder.executeZOrderBy(*table.zorder_by)
@@ -392,7 +392,6 @@ def vacuum(
         safety_hours=safety,
         allow_below_safety=allow_below_safety,
     )
-    dt = DeltaTable.forPath(spark, path)
     if override:
         log.warning(
             "VACUUM of table %r with retention %.1f h BELOW the safety retention %.1f h "
@@ -401,17 +400,15 @@ def vacuum(
             hours,
             safety,
         )
-        with _session_conf(
-            spark, {"spark.databricks.delta.retentionDurationCheck.enabled": "false"}
-        ):
-            dt.vacuum(hours)
-    else:
-        dt.vacuum(hours)
-    deleted = 0
-    for h in _history(spark, path)[:2]:
-        if h["operation"] == "VACUUM END":
-            deleted = _int(h["operationMetrics"] or {}, "numDeletedFiles")
-            break
+    check = "false" if override else "true"
+    with _session_conf(spark, {"spark.databricks.delta.retentionDurationCheck.enabled": check}):
+        # DRY RUN lists the files VACUUM will delete; VACUUM's own "VACUUM END" commit
+        # (numDeletedFiles) exists only when spark.databricks.delta.vacuum.logging is on.
+        sql_hours = repr(float(hours))
+        deleted = spark.sql(
+            f"VACUUM {delta_path_identifier(path)} RETAIN {sql_hours} HOURS DRY RUN"
+        ).count()
+        DeltaTable.forPath(spark, path).vacuum(hours)
     return {
         "retention_hours": hours,
         "safety_hours": safety,
