@@ -101,11 +101,11 @@ def test_incremental_zorder_touches_only_changed_partitions(spark, tmp_path):
     assert nothing.skipped == "no changes"
 
 
-def test_partition_predicate_quotes_names_and_values(spark):
-    assert partition_predicate(spark, [{"d": "2025-01-02"}, {"d": None}]) == (
+def test_partition_predicate_quotes_names_and_values():
+    assert partition_predicate([{"d": "2025-01-02"}, {"d": None}]) == (
         "(`d` = '2025-01-02') OR (`d` IS NULL)"
     )
-    assert partition_predicate(spark, [{"d": "x' OR 1=1 --"}]) == "(`d` = 'x\\' OR 1=1 --')"
+    assert partition_predicate([{"d": "x' OR 1=1 --"}]) == "(`d` = 'x\\' OR 1=1 --')"
 
 
 def test_vacuum_refuses_retention_below_safety(spark, tmp_path):

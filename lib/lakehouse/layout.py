@@ -52,6 +52,7 @@ __all__ = [
     "parse_interval_hours",
     "partition_predicate",
     "safety_retention_hours",
+    "sql_string_literal",
     "table_properties",
     "vacuum",
 ]
@@ -206,26 +207,36 @@ def changed_partitions(spark: SparkSession, path: str) -> list[dict[str, str | N
     )
 
 
-def partition_predicate(spark: SparkSession, partitions: Sequence[Mapping[str, str | None]]) -> str:
-    """A SQL predicate selecting exactly ``partitions``: identifiers validated and quoted,
-    values rendered as SQL literals by Spark's own ``Literal.sql`` (never spliced raw).
+def sql_string_literal(value: str) -> str:
+    """A Spark SQL string literal for ``value``, escaped as Spark's own
+    ``escapeSingleQuotedString`` does (backslash and single quote are backslash-escaped).
 
-    ``DeltaTable.optimize().where`` only takes a SQL string, hence the rendering.
+    Examples
+    --------
+    >>> print(sql_string_literal("it's"))
+    'it\\'s'
     """
-    jvm = spark.sparkContext._jvm
-    if jvm is None:  # pragma: no cover - a classic session always has a JVM
-        raise RuntimeError("no JVM behind this SparkSession (Spark Connect is not supported)")
-    literal_cls = jvm.org.apache.spark.sql.catalyst.expressions.Literal
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
-    def literal(value: str) -> str:
-        return str(literal_cls.apply(value).sql())
 
+def partition_predicate(partitions: Sequence[Mapping[str, str | None]]) -> str:
+    """A SQL predicate selecting exactly ``partitions``: identifiers validated and quoted,
+    values escaped string literals (:func:`sql_string_literal`); Spark casts them to the
+    partition column's type. ``DeltaTable.optimize().where`` only takes a SQL string.
+
+    Examples
+    --------
+    >>> partition_predicate([{"d": "2025-01-02"}, {"d": None}])
+    "(`d` = '2025-01-02') OR (`d` IS NULL)"
+    """
     terms = []
     for part in partitions:
         conds = []
         for col, value in sorted(part.items()):
             name = quote_identifier(validate_identifier(col))
-            conds.append(f"{name} IS NULL" if value is None else f"{name} = {literal(value)}")
+            conds.append(
+                f"{name} IS NULL" if value is None else f"{name} = {sql_string_literal(value)}"
+            )
         terms.append("(" + " AND ".join(conds) + ")" if conds else "TRUE")
     return " OR ".join(terms) if terms else "FALSE"
 
@@ -290,7 +301,7 @@ def optimize(
             )
     builder = DeltaTable.forPath(spark, path).optimize()
     if partitions is not None and not table.cluster_by:
-        builder = builder.where(partition_predicate(spark, partitions))
+        builder = builder.where(partition_predicate(partitions))
     with _session_conf(spark, optimize_conf(table)):
         if mode == "zorder":
             builder.executeZOrderBy(*table.zorder_by)
