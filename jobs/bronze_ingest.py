@@ -91,9 +91,10 @@ def transform(
 def _glob(spark: SparkSession, pattern: str) -> list[str]:
     """Files matching ``pattern`` through Hadoop's FileSystem (local, s3a, hdfs alike)."""
     jvm = spark.sparkContext._jvm
-    assert jvm is not None  # the session is running
+    if jvm is None:
+        raise RuntimeError("the SparkSession has no JVM gateway (was it stopped?)")
     hpath = jvm.org.apache.hadoop.fs.Path(pattern)
-    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[union-attr]
+    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     statuses = fs.globStatus(hpath) or []
     return sorted(str(s.getPath().toUri().toString()) for s in statuses if s.isFile())
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 JOB = "silver_orders"
+PRODUCTS_STAGE = "silver_orders:products"
 ORDER_KEYS = ("order_id", "customer_id", "product_id")
 
 
@@ -139,7 +140,7 @@ def transform_products(bronze_products: DataFrame, *, batch_id: str) -> Split:
     )
     rejected = to_quarantine(
         rejects,
-        stage=JOB,
+        stage=PRODUCTS_STAGE,
         reason=F.col("_reason"),
         source=F.col("_raw._source_file"),
         record=F.to_json(F.col("_raw")),

@@ -52,7 +52,7 @@ def new_batch_id(now: datetime | None = None) -> str:
 def load_job(name: str) -> _JobModule:
     if name not in PIPELINE and name not in _extra_jobs():
         raise KeyError(f"unknown job {name!r}; known: {sorted({*PIPELINE, *_extra_jobs()})}")
-    module: _JobModule = importlib.import_module(f"jobs.{name}")  # type: ignore[assignment]
+    module: _JobModule = importlib.import_module(f"jobs.{name}")
     return module
 
 
