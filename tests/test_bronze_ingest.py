@@ -2,10 +2,10 @@ from datetime import datetime
 
 import pytest
 from chispa import assert_df_equality
-from lakehouse.report import ReconciliationError
 from pyspark.sql import functions as F
 
 import jobs.bronze_ingest as bronze
+from lakehouse.report import ReconciliationError
 
 NOW = datetime(2026, 1, 2, 3, 4, 5)
 
