@@ -42,11 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args(argv)
 
+    from pyspark.sql import functions as F
+
     from lakehouse.aqe import apply_profile, aqe_conf, shuffle_reads
     from lakehouse.config import AqeProfile, load_config
     from lakehouse.pruning import executed_plan
     from lakehouse.session import build_spark_session
-    from pyspark.sql import functions as F
 
     settings = load_config("local", conf_dir=REPO / "conf")
     spark = build_spark_session(

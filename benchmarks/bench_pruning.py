@@ -39,11 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args(argv)
 
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import BooleanType
+
     from lakehouse.config import load_config
     from lakehouse.pruning import PartitionRange, dynamic_pruning_filters, scan_stats
     from lakehouse.session import build_spark_session
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import BooleanType
 
     settings = load_config("local", conf_dir=REPO / "conf")
     spark = build_spark_session(

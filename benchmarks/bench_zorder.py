@@ -42,10 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
     from lakehouse.config import load_config
     from lakehouse.layout import explain_skipping
     from lakehouse.session import build_spark_session
-    from pyspark.sql import functions as F
 
     settings = load_config("local", conf_dir=REPO / "conf")
     spark = build_spark_session(

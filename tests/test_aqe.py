@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pyspark.sql import functions as F
+
 from lakehouse.aqe import (
     apply_job_profile,
     apply_profile,
@@ -15,7 +17,6 @@ from lakehouse.aqe import (
 )
 from lakehouse.config import AqeProfile, ConfigError, load_config
 from lakehouse.pruning import executed_plan
-from pyspark.sql import functions as F
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

@@ -7,6 +7,8 @@ import logging
 
 import pytest
 from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+
 from lakehouse.config import TableSettings
 from lakehouse.layout import (
     VacuumRetentionError,
@@ -20,7 +22,6 @@ from lakehouse.layout import (
     table_properties,
     vacuum,
 )
-from pyspark.sql import functions as F
 
 D1, D2 = dt.date(2025, 1, 1), dt.date(2025, 1, 2)
 

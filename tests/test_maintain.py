@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
-from lakehouse.config import load_config
-from lakehouse.layout import VacuumRetentionError
 
 from jobs import maintain
 from jobs.maintain import TableState, plan
+from lakehouse.config import load_config
+from lakehouse.layout import VacuumRetentionError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,6 +7,9 @@ import logging
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql.types import BooleanType
+
 from lakehouse.pruning import (
     PartitionPruningError,
     PartitionRange,
@@ -16,8 +19,6 @@ from lakehouse.pruning import (
     read_report,
     scan_stats,
 )
-from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType
 
 START = dt.date(2025, 1, 1)
 DAYS = 10
