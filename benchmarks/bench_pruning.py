@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             .write.format("delta")
             .save(dim)
         )
-        in_week = F.udf(lambda d: week.start <= d <= week.end, BooleanType())
+        lo, hi = week.start, week.end  # plain dates: the UDF must not pickle lakehouse objects
+        in_week = F.udf(lambda d: lo <= d <= hi, BooleanType())
         facts = spark.read.format("delta").load(fact)
         dims = spark.read.format("delta").load(dim)
         week_no = 10  # days 70..76, the same 7 days as `week`
