@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
+from lakehouse.aqe import apply_job_profile
 from lakehouse.config import Settings
 from lakehouse.delta import table_version
+from lakehouse.pruning import read_report
 from lakehouse.report import JobResult
 
 if TYPE_CHECKING:
@@ -66,9 +68,16 @@ def transform(orders: DataFrame, customers: DataFrame, products: DataFrame) -> G
 def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
     cfg = settings.jobs.gold_daily_sales
     result = JobResult(job=JOB)
+    result.details["aqe"] = apply_job_profile(spark, settings, JOB)
     orders = spark.read.format("delta").load(settings.table_path(cfg.orders_table))
     customers = spark.read.format("delta").load(settings.table_path(cfg.customers_table))
     products = spark.read.format("delta").load(settings.table_path(cfg.products_table))
+    for name, df in (
+        (cfg.orders_table, orders),
+        (cfg.customers_table, customers),
+        (cfg.products_table, products),
+    ):
+        result.reads[name] = read_report(df, path=settings.table_path(name))
     out = transform(orders, customers, products)
     fact_path = settings.table_path(cfg.fact_table)
     daily_path = settings.table_path(cfg.daily_table)

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
+from lakehouse.aqe import apply_job_profile
 from lakehouse.config import Settings
 from lakehouse.delta import insert_new_rows, table_version
+from lakehouse.pruning import read_report
 from lakehouse.quarantine import to_quarantine
 from lakehouse.report import JobResult
 from lakehouse.scd2 import SCD2Spec, apply_scd2
@@ -71,7 +73,9 @@ def transform(bronze: DataFrame, *, batch_id: str) -> CustomerChanges:
 def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
     cfg = settings.jobs.silver_customers
     result = JobResult(job=JOB)
+    result.details["aqe"] = apply_job_profile(spark, settings, JOB)
     bronze = spark.read.format("delta").load(settings.table_path(cfg.source_table))
+    result.reads[cfg.source_table] = read_report(bronze, path=settings.table_path(cfg.source_table))
     out = transform(bronze, batch_id=batch_id)
     changes = out.changes.persist()
     try:

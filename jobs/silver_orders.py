@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
+from lakehouse.aqe import apply_job_profile
 from lakehouse.config import Settings
 from lakehouse.delta import insert_new_rows, table_version
+from lakehouse.pruning import read_report
 from lakehouse.quarantine import to_quarantine
 from lakehouse.report import JobResult
 
@@ -176,6 +178,7 @@ def _upsert_products(spark: SparkSession, df: DataFrame, path: str) -> int:
 def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
     cfg = settings.jobs.silver_orders
     result = JobResult(job=JOB)
+    result.details["aqe"] = apply_job_profile(spark, settings, JOB)
     qpath = settings.table_path(cfg.quarantine_table)
 
     bronze_products = spark.read.format("delta").load(
@@ -194,6 +197,10 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
     )
 
     bronze = spark.read.format("delta").load(settings.table_path(cfg.source_table))
+    result.reads[cfg.source_table] = read_report(bronze, path=settings.table_path(cfg.source_table))
+    result.reads[cfg.products_source_table] = read_report(
+        bronze_products, path=settings.table_path(cfg.products_source_table)
+    )
     out = transform(
         bronze,
         min_date=date.fromisoformat(cfg.min_order_date),

@@ -79,7 +79,7 @@ def test_unknown_table_reference():
 def test_unknown_aqe_profile():
     assert _err({"jobs": {"silver_orders": {"aqe_profile": "turbo"}}}) == (
         "invalid configuration:\n  <overrides>: jobs.silver_orders.aqe_profile: "
-        "unknown AQE profile 'turbo'; allowed: ['default']"
+        "unknown AQE profile 'turbo'; allowed: ['default', 'many-small-files', 'skewed-joins']"
     )
 
 

@@ -36,6 +36,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from lakehouse.sql import validate_identifier
@@ -44,10 +45,12 @@ __all__ = [
     "AqeProfile",
     "ConfigError",
     "JobSettings",
+    "MaintainSettings",
     "Settings",
     "TableSettings",
     "default_conf_dir",
     "load_config",
+    "parse_byte_string",
 ]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -109,30 +112,144 @@ class SparkSettings(_Model):
         return value
 
 
-class AqeProfile(_Model):
-    """A named set of adaptive-query-execution settings (see ``lakehouse.aqe``)."""
+_BYTE_STRING = re.compile(r"(?i)(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib|p|pb|pib)?")
+_BYTE_UNITS = {"": 0, "b": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
 
-    enabled: bool = True
-    coalesce_partitions: bool = True
-    parallelism_first: bool = True
-    advisory_partition_size: str | None = None
-    min_partition_size: str | None = None
-    initial_partitions: int | None = Field(default=None, ge=1)
-    skew_join: bool = True
-    skewed_partition_factor: float | None = Field(default=None, gt=1)
-    skewed_partition_threshold: str | None = None
-    local_shuffle_reader: bool = True
-    auto_broadcast_threshold: str | None = None
+
+def parse_byte_string(value: str) -> int:
+    """Bytes in a Spark size string (``64m``, ``256MB``, ``1g``, ``1048576``); binary units.
+
+    Examples
+    --------
+    >>> parse_byte_string("64m")
+    67108864
+    >>> parse_byte_string("1GB")
+    1073741824
+    >>> parse_byte_string("-1")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a Spark size string (digits and an optional unit b/k/m/g/t/p): '-1'
+    """
+    match = _BYTE_STRING.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(
+            f"not a Spark size string (digits and an optional unit b/k/m/g/t/p): {value!r}"
+        )
+    unit = (match.group(2) or "").lower()[:1]
+    return int(match.group(1)) * 1024 ** _BYTE_UNITS[unit]
+
+
+def _byte_string(value: str) -> str:
+    parse_byte_string(value)
+    return value.strip()
+
+
+def _positive_byte_string(value: str) -> str:
+    if parse_byte_string(value) <= 0:
+        raise ValueError("must be a positive size (e.g. 64m)")
+    return value.strip()
+
+
+def _broadcast_threshold(value: str) -> str:
+    if value.strip() == "-1":
+        return "-1"
+    return _byte_string(value)
+
+
+ByteString = Annotated[str, AfterValidator(_byte_string)]
+PositiveByteString = Annotated[str, AfterValidator(_positive_byte_string)]
+BroadcastThreshold = Annotated[str, AfterValidator(_broadcast_threshold)]
+
+
+class AqeProfile(_Model):
+    """A named set of adaptive-query-execution settings (see ``lakehouse.aqe``).
+
+    Every field defaults to ``None`` = "leave Spark's own default": the ``default``
+    profile is empty. Sizes are Spark size strings (``64m``, ``256MB``);
+    ``auto_broadcast_threshold`` also accepts ``-1`` (never broadcast).
+    """
+
+    enabled: bool | None = None
+    coalesce_partitions: bool | None = None
+    parallelism_first: bool | None = None
+    advisory_partition_size: PositiveByteString | None = None
+    min_partition_size: PositiveByteString | None = None
+    initial_partitions: int | None = Field(default=None, ge=1, le=100_000)
+    skew_join: bool | None = None
+    skewed_partition_factor: float | None = Field(default=None, gt=1, le=1000)
+    skewed_partition_threshold: PositiveByteString | None = None
+    local_shuffle_reader: bool | None = None
+    auto_broadcast_threshold: BroadcastThreshold | None = None
+    #: Further runtime SQL settings (``spark.sql.*`` only), passed through verbatim.
     extra: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("extra")
+    @classmethod
+    def _extra_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k in value if not k.startswith("spark.sql."))
+        if bad:
+            raise ValueError(f"keys must be runtime SQL settings starting with 'spark.sql.': {bad}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AqeProfile:
+        if (
+            self.min_partition_size is not None
+            and self.advisory_partition_size is not None
+            and parse_byte_string(self.min_partition_size)
+            > parse_byte_string(self.advisory_partition_size)
+        ):
+            raise ValueError(
+                f"min_partition_size ({self.min_partition_size}) must not exceed "
+                f"advisory_partition_size ({self.advisory_partition_size})"
+            )
+        if self.enabled is False:
+            tuned = sorted(
+                name
+                for name, value in self
+                if name not in ("enabled", "extra") and value is not None
+            )
+            if tuned:
+                raise ValueError(f"enabled is false, so these settings would be ignored: {tuned}")
+        return self
 
 
 class TableSettings(_Model):
-    """Where a table lives and how it is laid out."""
+    """Where a table lives and how it is laid out (see ``lakehouse.layout``)."""
 
     path: str
     layer: Literal["landing", "bronze", "silver", "gold", "quarantine", "meta"]
     partition_by: list[Identifier] = Field(default_factory=list)
     description: str = ""
+    #: Columns OPTIMIZE ... ZORDER BY uses (not partition columns; not with cluster_by).
+    zorder_by: list[Identifier] = Field(default_factory=list)
+    #: Delta liquid clustering columns (not with partition_by or zorder_by).
+    cluster_by: list[Identifier] = Field(default_factory=list)
+    #: ``delta.targetFileSize`` (a size string such as ``128m``).
+    target_file_size: PositiveByteString | None = None
+    #: ``delta.dataSkippingStatsColumns``: the columns Delta keeps min/max statistics for.
+    data_skipping_stats_columns: list[Identifier] = Field(default_factory=list)
+    #: ``delta.enableDeletionVectors``; None leaves Delta's default.
+    deletion_vectors: bool | None = None
+    #: What a read that declares a partition range does when it reads outside it.
+    pruning_guard: Literal["off", "warn", "fail"] = "off"
+
+    @model_validator(mode="after")
+    def _layout(self) -> TableSettings:
+        if self.cluster_by and self.partition_by:
+            raise ValueError(
+                f"cluster_by {self.cluster_by} cannot be combined with partition_by "
+                f"{self.partition_by} (Delta liquid clustering replaces partitioning)"
+            )
+        if self.cluster_by and self.zorder_by:
+            raise ValueError(
+                f"cluster_by {self.cluster_by} cannot be combined with zorder_by "
+                f"{self.zorder_by} (a clustered table is laid out by OPTIMIZE itself)"
+            )
+        overlap = sorted(set(self.zorder_by) & set(self.partition_by))
+        if overlap:
+            raise ValueError(f"zorder_by must not repeat partition columns: {overlap}")
+        return self
 
 
 class BronzeSource(_Model):
@@ -180,11 +297,27 @@ class GoldDailySalesSettings(JobSettings):
     daily_table: Identifier = "daily_revenue"
 
 
+class MaintainSettings(JobSettings):
+    """The ``maintain`` job: OPTIMIZE (+ Z-order / clustering) and VACUUM per table layout."""
+
+    #: Tables to maintain; empty = every Delta table of the silver and gold layers.
+    tables: list[Identifier] = Field(default_factory=list)
+    optimize: bool = True
+    #: Optimize only partitions with commits since the last OPTIMIZE (when partitioned).
+    incremental: bool = True
+    vacuum: bool = True
+    #: VACUUM retention; None = the table's delta.deletedFileRetentionDuration (168 h default).
+    vacuum_retention_hours: float | None = Field(default=None, ge=0)
+    #: Must be true to VACUUM with less than the table's safety retention (logged loudly).
+    allow_retention_below_safety: bool = False
+
+
 class JobsSettings(_Model):
     bronze_ingest: BronzeIngestSettings
     silver_customers: SilverCustomersSettings = SilverCustomersSettings()
     silver_orders: SilverOrdersSettings = SilverOrdersSettings()
     gold_daily_sales: GoldDailySalesSettings = GoldDailySalesSettings()
+    maintain: MaintainSettings = MaintainSettings()
 
 
 class PathSettings(_Model):

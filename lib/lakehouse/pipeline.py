@@ -25,6 +25,7 @@ PIPELINE: tuple[str, ...] = (
     "silver_customers",
     "silver_orders",
     "gold_daily_sales",
+    "maintain",
 )
 
 

@@ -1,0 +1,168 @@
+"""Z-order / liquid-clustering data skipping: files a point filter reads, per layout.
+
+One command (from the repo root)::
+
+    nice /work/main/.venv/bin/python benchmarks/bench_zorder.py --rows 5000000 --files 64
+
+A table of ``--rows`` rows in ``--files`` files with two uniformly random integer columns
+x and y. For point filters on x, on y and on both (averaged over ``--points`` values taken
+from the data), it measures the files the executed scan read (scan-node ``numFiles``, after
+Delta's min/max data skipping) for:
+
+1. the table as written (``--files`` files, random order),
+2. ``OPTIMIZE`` with Delta's defaults (bin-packing to 1 GiB files),
+3. ``OPTIMIZE ZORDER BY (x, y)`` with files of 1/``--files`` of the table (same file count),
+4. liquid clustering ``CLUSTER BY (x, y)`` + ``OPTIMIZE`` with the same file size.
+
+Target (issue 4): after Z-order, a one-column point filter reads <= 15% of the files and a
+two-column point filter <= 3%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "lib"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--files", type=int, default=64)
+    parser.add_argument("--points", type=int, default=5)
+    parser.add_argument("--workdir", default=None)
+    args = parser.parse_args(argv)
+
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    from lakehouse.config import load_config
+    from lakehouse.layout import explain_skipping
+    from lakehouse.session import build_spark_session
+
+    settings = load_config("local", conf_dir=REPO / "conf")
+    spark = build_spark_session(
+        settings,
+        app_name="bench-zorder",
+        extra_conf={
+            "spark.driver.memory": "6g",
+            "spark.sql.shuffle.partitions": str(args.files),
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.databricks.delta.snapshotPartitions": "2",
+        },
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_zorder_"))
+    shutil.rmtree(work, ignore_errors=True)
+    base, clustered = str(work / "zorder"), str(work / "liquid")
+    t0 = time.perf_counter()
+    try:
+        data = spark.range(0, args.rows, 1, args.files).select(
+            "id",
+            (F.rand(11) * 1_000_000).cast("int").alias("x"),
+            (F.rand(22) * 1_000_000).cast("int").alias("y"),
+        )
+        data.write.format("delta").save(base)
+        size = int(DeltaTable.forPath(spark, base).detail().first()["sizeInBytes"])
+        target = max(1, size // args.files)
+        sample = (
+            spark.read.format("delta")
+            .load(base)
+            .where(F.col("id") % (args.rows // args.points) == 7)
+            .select("x", "y")
+            .limit(args.points)
+            .collect()
+        )
+        filters = {
+            "x = v": [F.col("x") == r["x"] for r in sample],
+            "y = v": [F.col("y") == r["y"] for r in sample],
+            "x = v AND y = w": [(F.col("x") == r["x"]) & (F.col("y") == r["y"]) for r in sample],
+        }
+
+        def measure(path: str) -> dict[str, tuple[float, int]]:
+            out = {}
+            for name, preds in filters.items():
+                reports = [explain_skipping(spark, path, p) for p in preds]
+                out[name] = (statistics.mean(r.files_read for r in reports), reports[0].files_total)
+            return out
+
+        results: dict[str, dict[str, tuple[float, int]]] = {}
+        timings: dict[str, float] = {}
+        results["as written"] = measure(base)
+
+        t = time.perf_counter()
+        DeltaTable.forPath(spark, base).optimize().executeCompaction()
+        timings["OPTIMIZE (Delta defaults)"] = time.perf_counter() - t
+        results["OPTIMIZE (Delta defaults)"] = measure(base)
+
+        spark.conf.set("spark.databricks.delta.optimize.maxFileSize", str(target))
+        t = time.perf_counter()
+        DeltaTable.forPath(spark, base).optimize().executeZOrderBy("x", "y")
+        timings["ZORDER BY (x, y)"] = time.perf_counter() - t
+        results["ZORDER BY (x, y)"] = measure(base)
+
+        liquid_error = None
+        try:
+            (
+                DeltaTable.create(spark)
+                .location(clustered)
+                .addColumn("id", "BIGINT")
+                .addColumn("x", "INT")
+                .addColumn("y", "INT")
+                .clusterBy("x", "y")
+                .execute()
+            )
+            spark.read.format("delta").option("versionAsOf", 0).load(base).write.format(
+                "delta"
+            ).mode("append").save(clustered)
+            t = time.perf_counter()
+            spark.sql(f"OPTIMIZE delta.`{clustered}`")
+            timings["CLUSTER BY (x, y)"] = time.perf_counter() - t
+            results["CLUSTER BY (x, y)"] = measure(clustered)
+        except Exception as exc:  # noqa: BLE001 - report, do not hide
+            liquid_error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    finally:
+        total = time.perf_counter() - t0
+        spark.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(
+        f"\nZ-order skipping: {args.rows:,} rows, {args.files} files as written "
+        f"({size / 2**20:.1f} MiB), {args.points} point values per filter; "
+        f"target file size for Z-order/clustering {target / 2**20:.2f} MiB"
+    )
+    print(f"machine: {platform.machine()}, {platform.processor() or '?'}; total {total:.0f} s")
+    header = f"{'layout':<28}" + "".join(f"{n:>26}" for n in filters) + f"{'rewrite s':>11}"
+    print(header)
+    print("-" * len(header))
+    for layout, res in results.items():
+        cells = "".join(
+            f"{f'{read:.1f}/{tot} ({read / tot:.1%})':>26}" for read, tot in res.values()
+        )
+        took = timings.get(layout)
+        print(f"{layout:<28}{cells}{(f'{took:.1f}' if took else '-'):>11}")
+    if liquid_error:
+        print(f"CLUSTER BY (x, y): not measured: {liquid_error}")
+    z = results["ZORDER BY (x, y)"]
+    one = max(z["x = v"][0] / z["x = v"][1], z["y = v"][0] / z["y = v"][1])
+    two = z["x = v AND y = w"][0] / z["x = v AND y = w"][1]
+    ratio_x = results["as written"]["x = v"][0] / max(z["x = v"][0], 1e-9)
+    print(
+        f"Z-order vs as written, x = v: {ratio_x:.1f}x fewer files. Targets: one column "
+        f"{one:.1%} (<= 15%: {'met' if one <= 0.15 else 'MISSED'}), two columns {two:.1%} "
+        f"(<= 3%: {'met' if two <= 0.03 else 'MISSED'})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

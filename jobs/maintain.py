@@ -1,0 +1,183 @@
+"""Table maintenance, the last step of the pipeline: layout properties, OPTIMIZE (bin-packing,
+Z-order or liquid clustering per the table's layout) on the partitions changed since the last
+OPTIMIZE, then VACUUM with a retention that cannot drop below the table's safety retention
+unless ``jobs.maintain.allow_retention_below_safety`` is set (and then it is logged).
+
+``plan`` is pure: from the settings and what is known about each table it decides what to do.
+``run`` looks the tables up, calls ``plan`` and executes it with :mod:`lakehouse.layout`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from lakehouse.aqe import apply_job_profile
+from lakehouse.config import Settings
+from lakehouse.delta import is_delta_table, table_version
+from lakehouse.layout import (
+    apply_layout,
+    changed_partitions,
+    check_retention,
+    optimize,
+    safety_retention_hours,
+    vacuum,
+)
+from lakehouse.report import JobResult
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["JOB", "MAINTAINED_LAYERS", "TableState", "TableTask", "plan", "run"]
+
+JOB = "maintain"
+#: Layers maintained when ``jobs.maintain.tables`` is empty.
+MAINTAINED_LAYERS = ("silver", "gold")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TableState:
+    """What ``run`` found out about one table before planning."""
+
+    exists: bool
+    #: Partitions with commits since the last OPTIMIZE; None = unknown/never optimized (all).
+    changed: list[dict[str, str | None]] | None = None
+    safety_hours: float = 168.0
+
+
+@dataclass(frozen=True)
+class TableTask:
+    """The maintenance decided for one table."""
+
+    table: str
+    path: str
+    optimize: bool
+    #: Partitions to OPTIMIZE; None = the whole table.
+    partitions: list[dict[str, str | None]] | None
+    vacuum: bool
+    retention_hours: float
+    retention_override: bool
+    skipped: str | None = None
+
+
+def _targets(settings: Settings) -> list[str]:
+    cfg = settings.jobs.maintain
+    if cfg.tables:
+        unknown = sorted(set(cfg.tables) - set(settings.tables))
+        if unknown:
+            raise KeyError(
+                f"jobs.maintain.tables: unknown tables {unknown}; allowed: {sorted(settings.tables)}"
+            )
+        return list(cfg.tables)
+    return [n for n, t in settings.tables.items() if t.layer in MAINTAINED_LAYERS]
+
+
+def plan(settings: Settings, states: Mapping[str, TableState]) -> list[TableTask]:
+    """Decide what to do per table (pure: no IO).
+
+    Raises
+    ------
+    lakehouse.layout.VacuumRetentionError
+        If the configured retention is below a table's safety retention and the override
+        is not set: nothing runs.
+    """
+    cfg = settings.jobs.maintain
+    tasks = []
+    for name in _targets(settings):
+        state = states.get(name, TableState(exists=False))
+        path = settings.table_path(name)
+        if not state.exists:
+            tasks.append(
+                TableTask(name, path, False, None, False, 0.0, False, skipped="not a Delta table")
+            )
+            continue
+        retention = (
+            state.safety_hours
+            if cfg.vacuum_retention_hours is None
+            else float(cfg.vacuum_retention_hours)
+        )
+        override = cfg.vacuum and check_retention(
+            table=name,
+            retention_hours=retention,
+            safety_hours=state.safety_hours,
+            allow_below_safety=cfg.allow_retention_below_safety,
+        )
+        layout = settings.tables[name]
+        partitions = state.changed if (cfg.incremental and layout.partition_by) else None
+        if cfg.incremental and not layout.partition_by and state.changed == []:
+            partitions = []  # unpartitioned and nothing new since the last OPTIMIZE
+        tasks.append(
+            TableTask(
+                table=name,
+                path=path,
+                optimize=cfg.optimize,
+                partitions=partitions,
+                vacuum=cfg.vacuum,
+                retention_hours=retention,
+                retention_override=bool(override),
+            )
+        )
+    return tasks
+
+
+def _state(spark: SparkSession, path: str) -> TableState:
+    if not is_delta_table(spark, path):
+        return TableState(exists=False)
+    return TableState(
+        exists=True,
+        changed=changed_partitions(spark, path),
+        safety_hours=safety_retention_hours(spark, path),
+    )
+
+
+def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
+    """Maintain every configured table; details per table in ``result.details["tables"]``."""
+    result = JobResult(job=JOB)
+    result.details["aqe"] = apply_job_profile(spark, settings, JOB)
+    cfg = settings.jobs.maintain
+    states = {name: _state(spark, settings.table_path(name)) for name in _targets(settings)}
+    tasks = plan(settings, states)
+    per_table: dict[str, Any] = {}
+    for task in tasks:
+        if task.skipped:
+            per_table[task.table] = {"skipped": task.skipped}
+            continue
+        layout = settings.tables[task.table]
+        entry: dict[str, Any] = {"layout": apply_layout(spark, task.path, layout)}
+        if task.optimize:
+            report = optimize(spark, task.path, layout, partitions=task.partitions)
+            entry["optimize"] = _optimize_details(asdict(report))
+            result.rows_written += report.files_added
+        if task.vacuum:
+            entry["vacuum"] = vacuum(
+                spark,
+                task.path,
+                table=task.table,
+                retention_hours=task.retention_hours,
+                allow_below_safety=cfg.allow_retention_below_safety,
+            )
+        per_table[task.table] = entry
+        result.tables[task.table] = table_version(spark, task.path)
+    result.details["tables"] = per_table
+    result.details["batch_id"] = batch_id
+    return result
+
+
+def _optimize_details(report: Mapping[str, Any]) -> dict[str, Any]:
+    keep: Sequence[str] = (
+        "mode",
+        "files_before",
+        "files_after",
+        "files_added",
+        "files_removed",
+        "bytes_added",
+        "bytes_removed",
+        "partitions",
+        "version",
+        "skipped",
+    )
+    return {k: report[k] for k in keep}
