@@ -36,6 +36,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from lakehouse.sql import validate_identifier

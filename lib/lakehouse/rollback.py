@@ -224,32 +224,29 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
-def main(
-    argv: Sequence[str] | None = None,
+def run_rollback(
+    settings: Settings,
     *,
+    batch_id: str,
+    tables: Sequence[str] = (),
+    dry_run: bool = False,
+    force: bool = False,
     spark: SparkSession | None = None,
-    settings: Settings | None = None,
 ) -> int:
-    """Entry point of ``lakehouse rollback``; returns the process exit code.
+    """Roll back ``batch_id`` and print what was done; return the process exit code.
 
-    ``spark`` / ``settings`` may be passed in (tests, the CLI that already built them);
-    otherwise they are built from ``--env``.
+    Builds (and stops) its own session unless ``spark`` is given. Exit codes: 0 done (or
+    nothing to do), 2 refused (:class:`RollbackError`) or unknown table.
     """
-    args = parse_args(sys.argv[1:] if argv is None else argv)
     own_session = spark is None
-    if settings is None:
-        from lakehouse.config import load_config
-
-        settings = load_config(args.env)
     if spark is None:
         from lakehouse.session import build_spark_session
 
         spark = build_spark_session(settings, app_name="lakehouse-rollback")
     try:
         results = rollback_batch(
-            spark, settings, args.batch_id, tables=args.tables, dry_run=args.dry_run,
-            force=args.force,
-        )  # fmt: skip
+            spark, settings, batch_id, tables=tables, dry_run=dry_run, force=force
+        )
     except (RollbackError, KeyError) as exc:
         print(f"rollback failed: {exc}", file=sys.stderr)
         return 2
@@ -257,5 +254,27 @@ def main(
         if own_session:
             spark.stop()
     if not any(r.run_versions for r in results):
-        print(f"no table has commits of batch {args.batch_id}")
+        print(f"no table has commits of batch {batch_id}")
     return 0
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    spark: SparkSession | None = None,
+    settings: Settings | None = None,
+) -> int:
+    """Stand-alone entry point (``python -m lakehouse.rollback``); see :func:`run_rollback`."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if settings is None:
+        from lakehouse.config import load_config
+
+        settings = load_config(args.env)
+    return run_rollback(
+        settings, batch_id=args.batch_id, tables=args.tables, dry_run=args.dry_run,
+        force=args.force, spark=spark,
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())
