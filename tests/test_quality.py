@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (exact error texts are clearer on one line)
 """Data-quality expectations, table checks, results table and Delta constraints."""
 
 from __future__ import annotations

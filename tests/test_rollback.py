@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (exact error texts are clearer on one line)
 """Rollback of a run: Delta RESTORE to the version before the run's first commit."""
 
 from __future__ import annotations
@@ -12,8 +11,8 @@ from lakehouse.rollback import RollbackError, main, rollback_table
 from pyspark.sql import SparkSession
 
 
-def _append(spark: SparkSession, path: str, ids: range, batch: str) -> None:
-    txn = txn_identity("job", batch, table="orders")
+def _append(spark: SparkSession, path: str, ids: range, batch: str, step: int = 0) -> None:
+    txn = txn_identity("job", batch, table="orders", step=step)
     txn.apply(spark.range(ids.start, ids.stop).write.format("delta").mode("append")).save(path)
 
 
@@ -25,7 +24,7 @@ def test_rollback_restores_the_version_before_the_run(
     _append(spark, path, range(2, 4), "b1")  # v1
     with txn_identity("job", "b2", table="orders").session(spark):  # v2
         DeltaTable.forPath(spark, path).delete("id = 0")
-    _append(spark, path, range(9, 10), "b2")  # v3 (same batch id, another job step)
+    _append(spark, path, range(9, 10), "b2", step=1)  # v3 (same batch, next step)
     before_b2 = spark.read.format("delta").option("versionAsOf", 1).load(path).collect()
 
     with pytest.raises(RollbackError) as info:

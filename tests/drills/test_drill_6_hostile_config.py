@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (exact error texts are clearer on one line)
 """Drill 6: hostile configuration is rejected with a clear error and nothing is executed.
 
 Pass criterion: every hostile value (unknown key, wrong type, table/column names with

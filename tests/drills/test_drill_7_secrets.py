@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (exact error texts are clearer on one line)
 """Drill 7: secrets passed through environment variables never leak.
 
 Pass criterion: a secret given as ``${DRILL_SECRET}`` in configuration (a Spark conf whose

@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (exact error texts are clearer on one line)
 """Drill 8: VACUUM with a retention below the safety default is refused unless overridden.
 
 Pass criterion: ``VACUUM ... RETAIN 0 HOURS`` raises Delta's retention-check error
