@@ -104,9 +104,10 @@ def transform(
 def rejection_reason(columns: Sequence[str], fmt: str) -> Column:
     """Why a parsed landing row is rejected, or NULL when it is accepted.
 
-    In order: the parser marked it malformed (truncated JSON, wrong column count, an
-    embedded newline that split a record); some bytes were not valid UTF-8 (a wrong
-    encoding: Spark decodes them to U+FFFD); a field is longer than ``MAX_FIELD_CHARS``.
+    In order: some bytes are not valid UTF-8 (a wrong encoding: the CSV reader decodes
+    them to U+FFFD, the JSON reader keeps the raw line); the parser marked the line
+    malformed (truncated JSON, wrong column count, an embedded newline that split a
+    record); a field is longer than ``MAX_FIELD_CHARS``.
     """
     malformed = (
         f"malformed csv record: expected {len(columns)} columns"
@@ -114,8 +115,11 @@ def rejection_reason(columns: Sequence[str], fmt: str) -> Column:
         else "malformed json record"
     )
     text = [F.coalesce(F.col(c), F.lit("")) for c in columns]
-    bad_encoding = F.concat(*text).contains(REPLACEMENT_CHAR) | F.coalesce(
-        F.col(CORRUPT).contains(REPLACEMENT_CHAR), F.lit(False)
+    # CSV decoding turns invalid bytes into U+FFFD; the JSON parser rejects the line and
+    # keeps its raw bytes, which is_valid_utf8 (Spark 4.0+) spots.
+    raw_line = F.coalesce(F.col(CORRUPT), F.lit(""))
+    bad_encoding = F.concat(*text, raw_line).contains(REPLACEMENT_CHAR) | ~F.is_valid_utf8(
+        F.concat(*text, raw_line)
     )
     too_long = F.greatest(*[F.length(t) for t in text], F.lit(0)) > MAX_FIELD_CHARS
     return (
