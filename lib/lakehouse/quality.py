@@ -21,7 +21,7 @@ Results (passed / failed counts per expectation and check) go into the run repor
 
 Examples
 --------
->>> from lakehouse.config import TableQuality
+>>> from lakehouse.config import Settings, TableQuality
 >>> q = TableQuality.model_validate(
 ...     {"expectations": [{"name": "qty_positive", "expr": "qty > 0", "action": "drop"}]}
 ... )
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.config import TableQuality
+from lakehouse.config import Settings, TableQuality
 from lakehouse.quarantine import to_quarantine
 from lakehouse.sql import IdentifierError, delta_path_identifier, quote_identifier
 
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALLOWED_FUNCTIONS",
     "QUALITY_RESULTS_SCHEMA",
+    "RESULTS_TABLE",
     "ExpectationFailedError",
     "ExpectationResult",
     "QualityOutcome",
@@ -58,6 +59,7 @@ __all__ = [
     "UnsafeExpressionError",
     "apply_constraints",
     "apply_expectations",
+    "apply_table_quality",
     "check_schema",
     "check_table",
     "existing_constraints",
@@ -330,6 +332,7 @@ def apply_expectations(
     stage: str,
     batch_id: str,
     source: Column | None = None,
+    raise_on_fail: bool = True,
 ) -> QualityOutcome:
     """Evaluate the row expectations of ``quality`` over ``df`` (one aggregation pass).
 
@@ -358,7 +361,8 @@ def apply_expectations(
         report.results.append(
             ExpectationResult(table, exp.name, "row", exp.action, total - failed, failed, exp.expr)
         )
-    report.raise_for_failures()
+    if raise_on_fail:
+        report.raise_for_failures()
     drop = [(e, f) for e, f in zip(exps, flags, strict=True) if e.action == "drop"]
     if drop:
         ok = F.lit(True)
@@ -395,6 +399,7 @@ def check_table(
     table: str,
     now: dt.datetime | None = None,
     report: QualityReport | None = None,
+    raise_on_fail: bool = True,
 ) -> QualityReport:
     """Run the table-level checks (row-count bounds, key uniqueness, freshness) over ``df``.
 
@@ -445,8 +450,53 @@ def check_table(
                 f"newest {fr.column} {latest}; must be >= {limit:%Y-%m-%d %H:%M:%S}",
             )
         )  # fmt: skip
-    report.raise_for_failures()
+    if raise_on_fail:
+        report.raise_for_failures()
     return report
+
+
+# --------------------------------------------------------------------------- one call
+
+#: Name of the quality-results table in ``settings.tables`` (results are persisted when
+#: it is configured).
+RESULTS_TABLE = "quality_results"
+
+
+def apply_table_quality(
+    spark: SparkSession,
+    settings: Settings,
+    table: str,
+    df: DataFrame,
+    *,
+    job: str,
+    batch_id: str,
+    stage: str | None = None,
+) -> QualityOutcome:
+    """Everything a job does for ``tables.<table>.quality`` before writing ``df`` to it.
+
+    Validates the configuration against ``df``'s schema (nothing runs if it is hostile),
+    evaluates the row expectations, runs the table-level checks on the rows about to be
+    written, appends the results to the ``quality_results`` table when it is configured,
+    and only then raises :class:`ExpectationFailedError` for failed ``fail`` rules, so the
+    target stays unchanged but the failure is recorded. Without a ``quality`` block the
+    rows pass through unchanged.
+    """
+    quality = settings.tables[table].quality
+    if quality is None:
+        return apply_expectations(df, None, table=table, stage=stage or job, batch_id=batch_id)
+    validate_quality(spark, quality, df.schema, table=table)
+    out = apply_expectations(
+        df, quality, table=table, stage=stage or job, batch_id=batch_id, raise_on_fail=False
+    )
+    if not out.report.failures:
+        check_table(out.accepted, quality, table=table, report=out.report, raise_on_fail=False)
+    if RESULTS_TABLE in settings.tables:
+        write_quality_results(
+            spark, [out.report], settings.table_path(RESULTS_TABLE), job=job, batch_id=batch_id,
+            step_key=table,
+        )  # fmt: skip
+    out.report.raise_for_failures()
+    return out
 
 
 # --------------------------------------------------------------------------- persistence
@@ -475,11 +525,13 @@ def write_quality_results(
     *,
     job: str,
     batch_id: str,
+    step_key: str = "",
 ) -> int:
     """Append the results to the quality-results Delta table at ``path``; return rows written.
 
-    The append carries Delta's idempotent-write identity (job + batch id), so writing the
-    results of the same batch twice adds nothing.
+    The append carries Delta's idempotent-write identity (job + batch id, and
+    ``step_key`` when one job writes results for several tables), so writing the results
+    of the same batch twice adds nothing.
     """
     from lakehouse.idempotency import txn_identity
 
@@ -504,7 +556,9 @@ def write_quality_results(
     if not rows:
         return 0
     df = spark.createDataFrame(rows, QUALITY_RESULTS_SCHEMA)
-    txn = txn_identity(job, batch_id, table="quality_results")
+    txn = txn_identity(
+        job, batch_id, table=f"{RESULTS_TABLE}_{step_key}" if step_key else RESULTS_TABLE
+    )
     txn.apply(df.write.format("delta").mode("append")).save(path)
     return len(rows)
 
