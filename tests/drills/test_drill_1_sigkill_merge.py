@@ -83,27 +83,28 @@ def test_sigkill_mid_merge_leaves_previous_version(spark: SparkSession, tmp_path
 
     marker = tmp_path / "merge-running"
     env = {**os.environ, "PYTHONPATH": str(REPO / "lib")}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, path, str(marker), str(REPO / "conf")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        start_new_session=True, cwd=tmp_path,
-    )  # fmt: skip
+    out_file, err_file = tmp_path / "child.out", tmp_path / "child.err"
+    with out_file.open("w") as out_fh, err_file.open("w") as err_fh:  # files: no pipe stalls
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CHILD, path, str(marker), str(REPO / "conf")],
+            stdout=out_fh, stderr=err_fh, env=env, start_new_session=True, cwd=tmp_path,
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + 900
         while not marker.exists():
             if proc.poll() is not None:
-                pytest.fail(f"child exited before the MERGE ran: {proc.stderr.read()[-3000:]}")
+                pytest.fail(f"child exited before the MERGE ran: {err_file.read_text()[-3000:]}")
             if time.monotonic() > deadline:
                 pytest.fail("MERGE never started within 900 s")
             time.sleep(0.2)
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and its JVM, mid-MERGE
-        out, _ = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    assert "MERGE-DONE" not in out
+    assert "MERGE-DONE" not in out_file.read_text()
 
     # previous version, identical content, no partial commit
     assert table_version(spark, path) == 1
