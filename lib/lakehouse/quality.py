@@ -166,6 +166,7 @@ def validate_expression(
             raise bad(
                 f"must be a single SQL boolean expression over the row; {token!r} is not allowed"
             )
+    columns = {f.name.lower() for f in schema.fields}
     parser = spark._jsparkSession.sessionState().sqlParser()
     try:
         tree = parser.parseExpression(expr)
@@ -199,6 +200,13 @@ def validate_expression(
                     validate_identifier(part)
             except IdentifierError as exc:
                 raise bad(f"column reference {'.'.join(parts)!r}: {exc}") from exc
+            # Only the row's own columns: this also keeps out bare-word functions such as
+            # current_date / current_timestamp / current_user, which parse as names.
+            if parts[0].lower() not in columns:
+                raise bad(
+                    f"{'.'.join(parts)!r} is not a column of the table; columns: "
+                    f"{sorted(f.name for f in schema.fields)}"
+                )
     rendered = str(tree.sql())
     empty = spark.createDataFrame([], schema)
     from pyspark.errors import AnalysisException

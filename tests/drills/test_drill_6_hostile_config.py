@@ -93,7 +93,11 @@ EXPRESSION_CASES = [
     ),
     (
         "current_timestamp() > ts",
-        "CurrentTimestamp are not allowed; allowed: a boolean over the row's columns",
+        "function 'current_timestamp' is not allowed (only deterministic row-level functions are; see lakehouse.quality.ALLOWED_FUNCTIONS)",
+    ),
+    (
+        "current_date IS NOT NULL",
+        "'current_date' is not a column of the table; columns: ['id', 'qty']",
     ),
     (
         "max(qty) > 0",
