@@ -11,7 +11,9 @@ from delta.tables import DeltaTable
 from lakehouse.idempotency import (
     SESSION_TXN_APP_ID,
     SESSION_TXN_VERSION,
+    SESSION_USER_METADATA,
     batch_commits,
+    commit_metadata,
     list_landing_files,
     new_files,
     record_ingested,
@@ -86,6 +88,14 @@ def test_rerun_of_a_batch_writes_nothing(spark: SparkSession, tmp_path: Path) ->
     assert [(c["version"], c["operation"], c["job"]) for c in batch_commits(spark, path, "b2")] == [
         (2, "MERGE", "job")
     ]
+
+    # job-level tagging (pipeline.run_job): any commit inside names the batch
+    with commit_metadata(spark, job="job", batch_id="b3"):
+        DeltaTable.forPath(spark, path).delete("id = 5")
+    assert [(c["version"], c["operation"]) for c in batch_commits(spark, path, "b3")] == [
+        (3, "DELETE")
+    ]
+    assert spark.conf.get(SESSION_USER_METADATA, None) is None
 
 
 def test_ledger_remembers_ingested_files(spark: SparkSession, tmp_path: Path) -> None:

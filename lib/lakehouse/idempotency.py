@@ -52,6 +52,7 @@ __all__ = [
     "LandingFile",
     "TxnIdentity",
     "batch_commits",
+    "commit_metadata",
     "list_landing_files",
     "new_files",
     "record_ingested",
@@ -131,6 +132,27 @@ class TxnIdentity:
                     spark.conf.unset(k)
                 else:
                     spark.conf.set(k, old)
+
+
+@contextmanager
+def commit_metadata(spark: SparkSession, *, job: str, batch_id: str) -> Iterator[None]:
+    """Tag every Delta commit made inside the block with ``{"job", "batch_id"}``.
+
+    Sets ``spark.databricks.delta.commitInfo.userMetadata`` for the block (restored on
+    exit), so :mod:`lakehouse.rollback` finds a run's commits on every table the job
+    wrote, including MERGEs that carry no transaction identity. A write's own
+    ``userMetadata`` (see :meth:`TxnIdentity.apply` / :meth:`TxnIdentity.session`) wins.
+    """
+    meta = json.dumps({"job": job, "batch_id": batch_id}, sort_keys=True)
+    previous = spark.conf.get(SESSION_USER_METADATA, None)
+    spark.conf.set(SESSION_USER_METADATA, meta)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(SESSION_USER_METADATA)
+        else:
+            spark.conf.set(SESSION_USER_METADATA, previous)
 
 
 def txn_identity(job: str, batch_id: str, *, table: str, step: int = 0) -> TxnIdentity:
