@@ -36,7 +36,7 @@ CONFIG_CASES = [
     ),
     (
         {"tables": {"orders`; DROP TABLE x; --": {"layer": "silver", "path": "x"}}},
-        f"tables.orders`; DROP TABLE x; --.[key]: invalid identifier 'orders`; DROP TABLE x; --': {IDENT}; found 'orders`; DROP TABLE x; --'",
+        f"tables.orders`; DROP TABLE x; --: invalid identifier 'orders`; DROP TABLE x; --': {IDENT}; found 'orders`; DROP TABLE x; --'",
     ),
     (
         {"tables": {"orders": {"partition_by": ["order_date; DROP TABLE t"]}}},
