@@ -29,11 +29,9 @@ def test_vacuum_below_safety_default_is_refused(spark: SparkSession, tmp_path: P
     assert len(files_before) == 2  # the overwritten file is still on disk (time travel)
 
     assert spark.conf.get(CHECK, "true") == "true"
-    with pytest.raises(
-        Exception,
-        match=r"requirement failed: Are you sure you would like to vacuum files with such a low retention period",
-    ):
+    with pytest.raises(Exception, match=r"DELTA_VACUUM_RETENTION_PERIOD_TOO_SHORT") as info:
         DeltaTable.forPath(spark, str(path)).vacuum(0.0)
+    assert "The specified VACUUM retention period is too low" in str(info.value)
     assert _parquet(path) == files_before
 
     spark.conf.set(CHECK, "false")  # the explicit override
