@@ -46,9 +46,10 @@ def test_secret_is_redacted_by_spark_and_the_suite(spark: SparkSession) -> None:
     # (a) ...and Spark's own redaction (used by the UI environment page and event log) hides it
     jconf = spark._jvm.org.apache.spark.SparkConf(False)
     jconf.set("spark.redaction.regex", REDACTION_REGEX)
-    pairs = spark._jvm.scala.collection.immutable.List.empty()
+    jl = spark._jvm.java.util.ArrayList()
     for k, v in conf.items():
-        pairs = pairs.prepended(spark._jvm.scala.Tuple2(k, v))
+        jl.add(spark._jvm.scala.Tuple2(k, v))
+    pairs = spark._jvm.scala.collection.JavaConverters.asScalaBuffer(jl).toList()
     redacted = spark._jvm.org.apache.spark.util.Utils.redact(jconf, pairs)
     shown = str(redacted.mkString("|"))
     assert find_leaks(shown, [SECRET]) == []
