@@ -52,12 +52,19 @@ def transform(bronze: DataFrame, *, batch_id: str) -> CustomerChanges:
     changes = flagged.where(F.col("_reason").isNull()).select(
         "customer_id", *ATTRIBUTES, "op", "updated_at"
     )
-    bad = flagged.where(F.col("_reason").isNotNull())
+    bad = (
+        flagged.where(F.col("_reason").isNotNull())
+        .drop("updated_at")
+        .withColumnRenamed("_raw_updated_at", "updated_at")
+    )
+    # Keep _reason as a column of the projected frame (a `bad["_reason"]` reference to the
+    # frame before .drop() fails analysis: RESOLVED_ATTRIBUTE_MISSING_FROM_INPUT).
     rejected = to_quarantine(
-        bad.drop("_reason", "updated_at").withColumnRenamed("_raw_updated_at", "updated_at"),
+        bad,
         stage=JOB,
-        reason=bad["_reason"],
+        reason=F.col("_reason"),
         source=F.col("_source_file"),
+        record=F.to_json(F.struct(*[F.col(c) for c in bad.columns if c != "_reason"])),
         batch_id=batch_id,
     )
     return CustomerChanges(changes=changes, rejected=rejected)
