@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+
 from lakehouse.idempotency import (
     SESSION_TXN_APP_ID,
     SESSION_TXN_VERSION,
@@ -19,7 +21,6 @@ from lakehouse.idempotency import (
     record_ingested,
     txn_identity,
 )
-from pyspark.sql import SparkSession
 
 
 def test_identity_is_derived_from_job_table_batch_and_step() -> None:

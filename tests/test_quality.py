@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+from pyspark.sql import types as T
+
 from lakehouse.config import ConfigError, TableQuality, load_config
 from lakehouse.quality import (
     ExpectationFailedError,
@@ -21,8 +24,6 @@ from lakehouse.quality import (
     validate_quality,
     write_quality_results,
 )
-from pyspark.sql import SparkSession
-from pyspark.sql import types as T
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,6 +6,7 @@ import random
 
 import pytest
 from delta.exceptions import ConcurrentAppendException, MetadataChangedException
+
 from lakehouse.retry import RetryExhaustedError, RetryPolicy, is_conflict, retry_on_conflict
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from chispa import assert_df_equality
 from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+
 from lakehouse.config import Settings
 from lakehouse.idempotency import txn_identity
 from lakehouse.rollback import RollbackError, main, rollback_table
-from pyspark.sql import SparkSession
 
 
 def _append(spark: SparkSession, path: str, ids: range, batch: str, step: int = 0) -> None:

@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 from chispa import assert_df_equality
 from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+
 from lakehouse.delta import table_version
 from lakehouse.idempotency import txn_identity
-from pyspark.sql import SparkSession
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = "id long, v string"

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 from chispa import assert_df_equality
 from delta.tables import DeltaTable
-from lakehouse.retry import RetryPolicy, retry_on_conflict
-from lakehouse.scd2 import SCD2Spec, apply_scd2
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+
+from lakehouse.retry import RetryPolicy, retry_on_conflict
+from lakehouse.scd2 import SCD2Spec, apply_scd2
 
 SCHEMA = "id long, seq long, v string"
 SPEC = SCD2Spec(keys=["id"], sequence_by="seq")

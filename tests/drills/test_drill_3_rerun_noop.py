@@ -10,12 +10,13 @@ no new version of the bronze tables or the SCD2 dimension.
 from __future__ import annotations
 
 import pytest
+from pyspark.sql import SparkSession
+
 from lakehouse.config import Settings
 from lakehouse.delta import is_delta_table, table_version
 from lakehouse.generator import generate_landing
 from lakehouse.pipeline import run_pipeline
 from lakehouse.quality import RESULTS_TABLE
-from pyspark.sql import SparkSession
 
 NO_NEW_VERSION = ("bronze_orders", "bronze_customers", "bronze_products", "dim_customer")
 

@@ -15,13 +15,13 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from lakehouse.config import load_config
-from lakehouse.delta import is_delta_table
-from lakehouse.quality import SchemaDriftError
 from pyspark.sql import SparkSession
 
 import jobs.bronze_ingest as bronze
 import jobs.silver_orders as silver_orders
+from lakehouse.config import load_config
+from lakehouse.delta import is_delta_table
+from lakehouse.quality import SchemaDriftError
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = "order_id,customer_id,product_id,quantity,unit_price,order_ts"

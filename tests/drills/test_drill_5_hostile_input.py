@@ -16,12 +16,12 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from lakehouse.config import load_config
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 import jobs.bronze_ingest as bronze
 import jobs.silver_orders as silver_orders
+from lakehouse.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = "order_id,customer_id,product_id,quantity,unit_price,order_ts"

@@ -13,10 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
+
 from lakehouse.config import ConfigError, TableQuality, load_config
 from lakehouse.delta import table_version
 from lakehouse.quality import UnsafeExpressionError, validate_quality
-from pyspark.sql import SparkSession
 
 REPO = Path(__file__).resolve().parents[2]
 IDENT = "must match [A-Za-z_][A-Za-z0-9_]* (at most 128 characters)"

@@ -18,11 +18,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
+
 from lakehouse.config import load_config
 from lakehouse.redaction import REDACTED, find_leaks, redact_args, redact_mapping
 from lakehouse.report import JobResult, RunReport
 from lakehouse.session import REDACTION_REGEX, spark_conf_for
-from pyspark.sql import SparkSession
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-DRILL7-value"
