@@ -21,11 +21,13 @@ from pyspark.sql.types import StringType, StructField, StructType
 from lakehouse.config import BronzeSource, Settings
 from lakehouse.delta import is_delta_table, table_version
 from lakehouse.generator import CUSTOMER_COLUMNS, ORDER_COLUMNS, PRODUCT_COLUMNS
+from lakehouse.idempotency import txn_identity
+from lakehouse.quality import SchemaDriftError
 from lakehouse.quarantine import to_quarantine
 from lakehouse.report import JobResult
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 JOB = "bronze_ingest"
 CORRUPT = "_corrupt_record"
@@ -35,6 +37,13 @@ ENTITY_COLUMNS: dict[str, tuple[str, ...]] = {
     "orders": ORDER_COLUMNS,
 }
 METADATA_COLUMNS = ("_ingest_time", "_source_file", "_batch_id")
+#: Hostile-input limits (issue 7): a field longer than this is quarantined, and a
+#: quarantined record is stored truncated to ``MAX_RECORD_CHARS``.
+MAX_FIELD_CHARS = 65_536
+MAX_RECORD_CHARS = 8_192
+#: What Spark's UTF-8 decoder puts where the bytes are not valid UTF-8.
+REPLACEMENT_CHAR = "\ufffd"
+BOM = "\ufeff"
 
 
 @dataclass(frozen=True)
@@ -62,28 +71,63 @@ def transform(
     ``parsed`` has the feed's string columns, ``_corrupt_record`` (set by Spark's
     PERMISSIVE parser for a malformed line) and ``_source_file``.
     """
-    columns = ENTITY_COLUMNS[entity]
-    bad = F.col(CORRUPT).isNotNull()
+    # Schema evolution (opt-in per source) may bring extra columns; keep them.
+    columns = [c for c in parsed.columns if c not in (CORRUPT, "_source_file")]
+    reason = rejection_reason(columns, fmt)
+    bad = reason.isNotNull()
     accepted = parsed.where(~bad).select(
         *[F.col(c) for c in columns],
         F.lit(ingest_time).cast("timestamp").alias("_ingest_time"),
         F.col("_source_file"),
         F.lit(batch_id).alias("_batch_id"),
     )
-    reason = (
-        F.lit(f"malformed csv record: expected {len(columns)} columns")
-        if fmt == "csv"
-        else F.lit("malformed json record")
-    )
+    raw = F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*[F.col(c) for c in columns])))
+    record = F.when(
+        F.length(raw) > MAX_RECORD_CHARS,
+        F.concat(
+            F.substring(raw, 1, MAX_RECORD_CHARS),
+            F.lit("...(truncated, "),
+            F.length(raw).cast("string"),
+            F.lit(" characters)"),
+        ),
+    ).otherwise(raw)
     quarantined = to_quarantine(
         parsed.where(bad),
         stage=JOB,
         reason=reason,
         source=F.col("_source_file"),
-        record=F.col(CORRUPT),
+        record=record,
         batch_id=batch_id,
     )
     return BronzeOutput(accepted=accepted, quarantined=quarantined)
+
+
+def rejection_reason(columns: Sequence[str], fmt: str) -> Column:
+    """Why a parsed landing row is rejected, or NULL when it is accepted.
+
+    In order: some bytes are not valid UTF-8 (a wrong encoding: the CSV reader decodes
+    them to U+FFFD, the JSON reader keeps the raw line); the parser marked the line
+    malformed (truncated JSON, wrong column count, an embedded newline that split a
+    record); a field is longer than ``MAX_FIELD_CHARS``.
+    """
+    malformed = (
+        f"malformed csv record: expected {len(columns)} columns"
+        if fmt == "csv"
+        else "malformed json record"
+    )
+    text = [F.coalesce(F.col(c), F.lit("")) for c in columns]
+    # CSV decoding turns invalid bytes into U+FFFD; the JSON parser rejects the line and
+    # keeps its raw bytes, which is_valid_utf8 (Spark 4.0+) spots.
+    raw_line = F.coalesce(F.col(CORRUPT), F.lit(""))
+    bad_encoding = F.concat(*text, raw_line).contains(REPLACEMENT_CHAR) | ~F.is_valid_utf8(
+        F.concat(*text, raw_line)
+    )
+    too_long = F.greatest(*[F.length(t) for t in text], F.lit(0)) > MAX_FIELD_CHARS
+    return (
+        F.when(bad_encoding, F.lit("invalid text encoding: bytes that are not UTF-8"))
+        .when(F.col(CORRUPT).isNotNull(), F.lit(malformed))
+        .when(too_long, F.lit(f"field longer than {MAX_FIELD_CHARS} characters"))
+    )
 
 
 # ----------------------------------------------------------------------------- IO
@@ -126,18 +170,117 @@ def ingested_files(spark: SparkSession, settings: Settings, tables: Sequence[str
     return seen
 
 
-def read_landing(spark: SparkSession, files: list[str], source: BronzeSource) -> DataFrame:
-    """Parse landing files permissively; malformed lines keep their raw text."""
-    reader = (
-        spark.read.schema(raw_schema(source.entity))
-        .option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", CORRUPT)
-    )
+def csv_header(spark: SparkSession, file: str) -> list[str]:
+    """The header of a CSV landing file (a leading UTF-8 byte-order mark removed)."""
+    import csv
+
+    jvm = spark.sparkContext._jvm
+    if jvm is None:
+        raise RuntimeError("the SparkSession has no JVM gateway (was it stopped?)")
+    hpath = jvm.org.apache.hadoop.fs.Path(file)
+    stream = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).open(hpath)
+    try:
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        line = reader.readLine() or ""
+    finally:
+        stream.close()
+    return next(csv.reader([line.removeprefix(BOM)]), [])
+
+
+def landing_columns(
+    spark: SparkSession, files: list[str], source: BronzeSource
+) -> dict[str, list[str]]:
+    """Columns each landing file brings, checked against the feed's (schema drift, issue 7).
+
+    CSV: each file's header. JSON: the keys present in the files' well-formed lines (one
+    entry for all files). Raises :class:`~lakehouse.quality.SchemaDriftError` naming the
+    file, the extra and missing columns, unless ``source.schema_evolution`` is set.
+    """
+    expected = list(ENTITY_COLUMNS[source.entity])
     if source.format == "csv":
-        df = reader.option("header", "true").option("enforceSchema", "false").csv(files)
+        found = {f: csv_header(spark, f) for f in files}
     else:
-        df = reader.json(files)
-    return df.select("*", F.col("_metadata.file_path").alias("_source_file"))
+        keys = (
+            spark.read.text(files)
+            .select(F.explode(F.json_object_keys(F.regexp_replace("value", "^" + BOM, ""))))
+            .distinct()
+            .collect()
+        )
+        present = {r[0] for r in keys}
+        ordered = [c for c in expected if c in present] + sorted(present - set(expected))
+        found = {"*": ordered}
+    for file, cols in found.items():
+        if cols == expected or source.schema_evolution:
+            continue
+        extra = [c for c in cols if c not in expected]
+        missing = [c for c in expected if c not in cols]
+        what = [f"extra columns {extra}"] if extra else []
+        what += [f"missing columns {missing}"] if missing else []
+        what = what or [f"columns in a different order {cols}; expected {expected}"]
+        where = file if file != "*" else f"{source.glob} ({len(files)} files)"
+        raise SchemaDriftError(
+            f"{where}: schema drift rejected for {source.table}: {'; '.join(what)}. Set "
+            f"schema_evolution: true on this source to accept it."
+        )
+    return found
+
+
+def read_landing(
+    spark: SparkSession,
+    files: list[str],
+    source: BronzeSource,
+    columns: dict[str, list[str]] | None = None,
+) -> DataFrame:
+    """Parse landing files permissively; malformed lines keep their raw text.
+
+    ``columns`` (from :func:`landing_columns`) gives each CSV file's header and the JSON
+    keys; files are read with those columns, the feed's missing ones become NULL and
+    extra ones are kept (only reachable with ``schema_evolution``). CSV headers are
+    checked by :func:`landing_columns`, so the parser skips them (``enforceSchema``),
+    which also makes a byte-order mark before the header harmless.
+    """
+    expected = list(ENTITY_COLUMNS[source.entity])
+    columns = columns or dict.fromkeys(files, expected)
+    groups: dict[tuple[str, ...], list[str]] = {}
+    if source.format == "csv":
+        for f in files:
+            groups.setdefault(tuple(columns.get(f, expected)), []).append(f)
+    else:
+        groups[tuple(columns.get("*", expected))] = list(files)
+    frames = []
+    for cols, group in groups.items():
+        names = list(cols) if source.schema_evolution else expected
+        schema = StructType(
+            [
+                *[StructField(c, StringType(), True) for c in names],
+                StructField(CORRUPT, StringType(), True),
+            ]
+        )
+        reader = (
+            spark.read.schema(schema)
+            .option("mode", "PERMISSIVE")
+            .option("columnNameOfCorruptRecord", CORRUPT)
+        )
+        if source.format == "csv":
+            df = reader.option("header", "true").option("enforceSchema", "true").csv(group)
+        else:
+            df = reader.json(group)
+        extras = [c for c in names if c not in expected]
+        frames.append(
+            df.select(
+                *[
+                    F.col(c) if c in names else F.lit(None).cast("string").alias(c)
+                    for c in expected
+                ],
+                *[F.col(c) for c in extras],
+                F.col(CORRUPT),
+                F.col("_metadata.file_path").alias("_source_file"),
+            )
+        )
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame, allowMissingColumns=True)
+    return out
 
 
 def count_input_records(spark: SparkSession, files: list[str], fmt: str) -> int:
@@ -153,6 +296,7 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
     seen = ingested_files(spark, settings, sorted({s.table for s in cfg.sources}))
     qpath = settings.table_path(cfg.quarantine_table)
     per_source: dict[str, dict[str, int]] = {}
+    steps: dict[str, int] = {}
     for source in cfg.sources:
         pattern = settings.landing_path.rstrip("/") + "/" + source.glob
         files = [f for f in _glob(spark, pattern) if _normalise(f) not in seen]
@@ -160,7 +304,8 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
         if not files:
             per_source[key] = {"files": 0, "input": 0, "accepted": 0, "quarantined": 0}
             continue
-        parsed = read_landing(spark, files, source).persist()
+        columns = landing_columns(spark, files, source)
+        parsed = read_landing(spark, files, source, columns).persist()
         try:
             out = transform(
                 parsed,
@@ -170,7 +315,8 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
                 ingest_time=ingest_time,
             )
             n_in = count_input_records(spark, files, source.format)
-            n_bad = parsed.where(F.col(CORRUPT).isNotNull()).count()
+            data_cols = [c for c in parsed.columns if c not in (CORRUPT, "_source_file")]
+            n_bad = parsed.where(rejection_reason(data_cols, source.format).isNotNull()).count()
             n_ok = parsed.count() - n_bad
             per_source[key] = {
                 "files": len(files),
@@ -179,11 +325,20 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
                 "quarantined": n_bad,
             }
             result.check_reconciled(rows_in=n_in, accepted=n_ok, quarantined=n_bad)
-            out.accepted.write.format("delta").mode("append").save(
+            # Idempotent writes (issue 7): re-running this batch after a crash skips the
+            # appends that already committed (Delta txnAppId/txnVersion per batch + step).
+            step = steps[source.table] = steps.get(source.table, -1) + 1
+            writer = out.accepted.write.format("delta").mode("append")
+            if source.schema_evolution:
+                writer = writer.option("mergeSchema", "true")
+            txn_identity(JOB, batch_id, table=source.table, step=step).apply(writer).save(
                 settings.table_path(source.table)
             )
             if n_bad:
-                out.quarantined.write.format("delta").mode("append").save(qpath)
+                qstep = steps[cfg.quarantine_table] = steps.get(cfg.quarantine_table, -1) + 1
+                txn_identity(JOB, batch_id, table=cfg.quarantine_table, step=qstep).apply(
+                    out.quarantined.write.format("delta").mode("append")
+                ).save(qpath)
         finally:
             parsed.unpersist()
         result.rows_in += n_in

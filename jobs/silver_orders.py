@@ -19,6 +19,7 @@ from lakehouse.aqe import apply_job_profile
 from lakehouse.config import Settings
 from lakehouse.delta import insert_new_rows, table_version
 from lakehouse.pruning import read_report
+from lakehouse.quality import apply_constraints, apply_table_quality
 from lakehouse.quarantine import to_quarantine
 from lakehouse.report import JobResult
 
@@ -207,9 +208,15 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
         max_date=date.fromisoformat(cfg.max_order_date),
         batch_id=batch_id,
     )
-    accepted = out.accepted.persist()
+    # Data-quality expectations from tables.<target>.quality (issue 7): `drop` rows join
+    # the rejects, `fail` raises before anything is written.
+    quality = apply_table_quality(
+        spark, settings, cfg.target_table, out.accepted, job=JOB, batch_id=batch_id
+    )
+    rejected = out.rejected.unionByName(quality.quarantined)
+    accepted = quality.accepted.persist()
     try:
-        n_in, n_ok, n_bad = bronze.count(), accepted.count(), out.rejected.count()
+        n_in, n_ok, n_bad = bronze.count(), accepted.count(), rejected.count()
         result.check_reconciled(rows_in=n_in, accepted=n_ok, quarantined=n_bad)
         target = settings.table_path(cfg.target_table)
         written = insert_new_rows(
@@ -219,11 +226,16 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
             ["order_id"],
             partition_by=settings.tables[cfg.target_table].partition_by,
         )
+        # Delta CHECK constraints from tables.<target>.quality (added once, then no-ops).
+        result.details["constraints"] = apply_constraints(
+            spark, target, settings.tables[cfg.target_table].quality, table=cfg.target_table
+        )
     finally:
         accepted.unpersist()
     new_rejects = insert_new_rows(
-        spark, out.rejected.unionByName(products.rejected), qpath, ["row_hash"]
+        spark, rejected.unionByName(products.rejected), qpath, ["row_hash"]
     )
+    result.details["quality"] = quality.report.as_details()
     result.rows_in = n_in + p_in
     result.rows_written = written + products_written
     result.rows_quarantined = n_bad + p_bad

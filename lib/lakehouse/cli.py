@@ -46,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--regenerate", action="store_true", help="rewrite landing files first")
 
     sub.add_parser("config", help="print the validated configuration as JSON")
+
+    rb = sub.add_parser("rollback", help="restore tables to the version before a run")
+    rb.add_argument("--batch-id", required=True, help="the run (batch id) to undo")
+    rb.add_argument("--table", dest="tables", action="append", default=[], help="repeatable")
+    rb.add_argument("--dry-run", action="store_true", help="print what would be done")
+    rb.add_argument("--force", action="store_true", help="also undo later runs' commits")
     return p
 
 
@@ -102,8 +108,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lakehouse: {exc}", file=sys.stderr)
         return 2
     if args.command == "config":
-        print(json.dumps(settings.model_dump(), indent=2, default=str))
+        from lakehouse.redaction import redact_mapping
+
+        print(json.dumps(redact_mapping(settings.model_dump()), indent=2, default=str))
         return 0
+    if args.command == "rollback":
+        from lakehouse.rollback import run_rollback
+
+        return run_rollback(
+            settings,
+            batch_id=args.batch_id,
+            tables=args.tables,
+            dry_run=args.dry_run,
+            force=args.force,
+        )
     if args.command == "generate":
         _generate(settings, args.orders, args.seed)
         return 0

@@ -44,9 +44,13 @@ from lakehouse.sql import validate_identifier
 __all__ = [
     "AqeProfile",
     "ConfigError",
+    "Expectation",
+    "FreshnessCheck",
     "JobSettings",
     "MaintainSettings",
+    "RowCountBounds",
     "Settings",
+    "TableQuality",
     "TableSettings",
     "default_conf_dir",
     "load_config",
@@ -214,6 +218,101 @@ class AqeProfile(_Model):
         return self
 
 
+# ------------------------------------------------------------- data quality (issue 7)
+
+#: SQL text that must never appear in an expectation or constraint (comment markers would
+#: let a fragment hide the rest of a generated statement; ``;`` would start another one).
+_FORBIDDEN_SQL = (";", "--", "/*", "*/")
+
+
+def _sql_expression(value: str) -> str:
+    text = value.strip()
+    if not text:
+        raise ValueError("must be a non-empty SQL boolean expression")
+    if len(text) > 2000:
+        raise ValueError("must be at most 2000 characters")
+    for token in _FORBIDDEN_SQL:
+        if token in text:
+            raise ValueError(
+                f"must be a single SQL boolean expression over the row; {token!r} is not allowed"
+            )
+    return text
+
+
+SqlExpression = Annotated[str, AfterValidator(_sql_expression)]
+
+
+class Expectation(_Model):
+    """A row-level data-quality rule: a SQL boolean expression over one row.
+
+    ``warn`` keeps failing rows (counted), ``drop`` sends them to the quarantine table
+    with the expectation's name, ``fail`` stops the job before the target is written.
+    A NULL result counts as a failure. The expression is checked with Spark's SQL parser
+    (see :func:`lakehouse.quality.validate_expression`) before anything runs.
+    """
+
+    name: Identifier
+    expr: SqlExpression
+    action: Literal["warn", "drop", "fail"] = "warn"
+
+
+class RowCountBounds(_Model):
+    """Table-level check: the number of rows lies in ``[min, max]`` (either may be omitted)."""
+
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+    action: Literal["warn", "fail"] = "fail"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RowCountBounds:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+class FreshnessCheck(_Model):
+    """Table-level check: the newest value of ``column`` is at most ``max_age_hours`` old."""
+
+    column: Identifier
+    max_age_hours: float = Field(gt=0)
+    action: Literal["warn", "fail"] = "fail"
+
+
+class TableQuality(_Model):
+    """Data-quality settings of one table (``tables.<name>.quality`` in YAML).
+
+    Examples
+    --------
+    >>> q = TableQuality.model_validate({
+    ...     "expectations": [{"name": "positive_qty", "expr": "quantity > 0", "action": "drop"}],
+    ...     "unique_keys": ["order_id"],
+    ...     "not_null": ["order_id"],
+    ...     "checks": {"valid_interval": "valid_to IS NULL OR valid_to > valid_from"},
+    ... })
+    >>> q.expectations[0].action
+    'drop'
+    """
+
+    expectations: list[Expectation] = Field(default_factory=list)
+    row_count: RowCountBounds | None = None
+    #: Columns that together identify a row; duplicates fail the check.
+    unique_keys: list[Identifier] = Field(default_factory=list)
+    unique_action: Literal["warn", "fail"] = "fail"
+    freshness: FreshnessCheck | None = None
+    #: Delta constraints added with ``ALTER TABLE ... ADD CONSTRAINT`` (see
+    #: :func:`lakehouse.quality.apply_constraints`): ``<col>_not_null`` CHECKs and named CHECKs.
+    not_null: list[Identifier] = Field(default_factory=list)
+    checks: dict[Identifier, SqlExpression] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> TableQuality:
+        names = [e.name for e in self.expectations]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"expectation names must be unique; duplicated: {dupes}")
+        return self
+
+
 class TableSettings(_Model):
     """Where a table lives and how it is laid out (see ``lakehouse.layout``)."""
 
@@ -250,6 +349,8 @@ class TableSettings(_Model):
         if overlap:
             raise ValueError(f"zorder_by must not repeat partition columns: {overlap}")
         return self
+    #: Expectations, table-level checks and Delta constraints (issue 7); None = no checks.
+    quality: TableQuality | None = None
 
 
 class BronzeSource(_Model):
@@ -259,6 +360,9 @@ class BronzeSource(_Model):
     format: Literal["csv", "json"]
     glob: str
     table: Identifier
+    #: Accept landing files whose columns differ from the bronze table's (new columns are
+    #: added, missing ones become NULL). Off by default: drift is rejected with a clear error.
+    schema_evolution: bool = False
 
 
 class JobSettings(_Model):

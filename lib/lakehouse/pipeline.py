@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from lakehouse.config import Settings
+from lakehouse.idempotency import commit_metadata
 from lakehouse.report import JobResult, RunReport
 
 if TYPE_CHECKING:
@@ -67,7 +68,9 @@ def run_job(spark: SparkSession, settings: Settings, name: str, *, batch_id: str
     module = load_job(name)
     start = time.perf_counter()
     try:
-        result = module.run(spark, settings, batch_id=batch_id)
+        # Every commit of the job names its batch, so `lakehouse rollback` can find it.
+        with commit_metadata(spark, job=name, batch_id=batch_id):
+            result = module.run(spark, settings, batch_id=batch_id)
     except Exception as exc:
         log.exception("job %s failed", name)
         result = JobResult(job=name, status="failed", error=f"{type(exc).__name__}: {exc}")
