@@ -349,6 +349,7 @@ class TableSettings(_Model):
         if overlap:
             raise ValueError(f"zorder_by must not repeat partition columns: {overlap}")
         return self
+
     #: Expectations, table-level checks and Delta constraints (issue 7); None = no checks.
     quality: TableQuality | None = None
 
