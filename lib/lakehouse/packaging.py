@@ -64,6 +64,7 @@ __all__ = [
     "build_artifacts",
     "build_env_archive",
     "build_wheel",
+    "check_env_archive",
     "check_target",
     "dependency_closure",
     "load_manifest",
@@ -401,12 +402,49 @@ def build_env_archive(
         out.mkdir(parents=True, exist_ok=True)
         archive = out / f"{name}-py{ver}.tar.gz"
         tmp_archive = archive.with_suffix(".tmp")
-        with tarfile.open(tmp_archive, "w:gz", compresslevel=6) as tar:
+        with tarfile.open(tmp_archive, "w:gz", compresslevel=1) as tar:
             for path in sorted(root.rglob("*")):
                 arcname = path.relative_to(root).as_posix()
                 tar.add(path, arcname=arcname, recursive=False, filter=_tar_filter(epoch))
         tmp_archive.replace(archive)
     return archive
+
+
+def check_env_archive(archive: str | os.PathLike[str]) -> list[str]:
+    """Problems that would break ``PYSPARK_PYTHON=./environment/bin/python`` on a cluster.
+
+    Returns an empty list for a good archive. Reported: no ``bin/python``, ``bin/python``
+    (or anything it links to) being a symlink that leaves the archive (the ``venv``/
+    ``venv-pack`` trap: a link to the build host's ``/usr/bin/python3``), any absolute or
+    escaping symlink, and a ``pyvenv.cfg`` pointing at a host interpreter.
+    """
+    problems: list[str] = []
+    with tarfile.open(archive) as tar:
+        members = {m.name.removeprefix("./"): m for m in tar.getmembers()}
+        for name, member in sorted(members.items()):
+            if member.issym():
+                target = member.linkname
+                resolved = os.path.normpath(os.path.join(os.path.dirname(name), target))
+                if os.path.isabs(target) or resolved.startswith(".."):
+                    problems.append(f"{name} is a symlink to {target}, outside the archive")
+        python = members.get("bin/python")
+        seen = 0
+        while python is not None and python.issym() and seen < 10:
+            target = os.path.normpath(os.path.join("bin", python.linkname))
+            python = members.get(target)
+            seen += 1
+        if python is None:
+            problems.append("bin/python is missing or resolves outside the archive")
+        elif not python.isfile():
+            problems.append("bin/python does not resolve to a regular file")
+        cfg = members.get("pyvenv.cfg")
+        if cfg is not None:
+            handle = tar.extractfile(cfg)
+            text = handle.read().decode() if handle else ""
+            for line in text.splitlines():
+                if line.startswith("home"):
+                    problems.append(f"pyvenv.cfg points at the build host's interpreter ({line})")
+    return problems
 
 
 # --------------------------------------------------------------------------- targets

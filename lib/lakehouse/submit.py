@@ -294,9 +294,12 @@ def build_submit_command(
     if target == "local" or mode == "client":
         # The driver runs here: the project wheel goes on its PYTHONPATH (zipimport).
         argv += ["--py-files", _rebase(artifacts.wheel, artifact_base_uri) or artifacts.wheel]
-        env["PYSPARK_DRIVER_PYTHON"] = os.environ.get("PYSPARK_DRIVER_PYTHON", sys.executable)
+        # spark.pyspark.python (the executors') would win over the environment for the
+        # driver too: name the driver's interpreter explicitly.
+        driver_python = os.environ.get("PYSPARK_DRIVER_PYTHON", sys.executable)
+        conf.setdefault("spark.pyspark.driver.python", driver_python)
         if target == "local":
-            env["PYSPARK_PYTHON"] = os.environ.get("PYSPARK_PYTHON", sys.executable)
+            conf.setdefault("spark.pyspark.python", driver_python)
     for key in sorted(conf):
         if key == "spark.app.name":
             continue
