@@ -106,9 +106,10 @@ def upload_artifacts(
     base_uri: str,
     *,
     kms_key_arn: str = "",
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> dict[str, str]:
     """Upload ``files`` under ``base_uri``; returns ``{file name: s3 URI}``."""
+    out = out or sys.stdout
     bucket, prefix = split_s3_uri(base_uri)
     prefix = prefix.rstrip("/")
     extra: dict[str, str] = {}
@@ -202,7 +203,7 @@ def wait_for_step(
     poll_s: int,
     log_uri: str | None = None,
     log_wait_s: int = 0,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
     """Wait for a step with the ``step_complete`` waiter; return ``COMPLETED``.
@@ -218,6 +219,7 @@ def wait_for_step(
     """
     from botocore.exceptions import WaiterError
 
+    out = out or sys.stdout
     last: dict[str, str] = {}
     started = time.monotonic()
 
@@ -281,8 +283,6 @@ def serverless_submit_parameters(
     settings: Settings, *, archive_uri: str | None, conf_overrides: Mapping[str, str] | None = None
 ) -> str:
     """``sparkSubmitParameters`` for EMR Serverless: ``--conf`` pairs, packed environment."""
-    import shlex
-
     from lakehouse.submit import ArtifactPaths, effective_conf
 
     conf = effective_conf(
@@ -301,7 +301,11 @@ def serverless_submit_parameters(
         conf["spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON"] = python
         conf["spark.emr-serverless.driverEnv.PYSPARK_PYTHON"] = python
         conf["spark.executorEnv.PYSPARK_PYTHON"] = python
-    return " ".join(f"--conf {shlex.quote(f'{k}={v}')}" for k, v in sorted(conf.items()))
+    spaced = sorted(k for k, v in conf.items() if any(c.isspace() for c in k + v))
+    if spaced:
+        # EMR Serverless splits sparkSubmitParameters on whitespace; quoting is not honoured.
+        raise EmrError(f"EMR Serverless cannot pass Spark properties containing spaces: {spaced}")
+    return " ".join(f"--conf {k}={v}" for k, v in sorted(conf.items()))
 
 
 def start_serverless_job(
@@ -355,10 +359,11 @@ def wait_for_job_run(
     job_run_id: str,
     timeout_s: int,
     poll_s: int,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
     """Poll ``get_job_run`` until SUCCESS; raise on FAILED/CANCELLED or timeout."""
+    out = out or sys.stdout
     started = time.monotonic()
     last = ""
     while True:
