@@ -36,7 +36,6 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from lakehouse.sql import validate_identifier
@@ -296,29 +295,6 @@ class Settings(_Model):
     generator: GeneratorSettings = GeneratorSettings()
     submit: SubmitSettings | None = None
 
-    @model_validator(mode="after")
-    def _references(self) -> Settings:
-        for job_name in type(self.jobs).model_fields:
-            job = getattr(self.jobs, job_name)
-            if job.aqe_profile not in self.aqe_profiles:
-                raise ValueError(
-                    f"jobs.{job_name}.aqe_profile: unknown profile {job.aqe_profile!r}; "
-                    f"allowed: {sorted(self.aqe_profiles)}"
-                )
-            for field_name, value in job:
-                if field_name.endswith("_table") and value not in self.tables:
-                    raise ValueError(
-                        f"jobs.{job_name}.{field_name}: unknown table {value!r}; "
-                        f"allowed: {sorted(self.tables)}"
-                    )
-        for src in self.jobs.bronze_ingest.sources:
-            if src.table not in self.tables:
-                raise ValueError(
-                    f"jobs.bronze_ingest.sources: unknown table {src.table!r}; "
-                    f"allowed: {sorted(self.tables)}"
-                )
-        return self
-
     # ------------------------------------------------------------------ helpers
 
     def _resolve(self, path: str) -> str:
@@ -368,9 +344,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path}: top level must be a mapping; found {type(data).__name__}"
-        )
+        raise ConfigError(f"{path}: top level must be a mapping; found {type(data).__name__}")
     return data
 
 
@@ -443,7 +417,7 @@ def _origin(origin: Mapping[tuple[str, ...], str], path: tuple[str, ...]) -> str
 def _describe_error(
     err: Mapping[str, Any], origin: Mapping[tuple[str, ...], str], default_file: str
 ) -> str:
-    loc = tuple(str(p) for p in err.get("loc", ()))
+    loc = tuple(str(p) for p in err.get("loc", ()) if str(p) != "[key]")
     key = ".".join(loc) or "<top>"
     source = _origin(origin, loc) if loc else default_file
     kind = err.get("type", "")
@@ -510,14 +484,46 @@ def load_config(
     merged = _substitute(merged, (), origin, environ)
     merged["env"] = env
     merged["conf_dir"] = str(root.resolve())
-    data_root = merged.get("paths", {}).get("data_root") if isinstance(
-        merged.get("paths"), dict
-    ) else None
+    data_root = (
+        merged.get("paths", {}).get("data_root") if isinstance(merged.get("paths"), dict) else None
+    )
     if isinstance(data_root, str) and "://" not in data_root and not os.path.isabs(data_root):
         merged["paths"]["data_root"] = str((root.resolve().parent / data_root).resolve())
 
     try:
-        return Settings.model_validate(merged)
+        settings = Settings.model_validate(merged)
     except ValidationError as exc:
         lines = [_describe_error(e, origin, str(env_file)) for e in exc.errors()]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from exc
+    _check_references(settings, origin)
+    return settings
+
+
+def _check_references(settings: Settings, origin: Mapping[tuple[str, ...], str]) -> None:
+    """Names that refer to other sections (tables, AQE profiles) must exist there."""
+    problems: list[str] = []
+
+    def bad(path: tuple[str, ...], what: str, value: object, allowed: list[str]) -> None:
+        problems.append(
+            f"{_origin(origin, path)}: {'.'.join(path)}: unknown {what} {value!r}; "
+            f"allowed: {allowed}"
+        )
+
+    tables = sorted(settings.tables)
+    for job_name in type(settings.jobs).model_fields:
+        job = getattr(settings.jobs, job_name)
+        if job.aqe_profile not in settings.aqe_profiles:
+            bad(
+                ("jobs", job_name, "aqe_profile"),
+                "AQE profile",
+                job.aqe_profile,
+                sorted(settings.aqe_profiles),
+            )
+        for field_name, value in job:
+            if field_name.endswith("_table") and value not in settings.tables:
+                bad(("jobs", job_name, field_name), "table", value, tables)
+    for i, src in enumerate(settings.jobs.bronze_ingest.sources):
+        if src.table not in settings.tables:
+            bad(("jobs", "bronze_ingest", "sources", str(i), "table"), "table", src.table, tables)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))

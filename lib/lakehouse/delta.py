@@ -33,9 +33,12 @@ def last_operation_metrics(spark: SparkSession, path: str) -> dict[str, Any]:
     """``operationMetrics`` of the latest commit (numbers as ints where they parse)."""
     from delta.tables import DeltaTable
 
-    row = DeltaTable.forPath(spark, path).history(1).select(
-        "version", "operation", "operationMetrics"
-    ).first()
+    row = (
+        DeltaTable.forPath(spark, path)
+        .history(1)
+        .select("version", "operation", "operationMetrics")
+        .first()
+    )
     if row is None:
         return {}
     metrics: dict[str, Any] = {"version": int(row["version"]), "operation": row["operation"]}
@@ -68,9 +71,7 @@ def insert_new_rows(
             writer = writer.partitionBy(*partition_by)
         writer.save(path)
         return int(spark.read.format("delta").load(path).count())
-    cond = " AND ".join(
-        f"t.{quote_identifier(k)} <=> s.{quote_identifier(k)}" for k in keys
-    )
+    cond = " AND ".join(f"t.{quote_identifier(k)} <=> s.{quote_identifier(k)}" for k in keys)
     target = DeltaTable.forPath(spark, path)
     before = table_version(spark, path)
     target.alias("t").merge(df.alias("s"), cond).whenNotMatchedInsertAll().execute()

@@ -28,6 +28,7 @@ import csv
 import io
 import json
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -64,7 +65,7 @@ def _ts(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _json_line(record: dict[str, object]) -> str:
+def _json_line(record: Mapping[str, object]) -> str:
     return json.dumps(record, separators=(",", ":"), sort_keys=False)
 
 
@@ -117,7 +118,7 @@ def generate_landing(
     for i in range(n_products):
         price = round(rng.uniform(2, 500), 2)
         prices.append(price)
-        row = [
+        prow = [
             f"P{i:06d}",
             f"{rng.choice(_CATEGORIES)} item {i}",
             _CATEGORIES[i % len(_CATEGORIES)],
@@ -125,9 +126,9 @@ def generate_landing(
             _ts(start - timedelta(days=30)),
         ]
         if rng.random() < malformed_fraction * 5:
-            row = row[:3]  # wrong column count
+            prow = prow[:3]  # wrong column count
             counts.malformed += 1
-        writer.writerow(row)
+        writer.writerow(prow)
         counts.products += 1
     (root / "products" / "products.csv").write_text(buf.getvalue(), encoding="utf-8")
 
@@ -139,7 +140,7 @@ def generate_landing(
         cid = f"C{c:07d}"
         n_events = rng.choice((1, 1, 2, 2, 3, 4))
         moments = sorted(start + span * rng.random() for _ in range(n_events))
-        state = {
+        state: dict[str, str | None] = {
             "customer_id": cid,
             "name": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
             "email": f"{cid.lower()}@example.com",
@@ -172,7 +173,7 @@ def generate_landing(
                 files[slot].append(line)
                 counts.customer_events += 1
     for _ in range(max(1, n_customers // 500)):  # NULL keys
-        event = {
+        orphan: dict[str, str | None] = {
             "customer_id": None,
             "name": "nobody",
             "email": None,
@@ -181,7 +182,7 @@ def generate_landing(
             "op": "I",
             "updated_at": _ts(start + span * rng.random()),
         }
-        files[rng.randrange(n_files)].append(_json_line(event))
+        files[rng.randrange(n_files)].append(_json_line(orphan))
         counts.customer_events += 1
     for idx, lines in enumerate(files):
         out = []
@@ -229,7 +230,7 @@ def generate_landing(
             writer = csv.writer(buf, lineterminator="\n")
             writer.writerow(ORDER_COLUMNS)
             for row in rows:
-                cells = ["" if v is None else v for v in row]
+                cells: list[str] = ["" if v is None else v for v in row]
                 if rng.random() < malformed_fraction:
                     cells = [*cells, "extra"] if rng.random() < 0.5 else cells[:4]
                     counts.malformed += 1

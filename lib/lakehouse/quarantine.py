@@ -17,7 +17,15 @@ if TYPE_CHECKING:
 
 __all__ = ["QUARANTINE_COLUMNS", "to_quarantine"]
 
-QUARANTINE_COLUMNS = ("stage", "source", "reason", "record", "batch_id", "quarantined_at", "row_hash")
+QUARANTINE_COLUMNS = (
+    "stage",
+    "source",
+    "reason",
+    "record",
+    "batch_id",
+    "quarantined_at",
+    "row_hash",
+)
 
 
 def to_quarantine(

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 __all__ = ["REDACTION_REGEX", "build_spark_session", "cache_dir", "delta_maven_coordinate"]
 
 #: Spark redacts configuration values whose *key* matches this in the UI, logs and event log.
-REDACTION_REGEX = r"(?i)secret|password|passwd|token|credential|access[._-]?key|session[._-]?key|auth"
+REDACTION_REGEX = (
+    r"(?i)secret|password|passwd|token|credential|access[._-]?key|session[._-]?key|auth"
+)
 
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",

@@ -1,0 +1,104 @@
+"""Bronze customer change feed -> ``dim_customer``, an SCD Type 2 Delta table.
+
+Rows whose key is NULL, whose ``updated_at`` does not parse, or whose ``op`` is not
+I/U/D are quarantined with a reason; the rest go through :func:`lakehouse.scd2.apply_scd2`
+(ordering by ``updated_at``, deletes on ``op = 'D'``, late events, replays).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lakehouse.config import Settings
+from lakehouse.delta import insert_new_rows, table_version
+from lakehouse.quarantine import to_quarantine
+from lakehouse.report import JobResult
+from lakehouse.scd2 import SCD2Spec, apply_scd2
+from pyspark.sql import functions as F
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+JOB = "silver_customers"
+ATTRIBUTES = ("name", "email", "city", "tier")
+SPEC = SCD2Spec(keys=["customer_id"], sequence_by="updated_at", delete_when="op = 'D'")
+
+
+@dataclass(frozen=True)
+class CustomerChanges:
+    changes: DataFrame
+    rejected: DataFrame
+
+
+def transform(bronze: DataFrame, *, batch_id: str) -> CustomerChanges:
+    """Type the raw change feed and split off rows that cannot be placed in history."""
+    typed = bronze.select(
+        F.trim(F.col("customer_id")).alias("customer_id"),
+        *[F.col(c) for c in ATTRIBUTES],
+        F.upper(F.trim(F.col("op"))).alias("op"),
+        F.expr("try_to_timestamp(updated_at, 'yyyy-MM-dd HH:mm:ss')").alias("updated_at"),
+        F.col("updated_at").alias("_raw_updated_at"),
+        F.col("_source_file"),
+    )
+    reason = (
+        F.when(
+            F.col("customer_id").isNull() | (F.col("customer_id") == ""), "null key: customer_id"
+        )
+        .when(F.col("updated_at").isNull(), "unparseable updated_at")
+        .when(~F.col("op").isin("I", "U", "D") | F.col("op").isNull(), "unknown op")
+    )
+    flagged = typed.withColumn("_reason", reason)
+    changes = flagged.where(F.col("_reason").isNull()).select(
+        "customer_id", *ATTRIBUTES, "op", "updated_at"
+    )
+    bad = flagged.where(F.col("_reason").isNotNull())
+    rejected = to_quarantine(
+        bad.drop("_reason", "updated_at").withColumnRenamed("_raw_updated_at", "updated_at"),
+        stage=JOB,
+        reason=bad["_reason"],
+        source=F.col("_source_file"),
+        batch_id=batch_id,
+    )
+    return CustomerChanges(changes=changes, rejected=rejected)
+
+
+def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
+    cfg = settings.jobs.silver_customers
+    result = JobResult(job=JOB)
+    bronze = spark.read.format("delta").load(settings.table_path(cfg.source_table))
+    out = transform(bronze, batch_id=batch_id)
+    changes = out.changes.persist()
+    try:
+        n_in = bronze.count()
+        n_ok = changes.count()
+        n_bad = out.rejected.count()
+        result.check_reconciled(rows_in=n_in, accepted=n_ok, quarantined=n_bad)
+        target = settings.table_path(cfg.target_table)
+        scd = apply_scd2(spark, target, changes, SPEC)
+    finally:
+        changes.unpersist()
+    qpath = settings.table_path(cfg.quarantine_table)
+    rejected = out.rejected
+    n_scd_bad = int(scd.metrics.get("quarantined", 0))
+    if n_scd_bad:
+        q = scd.quarantine
+        rejected = rejected.unionByName(
+            to_quarantine(
+                q,
+                stage=JOB,
+                reason=q["reason"],
+                source=F.lit(cfg.source_table),
+                record=F.to_json(F.struct(*[q[c] for c in q.columns if c != "reason"])),
+                batch_id=batch_id,
+            )
+        )
+    new_rejects = insert_new_rows(spark, rejected, qpath, ["row_hash"])
+    result.rows_in = n_in
+    result.rows_quarantined = n_bad + n_scd_bad
+    result.rows_written = int(scd.metrics.get("inserted", 0)) + int(scd.metrics.get("closed", 0))
+    result.tables[cfg.target_table] = scd.table_version
+    result.tables[cfg.quarantine_table] = table_version(spark, qpath)
+    result.details["scd2"] = dict(scd.metrics)
+    result.details["new_quarantine_rows"] = new_rejects
+    return result

@@ -1,0 +1,231 @@
+"""Bronze orders and products -> typed, deduplicated silver tables.
+
+Orders failing basic rules are quarantined with a reason: a NULL key, a quantity that is
+not a positive integer, a price that is not a non-negative decimal, an order time that
+does not parse or lies outside the configured date range, or a second delivery of an
+order id already seen. Silver rows are inserted by key, so re-runs add nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+from lakehouse.config import Settings
+from lakehouse.delta import insert_new_rows, table_version
+from lakehouse.quarantine import to_quarantine
+from lakehouse.report import JobResult
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+JOB = "silver_orders"
+PRODUCTS_STAGE = "silver_orders:products"
+ORDER_KEYS = ("order_id", "customer_id", "product_id")
+
+
+@dataclass(frozen=True)
+class Split:
+    accepted: DataFrame
+    rejected: DataFrame
+
+
+def _blank_to_null(name: str) -> Column:
+    trimmed = F.trim(F.col(name))
+    return F.when(trimmed == "", None).otherwise(trimmed)
+
+
+def _first_reason(*rules: tuple[Column, str]) -> Column:
+    expr = F.when(rules[0][0], rules[0][1])
+    for cond, text in rules[1:]:
+        expr = expr.when(cond, text)
+    return expr
+
+
+def transform(bronze_orders: DataFrame, *, min_date: date, max_date: date, batch_id: str) -> Split:
+    """Type, validate and deduplicate raw orders.
+
+    Among rows with the same ``order_id`` the earliest ingested (then source file, then
+    raw content) is kept; later deliveries are quarantined as duplicates.
+    """
+    typed = bronze_orders.select(
+        *[_blank_to_null(k).alias(k) for k in ORDER_KEYS],
+        F.expr("try_cast(quantity AS INT)").alias("quantity"),
+        F.expr("try_cast(unit_price AS DECIMAL(12,2))").alias("unit_price"),
+        F.expr("try_to_timestamp(order_ts, 'yyyy-MM-dd HH:mm:ss')").alias("order_ts"),
+        F.struct(*[F.col(c) for c in bronze_orders.columns]).alias("_raw"),
+    ).withColumn("order_date", F.to_date("order_ts"))
+    reason = _first_reason(
+        (F.col("order_id").isNull(), "null key: order_id"),
+        (F.col("customer_id").isNull(), "null key: customer_id"),
+        (F.col("product_id").isNull(), "null key: product_id"),
+        (F.col("quantity").isNull(), "quantity is not an integer"),
+        (F.col("quantity") <= 0, "quantity must be positive"),
+        (F.col("unit_price").isNull() | (F.col("unit_price") < 0), "invalid unit_price"),
+        (F.col("order_ts").isNull(), "unparseable order_ts"),
+        (
+            (F.col("order_date") < F.lit(min_date)) | (F.col("order_date") > F.lit(max_date)),
+            "order_date out of range",
+        ),
+    )
+    flagged = typed.withColumn("_reason", reason)
+    order = Window.partitionBy("order_id").orderBy(
+        F.col("_raw._ingest_time"), F.col("_raw._source_file"), F.to_json(F.col("_raw"))
+    )
+    valid = flagged.where(F.col("_reason").isNull()).withColumn("_rn", F.row_number().over(order))
+    accepted = valid.where(F.col("_rn") == 1).select(
+        *ORDER_KEYS,
+        "quantity",
+        "unit_price",
+        (F.col("quantity") * F.col("unit_price")).cast("decimal(14,2)").alias("amount"),
+        "order_ts",
+        "order_date",
+    )
+    rejects = (
+        flagged.where(F.col("_reason").isNotNull())
+        .select("_raw", "_reason")
+        .unionByName(
+            valid.where(F.col("_rn") > 1).select(
+                "_raw", F.lit("duplicate order_id").alias("_reason")
+            )
+        )
+    )
+    rejected = to_quarantine(
+        rejects,
+        stage=JOB,
+        reason=F.col("_reason"),
+        source=F.col("_raw._source_file"),
+        record=F.to_json(F.col("_raw")),
+        batch_id=batch_id,
+    )
+    return Split(accepted=accepted, rejected=rejected)
+
+
+def transform_products(bronze_products: DataFrame, *, batch_id: str) -> Split:
+    """Type the catalogue; keep the latest row per product id."""
+    typed = bronze_products.select(
+        _blank_to_null("product_id").alias("product_id"),
+        F.col("name"),
+        F.col("category"),
+        F.expr("try_cast(price AS DECIMAL(12,2))").alias("price"),
+        F.expr("try_to_timestamp(updated_at, 'yyyy-MM-dd HH:mm:ss')").alias("updated_at"),
+        F.struct(*[F.col(c) for c in bronze_products.columns]).alias("_raw"),
+    )
+    reason = _first_reason(
+        (F.col("product_id").isNull(), "null key: product_id"),
+        (F.col("price").isNull() | (F.col("price") < 0), "invalid price"),
+        (F.col("updated_at").isNull(), "unparseable updated_at"),
+    )
+    flagged = typed.withColumn("_reason", reason)
+    latest = Window.partitionBy("product_id").orderBy(
+        F.col("updated_at").desc(), F.col("_raw._ingest_time").desc(), F.to_json(F.col("_raw"))
+    )
+    valid = flagged.where(F.col("_reason").isNull()).withColumn("_rn", F.row_number().over(latest))
+    accepted = valid.where(F.col("_rn") == 1).select(
+        "product_id", "name", "category", "price", "updated_at"
+    )
+    rejects = (
+        flagged.where(F.col("_reason").isNotNull())
+        .select("_raw", "_reason")
+        .unionByName(
+            valid.where(F.col("_rn") > 1).select(
+                "_raw", F.lit("superseded product row").alias("_reason")
+            )
+        )
+    )
+    rejected = to_quarantine(
+        rejects,
+        stage=PRODUCTS_STAGE,
+        reason=F.col("_reason"),
+        source=F.col("_raw._source_file"),
+        record=F.to_json(F.col("_raw")),
+        batch_id=batch_id,
+    )
+    return Split(accepted=accepted, rejected=rejected)
+
+
+def _upsert_products(spark: SparkSession, df: DataFrame, path: str) -> int:
+    """Insert new products and update changed ones (NULL-safe); returns rows written."""
+    from delta.tables import DeltaTable
+    from lakehouse.delta import last_operation_metrics
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        df.write.format("delta").save(path)
+        return int(spark.read.format("delta").load(path).count())
+    changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in ("name", "category", "price"))
+    before = table_version(spark, path)
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(df.alias("s"), "t.product_id = s.product_id")
+        .whenMatchedUpdateAll(condition=changed)
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    m = last_operation_metrics(spark, path)
+    if m.get("version") == before:
+        return 0
+    return int(m.get("numTargetRowsInserted", 0)) + int(m.get("numTargetRowsUpdated", 0))
+
+
+def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
+    cfg = settings.jobs.silver_orders
+    result = JobResult(job=JOB)
+    qpath = settings.table_path(cfg.quarantine_table)
+
+    bronze_products = spark.read.format("delta").load(
+        settings.table_path(cfg.products_source_table)
+    )
+    products = transform_products(bronze_products, batch_id=batch_id)
+    p_in, p_ok, p_bad = (
+        bronze_products.count(),
+        products.accepted.count(),
+        products.rejected.count(),
+    )
+    result.details["products"] = {"input": p_in, "accepted": p_ok, "quarantined": p_bad}
+    result.check_reconciled(rows_in=p_in, accepted=p_ok, quarantined=p_bad)
+    products_written = _upsert_products(
+        spark, products.accepted, settings.table_path(cfg.products_table)
+    )
+
+    bronze = spark.read.format("delta").load(settings.table_path(cfg.source_table))
+    out = transform(
+        bronze,
+        min_date=date.fromisoformat(cfg.min_order_date),
+        max_date=date.fromisoformat(cfg.max_order_date),
+        batch_id=batch_id,
+    )
+    accepted = out.accepted.persist()
+    try:
+        n_in, n_ok, n_bad = bronze.count(), accepted.count(), out.rejected.count()
+        result.check_reconciled(rows_in=n_in, accepted=n_ok, quarantined=n_bad)
+        target = settings.table_path(cfg.target_table)
+        written = insert_new_rows(
+            spark,
+            accepted,
+            target,
+            ["order_id"],
+            partition_by=settings.tables[cfg.target_table].partition_by,
+        )
+    finally:
+        accepted.unpersist()
+    new_rejects = insert_new_rows(
+        spark, out.rejected.unionByName(products.rejected), qpath, ["row_hash"]
+    )
+    result.rows_in = n_in + p_in
+    result.rows_written = written + products_written
+    result.rows_quarantined = n_bad + p_bad
+    result.tables[cfg.target_table] = table_version(spark, target)
+    result.tables[cfg.products_table] = table_version(
+        spark, settings.table_path(cfg.products_table)
+    )
+    result.tables[cfg.quarantine_table] = table_version(spark, qpath)
+    result.details["orders"] = {"input": n_in, "accepted": n_ok, "quarantined": n_bad}
+    result.details["new_quarantine_rows"] = new_rejects
+    result.check_reconciled(
+        rows_in=result.rows_in, accepted=n_ok + p_ok, quarantined=result.rows_quarantined
+    )
+    return result

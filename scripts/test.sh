@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# One command: set up, then lint (ruff), types (mypy), the test suite (pytest, including the
+# slow cluster tests), and the infrastructure checks when their scripts are present.
+# Extra arguments go to pytest (e.g. -k scd2, -m "not slow").
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$ROOT/scripts/bootstrap.sh"
+cd "$ROOT"
+VENV="${LAKEHOUSE_VENV:-$ROOT/.venv}"
+echo "== ruff"; "$VENV/bin/ruff" check lib jobs tests benchmarks
+"$VENV/bin/ruff" format --check lib jobs tests benchmarks
+echo "== mypy"; "$VENV/bin/mypy"
+echo "== pytest"; "$VENV/bin/python" -m pytest "$@"

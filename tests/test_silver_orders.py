@@ -1,0 +1,105 @@
+from datetime import date, datetime
+from decimal import Decimal
+
+from chispa import assert_df_equality
+
+import jobs.silver_orders as silver
+
+RAW = (
+    "order_id string, customer_id string, product_id string, quantity string, "
+    "unit_price string, order_ts string, _ingest_time timestamp, _source_file string, "
+    "_batch_id string"
+)
+T0 = datetime(2026, 1, 1)
+T1 = datetime(2026, 1, 2)
+
+
+def _row(oid, cid="C1", pid="P1", qty="2", price="1.50", ts="2025-03-04 05:06:07", t=T0, f="a"):
+    return (oid, cid, pid, qty, price, ts, t, f, "b")
+
+
+def test_orders_typed_validated_deduplicated(spark):
+    bronze = spark.createDataFrame(
+        [
+            _row("O1"),
+            _row("O1", t=T1, f="b"),  # second delivery of O1
+            _row("O2", cid=" "),  # blank key
+            _row("O3", qty="-1"),
+            _row("O4", qty="x"),
+            _row("O5", ts="2025-13-45 10:00:00"),
+            _row("O6", ts="1999-12-31 23:00:00"),
+            _row("O7", price="-3"),
+            _row(None),
+            _row("O8", qty="3", price="2.00", ts="2025-03-05 00:00:00"),
+        ],
+        RAW,
+    )
+    out = silver.transform(
+        bronze, min_date=date(2000, 1, 1), max_date=date(2100, 1, 1), batch_id="b9"
+    )
+    expected = spark.createDataFrame(
+        [
+            (
+                "O1",
+                "C1",
+                "P1",
+                2,
+                Decimal("1.50"),
+                Decimal("3.00"),
+                datetime(2025, 3, 4, 5, 6, 7),
+                date(2025, 3, 4),
+            ),
+            (
+                "O8",
+                "C1",
+                "P1",
+                3,
+                Decimal("2.00"),
+                Decimal("6.00"),
+                datetime(2025, 3, 5),
+                date(2025, 3, 5),
+            ),
+        ],
+        "order_id string, customer_id string, product_id string, quantity int, "
+        "unit_price decimal(12,2), amount decimal(14,2), order_ts timestamp, order_date date",
+    )
+    assert_df_equality(out.accepted, expected, ignore_row_order=True, ignore_nullable=True)
+    got = sorted((r.reason, r.source) for r in out.rejected.select("reason", "source").collect())
+    assert got == sorted(
+        [
+            ("duplicate order_id", "b"),
+            ("null key: customer_id", "a"),
+            ("quantity must be positive", "a"),
+            ("quantity is not an integer", "a"),
+            ("unparseable order_ts", "a"),
+            ("order_date out of range", "a"),
+            ("invalid unit_price", "a"),
+            ("null key: order_id", "a"),
+        ]
+    )
+    assert out.rejected.select("batch_id").distinct().collect()[0][0] == "b9"
+    # nothing lost: every input row is accepted or rejected
+    assert out.accepted.count() + out.rejected.count() == bronze.count()
+
+
+def test_products_latest_row_wins(spark):
+    bronze = spark.createDataFrame(
+        [
+            ("P1", "old", "books", "1.00", "2025-01-01 00:00:00", T0, "f", "b"),
+            ("P1", "new", "books", "2.00", "2025-02-01 00:00:00", T0, "f", "b"),
+            ("P2", "bad", "toys", "abc", "2025-01-01 00:00:00", T0, "f", "b"),
+        ],
+        "product_id string, name string, category string, price string, updated_at string, "
+        "_ingest_time timestamp, _source_file string, _batch_id string",
+    )
+    out = silver.transform_products(bronze, batch_id="b")
+    expected = spark.createDataFrame(
+        [("P1", "new", "books", Decimal("2.00"), datetime(2025, 2, 1))],
+        "product_id string, name string, category string, price decimal(12,2), "
+        "updated_at timestamp",
+    )
+    assert_df_equality(out.accepted, expected, ignore_nullable=True)
+    assert sorted(r.reason for r in out.rejected.collect()) == [
+        "invalid price",
+        "superseded product row",
+    ]
