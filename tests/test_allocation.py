@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from lakehouse.allocation import (
     AllocationError,
     ClusterSpec,

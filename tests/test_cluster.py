@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+
 from lakehouse.packaging import Artifacts, build_artifacts
 from lakehouse.standalone import StandaloneCluster, SubmittedJob
-from pyspark.sql import SparkSession
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -70,18 +71,55 @@ def _assert_result(spark: SparkSession, out: Path) -> None:
     assert versions == {"0.1.0"}
 
 
-def test_packaged_job_runs_on_standalone_cluster(
+def _comparable(spark: SparkSession, path: str):  # type: ignore[no-untyped-def]
+    """A table without its run-dependent columns (batch ids, ingestion/processing times)."""
+    df = spark.read.format("delta").load(path)
+    keep = [c for c in df.columns if not re.search(r"batch|ingest|processed|_at$", c)]
+    return df.select(*sorted(keep))
+
+
+def test_packaged_pipeline_runs_on_standalone_cluster(
     spark: SparkSession, cluster: StandaloneCluster, dist: Artifacts, tmp_path: Path
 ) -> None:
-    out = tmp_path / "data" / "shuffle_result"
-    job = _submit(cluster, dist, out, tmp_path / "logs", sleep_ms=0, name="pipeline")
+    """``lakehouse --env standalone run all`` through the packaged entry file."""
+    from lakehouse.config import load_config
+    from lakehouse.generator import generate_landing
+    from lakehouse.pipeline import run_pipeline
+
+    on_cluster = tmp_path / "cluster-data"
+    generate_landing(str(on_cluster / "landing"), orders=200, seed=7, malformed_fraction=0.02)
+    args = ["--dist", str(dist.dist_dir), "--", "--env", "standalone", "run", "all"]
+    job = cluster.submit(
+        args,
+        env={"LAKEHOUSE_DATA_ROOT": str(on_cluster)},
+        log_dir=tmp_path / "logs",
+        name="pipeline",
+    )
     rc = job.wait(JOB_TIMEOUT_S)
     log = job.driver_log()
     assert rc == 0, log[-4000:]
     # The exact command is printed first, secrets redacted, against our master.
-    assert log.startswith("+ ") and f"--master {cluster.url}" in log.splitlines()[0]
-    assert "spark.archives=" in log.splitlines()[0]
-    _assert_result(spark, out)
+    first = log.splitlines()[0]
+    assert first.startswith("+ ") and f"--master {cluster.url}" in first
+    assert "spark.archives=" in first and first.endswith("--env standalone run all")
+
+    # Expected, independently: the same pipeline on the same landing files in local mode.
+    local = tmp_path / "local-data"
+    generate_landing(str(local / "landing"), orders=200, seed=7, malformed_fraction=0.02)
+    settings = load_config(
+        "local", conf_dir=REPO / "conf", overrides={"paths": {"data_root": str(local)}}
+    )
+    assert run_pipeline(spark, settings, batch_id="expected").ok
+    cluster_settings = load_config(
+        "standalone", conf_dir=REPO / "conf", environ={"LAKEHOUSE_DATA_ROOT": str(on_cluster)}
+    )
+    for table in ("orders", "dim_customer", "fact_sales", "daily_revenue"):
+        assert_df_equality(
+            _comparable(spark, cluster_settings.table_path(table)),
+            _comparable(spark, settings.table_path(table)),
+            ignore_row_order=True,
+            ignore_nullable=True,
+        )
 
 
 def _wait_for(predicate, timeout: float, what: str, job: SubmittedJob) -> None:  # type: ignore[no-untyped-def]

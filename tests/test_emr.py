@@ -19,13 +19,14 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.emr.models import emr_backends
+from moto.server import ThreadedMotoServer
+
 from lakehouse import emr
 from lakehouse.config import load_config
 from lakehouse.packaging import build_artifacts
 from lakehouse.submit import main as submit_main
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.emr.models import emr_backends
-from moto.server import ThreadedMotoServer
 
 REPO = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from lakehouse.config import load_config
 from lakehouse.k8s import (
     ManifestError,

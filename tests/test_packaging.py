@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from lakehouse.packaging import (
     TargetMismatchError,
     build_artifacts,

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from lakehouse.config import ConfigError, load_config
 from lakehouse.submit import (
     ArtifactPaths,

@@ -26,10 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sleep-ms", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from lakehouse.config import load_config
-    from lakehouse.session import build_spark_session
     from pyspark.sql import Row
     from pyspark.sql import functions as F
+
+    from lakehouse.config import load_config
+    from lakehouse.session import build_spark_session
 
     started = time.monotonic()
     spark = build_spark_session(load_config(args.env), app_name="lakehouse-shuffle-job")
