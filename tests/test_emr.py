@@ -321,7 +321,14 @@ def test_cli_emr_uploads_adds_step_and_fails_on_timeout(
     keys = {o["Key"] for o in clients["s3"].list_objects_v2(Bucket="artifacts")["Contents"]}
     assert "lakehouse/artifacts/0.1.0/manifest.json" in keys
     steps = clients["emr"].list_steps(ClusterId=cluster_id)["Steps"]
-    assert steps[0]["Config"]["Args"][-4:] == ["run", "all", "--env", "emr"]
+    sent = steps[0]["Config"]["Args"]
+    assert sent[-4:] == ["run", "all", "--env", "emr"]
+    conf = dict(sent[i + 1].split("=", 1) for i, a in enumerate(sent) if a == "--conf")
+    base = "s3://artifacts/lakehouse/artifacts/0.1.0"
+    assert conf["spark.archives"] == (
+        f"{base}/lakehouse-env-0.1.0-py3.11.tar.gz#environment,"
+        f"{base}/lakehouse-conf-0.1.0.tar.gz#conf"
+    )
 
 
 def test_cli_emr_refuses_spark4_artifacts_on_emr7(

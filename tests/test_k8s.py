@@ -151,4 +151,7 @@ def test_cli_writes_manifest(
         "s3a://art/lakehouse/artifacts/0.1.0/lakehouse_entry.py"
     )
     assert manifest["spec"]["arguments"] == ["run", "all"]
-    assert "deps" not in manifest["spec"]  # built without an env archive
+    # built without an env archive: only the resolved configuration is shipped
+    assert manifest["spec"]["deps"] == {
+        "archives": ["s3a://art/lakehouse/artifacts/0.1.0/lakehouse-conf-0.1.0.tar.gz#conf"]
+    }

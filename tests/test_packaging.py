@@ -163,6 +163,7 @@ def test_build_artifacts_writes_manifest_entry_and_resolved_config(tmp_path: Pat
     assert sorted(manifest["files"]) == [
         "config-emr.json",
         "config-local.json",
+        "lakehouse-conf-0.1.0.tar.gz",
         "lakehouse_entry.py",
         "lakehouse_jobs-0.1.0-py3-none-any.whl",
     ]
@@ -173,3 +174,24 @@ def test_build_artifacts_writes_manifest_entry_and_resolved_config(tmp_path: Pat
     assert "from lakehouse.cli import main" in built.entry.read_text()
     again = load_manifest(tmp_path / "dist")
     assert again.wheel == built.wheel and again.env_archive is None
+
+
+def test_conf_archive_reloads_to_the_same_settings(tmp_path: Path) -> None:
+    from lakehouse.config import load_config
+
+    environ = {"LAKEHOUSE_DATA_BUCKET": "my-data", "TF_cluster_id": "j-9"}
+    built = build_artifacts(
+        REPO, tmp_path / "dist", envs=["emr", "kubernetes"], env_archive=False, environ=environ
+    )
+    assert built.conf_archive is not None
+    assert built.conf_archive.name == "lakehouse-conf-0.1.0.tar.gz"
+    conf_dir = tmp_path / "cluster-cwd" / "conf"
+    conf_dir.mkdir(parents=True)
+    with tarfile.open(built.conf_archive) as tar:
+        tar.extractall(conf_dir, filter="tar")
+    for env in ("emr", "kubernetes"):
+        expected = load_config(env, conf_dir=REPO / "conf", environ=environ)
+        # on the cluster no Terraform variables are set: everything was resolved at build time
+        shipped = load_config(env, conf_dir=conf_dir, environ={})
+        assert shipped.model_dump(exclude={"conf_dir"}) == expected.model_dump(exclude={"conf_dir"})
+    assert load_manifest(tmp_path / "dist").conf_archive == built.conf_archive

@@ -212,3 +212,36 @@ def test_spark_submit_sh_rejects_unknown_target() -> None:
     )
     assert result.returncode == 2
     assert result.stderr == "error: unknown target 'mesos'; allowed: local, standalone, yarn, k8s\n"
+
+
+def test_tf_env_exports_outputs_and_skips_sensitive(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from lakehouse.submit import main
+
+    outputs = {
+        "cluster_id": {"value": "j-ABC", "sensitive": False},
+        "log_uri": {"value": "s3://logs/emr/", "sensitive": False},
+        "db_password": {"value": "hunter2", "sensitive": True},
+        "driver_node_selector": {"value": "lakehouse/capacity=on-demand", "sensitive": False},
+        "tags": {"value": {"a": "b c"}, "sensitive": False},
+    }
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(outputs)))
+    assert main(["tf-env"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "export TF_cluster_id=j-ABC",
+        "export TF_driver_node_selector=lakehouse/capacity=on-demand",
+        "export TF_log_uri=s3://logs/emr/",
+        'export TF_tags=\'{"a":"b c"}\'',
+    ]
+
+
+def test_plan_prints_allocation(capsys: pytest.CaptureFixture[str]) -> None:
+    from lakehouse.submit import main
+
+    assert main(["plan", "--env", "standalone", "--conf-dir", str(REPO / "conf")]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert (plan["min_executors"], plan["initial_executors"], plan["max_executors"]) == (1, 2, 2)
+    assert plan["conf"]["spark.executor.memory"] == "640m"

@@ -130,6 +130,7 @@ def emr_spark_submit_args(
     *,
     entry_uri: str,
     archive_uri: str | None,
+    conf_archive_uri: str | None = None,
     job_args: Sequence[str] = (),
     conf_overrides: Mapping[str, str] | None = None,
 ) -> list[str]:
@@ -139,7 +140,9 @@ def emr_spark_submit_args(
     conf = effective_conf(
         settings,
         target="emr",
-        artifacts=ArtifactPaths(wheel="", entry=entry_uri, env_archive=archive_uri),
+        artifacts=ArtifactPaths(
+            wheel="", entry=entry_uri, env_archive=archive_uri, conf_archive=conf_archive_uri
+        ),
         deploy_mode="cluster",
         conf_overrides=conf_overrides,
         provides_delta=True,
@@ -280,7 +283,11 @@ def wait_for_step(
 
 
 def serverless_submit_parameters(
-    settings: Settings, *, archive_uri: str | None, conf_overrides: Mapping[str, str] | None = None
+    settings: Settings,
+    *,
+    archive_uri: str | None,
+    conf_archive_uri: str | None = None,
+    conf_overrides: Mapping[str, str] | None = None,
 ) -> str:
     """``sparkSubmitParameters`` for EMR Serverless: ``--conf`` pairs, packed environment."""
     from lakehouse.submit import ArtifactPaths, effective_conf
@@ -288,7 +295,9 @@ def serverless_submit_parameters(
     conf = effective_conf(
         settings,
         target="emr-serverless",
-        artifacts=ArtifactPaths(wheel="", entry="", env_archive=archive_uri),
+        artifacts=ArtifactPaths(
+            wheel="", entry="", env_archive=archive_uri, conf_archive=conf_archive_uri
+        ),
         deploy_mode="cluster",
         conf_overrides=conf_overrides,
         provides_delta=True,
@@ -314,6 +323,7 @@ def start_serverless_job(
     *,
     entry_uri: str,
     archive_uri: str | None,
+    conf_archive_uri: str | None = None,
     job_args: Sequence[str] = (),
     name: str = "lakehouse",
     conf_overrides: Mapping[str, str] | None = None,
@@ -335,7 +345,10 @@ def start_serverless_job(
                 "entryPoint": entry_uri,
                 "entryPointArguments": list(job_args),
                 "sparkSubmitParameters": serverless_submit_parameters(
-                    settings, archive_uri=archive_uri, conf_overrides=conf_overrides
+                    settings,
+                    archive_uri=archive_uri,
+                    conf_archive_uri=conf_archive_uri,
+                    conf_overrides=conf_overrides,
                 ),
             }
         },
@@ -444,8 +457,8 @@ def _load_emr(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _archive_uri(uris: Mapping[str, str]) -> str | None:
-    return next((u for n, u in uris.items() if n.endswith(".tar.gz")), None)
+def _archive_uri(uris: Mapping[str, str], kind: str = "env") -> str | None:
+    return next((u for n, u in uris.items() if n.startswith(f"lakehouse-{kind}-")), None)
 
 
 def _cmd_emr(args: argparse.Namespace) -> int:
@@ -458,6 +471,7 @@ def _cmd_emr(args: argparse.Namespace) -> int:
         settings,
         entry_uri=uris["lakehouse_entry.py"],
         archive_uri=_archive_uri(uris),
+        conf_archive_uri=_archive_uri(uris, "conf"),
         job_args=_job_args(args.job_args),
         conf_overrides=_parse_conf(args.conf),
     )
@@ -506,13 +520,20 @@ def _cmd_serverless(args: argparse.Namespace) -> int:
     settings, uris, (_, _, client) = _prepare(args)
     cfg = settings.submit.emr  # type: ignore[union-attr]
     if args.dry_run:
-        print(serverless_submit_parameters(settings, archive_uri=_archive_uri(uris)))
+        print(
+            serverless_submit_parameters(
+                settings,
+                archive_uri=_archive_uri(uris),
+                conf_archive_uri=_archive_uri(uris, "conf"),
+            )
+        )
         return 0
     job_run_id = start_serverless_job(
         client,
         settings,
         entry_uri=uris["lakehouse_entry.py"],
         archive_uri=_archive_uri(uris),
+        conf_archive_uri=_archive_uri(uris, "conf"),
         job_args=_job_args(args.job_args),
         name=args.name,
         conf_overrides=_parse_conf(args.conf),

@@ -99,6 +99,7 @@ def spark_application(
     name: str,
     entry_uri: str,
     archive_uri: str | None,
+    conf_archive_uri: str | None = None,
     job_args: Sequence[str] = (),
     conf_overrides: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
@@ -196,8 +197,11 @@ def spark_application(
         "driver": driver,
         "executor": executor,
     }
-    if archive_uri:
-        spec["deps"] = {"archives": [f"{archive_uri}#environment"]}
+    archives = [f"{archive_uri}#environment"] if archive_uri else []
+    if conf_archive_uri:  # the resolved configuration, found by the driver as ./conf
+        archives.append(f"{conf_archive_uri}#conf")
+    if archives:
+        spec["deps"] = {"archives": archives}
     manifest = {
         "apiVersion": API_VERSION,
         "kind": "SparkApplication",
@@ -420,11 +424,13 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
     version = artifacts.manifest["project"]["version"]
     base = f"{base}/{version}"
     archive = f"{base}/{artifacts.env_archive.name}" if artifacts.env_archive else None
+    conf_archive = f"{base}/{artifacts.conf_archive.name}" if artifacts.conf_archive else None
     manifest = spark_application(
         settings,
         name=args.name,
         entry_uri=f"{base}/{artifacts.entry.name}",
         archive_uri=archive,
+        conf_archive_uri=conf_archive,
         job_args=_job_args(args.job_args),
         conf_overrides=_parse_conf(args.conf),
     )

@@ -90,6 +90,7 @@ class ArtifactPaths:
     wheel: str
     entry: str
     env_archive: str | None
+    conf_archive: str | None = None
     manifest: dict[str, object] = field(default_factory=dict)
 
 
@@ -106,6 +107,7 @@ def expected_artifacts(
             wheel=str(built.wheel),
             entry=str(built.entry),
             env_archive=str(built.env_archive) if built.env_archive else None,
+            conf_archive=str(built.conf_archive) if built.conf_archive else None,
             manifest=built.manifest,
         )
     except BuildError:
@@ -116,6 +118,7 @@ def expected_artifacts(
             wheel=str(dist / f"lakehouse_jobs-{version}-py3-none-any.whl"),
             entry=str(dist / "lakehouse_entry.py"),
             env_archive=str(dist / f"lakehouse-env-{version}-py{py}.tar.gz"),
+            conf_archive=str(dist / f"lakehouse-conf-{version}.tar.gz"),
         )
 
 
@@ -166,12 +169,17 @@ def effective_conf(
             delta_maven_coordinate() if package in (None, "auto") else str(package)
         )
         conf["spark.jars.ivy"] = settings.spark.ivy_dir or str(cache_dir() / "ivy")
+    archives: list[str] = []
     if artifacts is not None and target != "local" and artifacts.env_archive:
-        archive = _rebase(artifacts.env_archive, artifact_base_uri)
-        conf["spark.archives"] = f"{archive}#environment"
+        archives.append(f"{_rebase(artifacts.env_archive, artifact_base_uri)}#environment")
         conf["spark.pyspark.python"] = "./environment/bin/python"
         if deploy_mode == "cluster":
             conf["spark.pyspark.driver.python"] = "./environment/bin/python"
+    if artifacts is not None and deploy_mode == "cluster" and artifacts.conf_archive:
+        # The driver runs on the cluster: it finds the resolved configuration in ./conf.
+        archives.append(f"{_rebase(artifacts.conf_archive, artifact_base_uri)}#conf")
+    if archives:
+        conf["spark.archives"] = ",".join(archives)
     if target == "k8s" and submit is not None:
         k8s = submit.kubernetes
         conf["spark.kubernetes.namespace"] = k8s.namespace
