@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A Spark standalone cluster on 127.0.0.1 from the pyspark install: one master, N workers.
+# A Spark standalone cluster on loopback from the pyspark install: a master on 127.0.0.1 and
+# N workers, worker i on 127.0.0.i (a distinct "host" per worker, loopback only).
 #
 #   scripts/standalone-cluster.sh start [--dir DIR] [--workers 2] [--cores 1] [--memory 1g]
 #                                       [--port PORT] [--no-decommission]
@@ -30,7 +31,7 @@ done
 
 py="${LAKEHOUSE_PYTHON:-$(command -v python3)}"
 spark_home() { "$py" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))'; }
-free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+free_port() { "$py" -c 'import socket, sys; s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1]); s.close()' "${1:-127.0.0.1}"; }
 
 wait_for() {  # wait_for FILE PATTERN SECONDS
   local i
@@ -83,9 +84,13 @@ case "$cmd" in
     fi
     for ((i = 1; i <= workers; i++)); do
       mkdir -p "$dir/work/worker-$i"
-      SPARK_WORKER_OPTS="$worker_opts" nohup "$spark_home/bin/spark-class" \
-        org.apache.spark.deploy.worker.Worker --host 127.0.0.1 --port "$(free_port)" \
-        --webui-port "$(free_port)" --cores "$cores" --memory "$memory" \
+      # Worker i (and its executors) live on loopback address 127.0.0.i: each worker is a
+      # distinct host to Spark, as separate nodes are, so losing one "node" only loses the
+      # shuffle output of that host. Still loopback only: nothing is reachable from outside.
+      host="127.0.0.$i"
+      SPARK_LOCAL_IP="$host" SPARK_WORKER_OPTS="$worker_opts" nohup "$spark_home/bin/spark-class" \
+        org.apache.spark.deploy.worker.Worker --host "$host" --port "$(free_port "$host")" \
+        --webui-port "$(free_port "$host")" --cores "$cores" --memory "$memory" \
         --work-dir "$dir/work/worker-$i" "$url" \
         >"$dir/logs/worker-$i.log" 2>&1 </dev/null &
       echo $! >"$dir/worker-$i.pid"
