@@ -63,7 +63,10 @@ def run_once(
         job = cluster.submit(
             job_args, env={"LAKEHOUSE_DATA_ROOT": str(work / name)}, log_dir=work / name, name="job"
         )
-        if interrupt and _wait(lambda: bool(job.finished_tasks()), job, args.timeout):
+        # Interrupt once both executors have run a task: map output lives on each, and both
+        # are fully initialised (Spark 4.1.1 can NPE when shuffle blocks migrate to an
+        # executor still starting up: SPARK-54796).
+        if interrupt and _wait(lambda: len(job.finished_tasks()) >= 2, job, args.timeout):
             executor = sorted(job.finished_tasks())[0]
             worker = cluster.worker_of_executor(job, executor)
             if decommission:

@@ -140,8 +140,10 @@ def test_spot_drill_graceful_decommission_keeps_result(
 ) -> None:
     out = tmp_path / "data" / "drill_result"
     job = _submit(cluster, dist, out, tmp_path / "logs", sleep_ms=4000, name="drill")
-    # Interrupt once an executor holds finished map output (shuffle blocks to migrate).
-    _wait_for(lambda: bool(job.finished_tasks()), JOB_TIMEOUT_S, "a finished task", job)
+    # Interrupt once both executors hold finished map output (shuffle blocks to migrate) and
+    # are fully initialised: Spark 4.1.1 can fail with an NPE when blocks migrate to an
+    # executor that is still starting (SPARK-54796, fixed upstream).
+    _wait_for(lambda: len(job.finished_tasks()) >= 2, JOB_TIMEOUT_S, "tasks on both executors", job)
     victim_executor = sorted(job.finished_tasks())[0]
     worker = cluster.worker_of_executor(job, victim_executor)
     cluster.interrupt_worker(worker, graceful=True)  # the spot notice
