@@ -71,12 +71,13 @@ case "$cmd" in
     export SPARK_HOME="$spark_home" SPARK_LOCAL_IP=127.0.0.1 SPARK_DAEMON_MEMORY="${SPARK_DAEMON_MEMORY:-256m}"
     export SPARK_NO_DAEMONIZE=1
     trap 'echo "start failed; stopping" >&2; stop' ERR
-    nohup "$spark_home/bin/spark-class" org.apache.spark.deploy.master.Master \
+    SPARK_MASTER_OPTS="-Dspark.master.rest.enabled=false" \
+      nohup "$spark_home/bin/spark-class" org.apache.spark.deploy.master.Master \
       --host 127.0.0.1 --port "$port" --webui-port "$(free_port)" \
       >"$dir/logs/master.log" 2>&1 </dev/null &
     echo $! >"$dir/master.pid"
     url="spark://127.0.0.1:$port"
-    wait_for "$dir/logs/master.log" "I have been elected leader" 60
+    wait_for "$dir/logs/master.log" "I have been elected leader" 300
     echo "$url" >"$dir/master.url"
     worker_opts="-Dspark.worker.cleanup.enabled=false"
     if [[ "$decommission" == true ]]; then
@@ -96,7 +97,7 @@ case "$cmd" in
       echo $! >"$dir/worker-$i.pid"
     done
     for ((i = 1; i <= workers; i++)); do
-      wait_for "$dir/logs/worker-$i.log" "Successfully registered with master" 60
+      wait_for "$dir/logs/worker-$i.log" "Successfully registered with master" 300
     done
     trap - ERR
     echo "$url"
