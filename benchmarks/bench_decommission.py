@@ -63,22 +63,23 @@ def run_once(
         job = cluster.submit(
             job_args, env={"LAKEHOUSE_DATA_ROOT": str(work / name)}, log_dir=work / name, name="job"
         )
-        # Interrupt once both executors have run a task: map output lives on each, and both
-        # are fully initialised (Spark 4.1.1 can NPE when shuffle blocks migrate to an
-        # executor still starting up: SPARK-54796).
-        if interrupt and _wait(lambda: len(job.finished_tasks()) >= 2, job, args.timeout):
-            executor = sorted(job.finished_tasks())[0]
-            worker = cluster.worker_of_executor(job, executor)
-            if decommission:
-                cluster.interrupt_worker(worker, graceful=True)
-                done = re.compile(rf"Executor {executor} on \S+ is decommissioned")
-                _wait(lambda: bool(done.search(job.driver_log())), job, 120)
-            cluster.interrupt_worker(worker, graceful=False)
-        rc = job.wait(args.timeout)
-        elapsed = time.monotonic() - started
-        if rc != 0:
-            raise SystemExit(f"{name}: job failed ({rc}); see {job.stderr}")
-        return elapsed
+        with job:  # the driver never outlives the run
+            # Interrupt once both executors have run a task: map output lives on each, and both
+            # are fully initialised (Spark 4.1.1 can NPE when shuffle blocks migrate to an
+            # executor still starting up: SPARK-54796).
+            if interrupt and _wait(lambda: len(job.finished_tasks()) >= 2, job, args.timeout):
+                executor = sorted(job.finished_tasks())[0]
+                worker = cluster.worker_of_executor(job, executor)
+                if decommission:
+                    cluster.interrupt_worker(worker, graceful=True)
+                    done = re.compile(rf"Executor {executor} on \S+ is decommissioned")
+                    _wait(lambda: bool(done.search(job.driver_log())), job, 120)
+                cluster.interrupt_worker(worker, graceful=False)
+            rc = job.wait(args.timeout)
+            elapsed = time.monotonic() - started
+            if rc != 0:
+                raise SystemExit(f"{name}: job failed ({rc}); see {job.stderr}")
+            return elapsed
 
 
 def main(argv: list[str] | None = None) -> int:

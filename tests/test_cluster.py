@@ -139,7 +139,12 @@ def test_spot_drill_graceful_decommission_keeps_result(
     spark: SparkSession, cluster: StandaloneCluster, dist: Artifacts, tmp_path: Path
 ) -> None:
     out = tmp_path / "data" / "drill_result"
-    job = _submit(cluster, dist, out, tmp_path / "logs", sleep_ms=4000, name="drill")
+    with _submit(cluster, dist, out, tmp_path / "logs", sleep_ms=4000, name="drill") as job:
+        _drill(cluster, job)
+    _assert_result(spark, out)
+
+
+def _drill(cluster: StandaloneCluster, job: SubmittedJob) -> None:
     # Interrupt once both executors hold finished map output (shuffle blocks to migrate) and
     # are fully initialised: Spark 4.1.1 can fail with an NPE when blocks migrate to an
     # executor that is still starting (SPARK-54796, fixed upstream).
@@ -156,4 +161,3 @@ def test_spot_drill_graceful_decommission_keeps_result(
     assert "Decommission worker" in cluster.worker_log(worker)
     assert re.search(r"gracefully decommissioned: [1-9]", log), log[-3000:]
     assert "ExecutorLostFailure" not in log
-    _assert_result(spark, out)

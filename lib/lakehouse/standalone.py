@@ -38,6 +38,22 @@ class SubmittedJob:
     stderr: Path
     started: float = field(default_factory=time.monotonic)
 
+    def __enter__(self) -> SubmittedJob:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+    def kill(self) -> None:
+        """Stop the driver if it is still running (never leave a JVM behind)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
     def driver_log(self) -> str:
         return self.stderr.read_text(encoding="utf-8", errors="replace")
 
