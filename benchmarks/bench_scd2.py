@@ -32,11 +32,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
 from lakehouse.config import load_config
 from lakehouse.scd2 import SCD2Spec, apply_scd2
 from lakehouse.session import build_spark_session
-from pyspark.sql import DataFrame, SparkSession, Window
-from pyspark.sql import functions as F
 
 ATTRS = ["name", "email", "city", "tier"]
 T0 = datetime(2024, 1, 1)

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
 from lakehouse.config import BronzeSource, Settings
 from lakehouse.delta import is_delta_table, table_version
 from lakehouse.generator import CUSTOMER_COLUMNS, ORDER_COLUMNS, PRODUCT_COLUMNS
 from lakehouse.quarantine import to_quarantine
 from lakehouse.report import JobResult
-from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

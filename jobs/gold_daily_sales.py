@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pyspark.sql import functions as F
+
 from lakehouse.config import Settings
 from lakehouse.delta import table_version
 from lakehouse.report import JobResult
-from pyspark.sql import functions as F
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -74,6 +75,7 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
     (
         out.fact.write.format("delta")
         .mode("overwrite")
+        .option("partitionOverwriteMode", "static")  # gold is rebuilt whole from silver
         .option("overwriteSchema", "true")
         .partitionBy(*settings.tables[cfg.fact_table].partition_by)
         .save(fact_path)

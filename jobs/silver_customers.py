@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pyspark.sql import functions as F
+
 from lakehouse.config import Settings
 from lakehouse.delta import insert_new_rows, table_version
 from lakehouse.quarantine import to_quarantine
 from lakehouse.report import JobResult
 from lakehouse.scd2 import SCD2Spec, apply_scd2
-from pyspark.sql import functions as F
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -53,11 +54,15 @@ def transform(bronze: DataFrame, *, batch_id: str) -> CustomerChanges:
         "customer_id", *ATTRIBUTES, "op", "updated_at"
     )
     bad = flagged.where(F.col("_reason").isNotNull())
+    raw_columns = ["customer_id", *ATTRIBUTES, "op"]
     rejected = to_quarantine(
-        bad.drop("_reason", "updated_at").withColumnRenamed("_raw_updated_at", "updated_at"),
+        bad,
         stage=JOB,
-        reason=bad["_reason"],
+        reason=F.col("_reason"),
         source=F.col("_source_file"),
+        record=F.to_json(
+            F.struct(*[F.col(c) for c in raw_columns], F.col("_raw_updated_at").alias("updated_at"))
+        ),
         batch_id=batch_id,
     )
     return CustomerChanges(changes=changes, rejected=rejected)

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+
 from lakehouse.config import Settings
 from lakehouse.delta import insert_new_rows, table_version
 from lakehouse.quarantine import to_quarantine
 from lakehouse.report import JobResult
-from pyspark.sql import Window
-from pyspark.sql import functions as F
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -150,6 +151,7 @@ def transform_products(bronze_products: DataFrame, *, batch_id: str) -> Split:
 def _upsert_products(spark: SparkSession, df: DataFrame, path: str) -> int:
     """Insert new products and update changed ones (NULL-safe); returns rows written."""
     from delta.tables import DeltaTable
+
     from lakehouse.delta import last_operation_metrics
 
     if not DeltaTable.isDeltaTable(spark, path):

@@ -11,3 +11,4 @@ echo "== ruff"; "$VENV/bin/ruff" check lib jobs tests benchmarks
 "$VENV/bin/ruff" format --check lib jobs tests benchmarks
 echo "== mypy"; "$VENV/bin/mypy"
 echo "== pytest"; "$VENV/bin/python" -m pytest "$@"
+echo "== terraform (fmt, validate, test, checkov)"; bash "$ROOT/scripts/terraform-check.sh"

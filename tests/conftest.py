@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
+
 from lakehouse.config import Settings, load_config
 from lakehouse.session import build_spark_session
-from pyspark.sql import SparkSession
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
@@ -77,7 +78,7 @@ def test_pipeline_end_to_end_reconciles(spark, settings, tmp_path):
         assert rec is None or rec["reconciled"], job
 
     path = report.write(settings.reports_path)
-    saved = json.loads(open(path).read())
+    saved = json.loads(Path(path).read_text())
     assert [j["job"] for j in saved["jobs"]] == list(PIPELINE)
     assert "reconciliation ok" in report.render()
 

@@ -6,6 +6,7 @@ import pytest
 from chispa import assert_df_equality
 from delta.exceptions import ConcurrentAppendException
 from delta.tables import DeltaTable
+
 from lakehouse import scd2 as scd2_mod
 from lakehouse.scd2 import (
     SCD2ConflictError,

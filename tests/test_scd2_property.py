@@ -11,6 +11,7 @@ import itertools
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from lakehouse.scd2 import SCD2Spec, apply_scd2, check_scd2_invariants
 
 SPEC = SCD2Spec(keys=["id"], sequence_by="seq", track=["v"], delete_when="op = 'D'")

@@ -1,0 +1,61 @@
+# Same names as examples/kubernetes (the contract with conf/env/kubernetes.yaml), plus the cluster.
+
+output "cluster_name" {
+  description = "Name of the EKS cluster."
+  value       = aws_eks_cluster.this.name
+}
+
+output "cluster_endpoint" {
+  description = "Private API endpoint of the EKS cluster."
+  value       = aws_eks_cluster.this.endpoint
+}
+
+output "namespace" {
+  description = "Namespace the SparkApplications are created in."
+  value       = module.spark.namespace
+}
+
+output "service_account" {
+  description = "Service account of the Spark driver and executors (IRSA)."
+  value       = module.spark.service_account
+}
+
+output "spark_role_arn" {
+  description = "IAM role assumed by the service account."
+  value       = module.spark.spark_role_arn
+}
+
+output "data_bucket" {
+  description = "Data bucket (Delta tables)."
+  value       = module.storage.data_bucket
+}
+
+output "artifacts_bucket" {
+  description = "Artifacts bucket the tooling uploads wheels and entry points to."
+  value       = module.storage.artifacts_bucket
+}
+
+output "logs_bucket" {
+  description = "Logs bucket (Spark event logs)."
+  value       = module.storage.logs_bucket
+}
+
+output "driver_node_selector" {
+  description = "nodeSelector for drivers: {\"lakehouse/capacity\" = \"on-demand\"}."
+  value       = module.spark.driver_node_selector
+}
+
+output "executor_node_selector" {
+  description = "nodeSelector for executors: {\"lakehouse/capacity\" = \"spot\"}."
+  value       = module.spark.executor_node_selector
+}
+
+output "executor_toleration" {
+  description = "Toleration for executors: key lakehouse/capacity, value spot, effect NoSchedule."
+  value       = module.spark.executor_toleration
+}
+
+output "region" {
+  description = "AWS region of the deployment."
+  value       = var.region
+}
