@@ -116,6 +116,13 @@ def test_validation_rejects_fields_spark_operator_does_not_define() -> None:
 
 def test_selector_and_toleration_parsing_errors() -> None:
     assert parse_selector("a=b,c=d") == {"a": "b", "c": "d"}
+    # Terraform map outputs, as `lakehouse submit tf-env` exports them
+    assert parse_selector('{"lakehouse/capacity":"spot"}') == {"lakehouse/capacity": "spot"}
+    assert parse_toleration(
+        '{"effect":"NoSchedule","key":"lakehouse/capacity","operator":"Equal","value":"spot"}'
+    ) == {"key": "lakehouse/capacity", "operator": "Equal", "value": "spot", "effect": "NoSchedule"}
+    with pytest.raises(ManifestError, match="must map strings to strings"):
+        parse_selector('{"a": 1}')
     assert parse_toleration("spot:NoExecute") == {
         "key": "spot",
         "operator": "Exists",

@@ -27,6 +27,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -52,8 +53,26 @@ class ManifestError(ValueError):
     """A manifest or its inputs do not satisfy spark-operator's v1beta2 API."""
 
 
+def _json_object(text: str, what: str) -> dict[str, str] | None:
+    """A JSON object (how ``tf-env`` exports Terraform map outputs), else None."""
+    if not text.strip().startswith("{"):
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{what}: invalid JSON object {text!r}: {exc.msg}") from exc
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ManifestError(f"{what}: must map strings to strings; found {text!r}")
+    return value
+
+
 def parse_selector(text: str) -> dict[str, str]:
-    """``"k=v,k2=v2"`` -> ``{"k": "v", "k2": "v2"}``."""
+    """``"k=v,k2=v2"`` or a JSON object (a Terraform map output) -> ``{"k": "v", ...}``."""
+    as_json = _json_object(text, "node selector")
+    if as_json is not None:
+        return as_json
     out: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")
@@ -69,7 +88,15 @@ _TOLERATION = re.compile(
 
 
 def parse_toleration(text: str) -> dict[str, str]:
-    """``"key=value:Effect"`` (or ``"key:Effect"``) -> a Kubernetes toleration."""
+    """``"key=value:Effect"``, ``"key:Effect"`` or a JSON object -> a Kubernetes toleration."""
+    as_json = _json_object(text, "toleration")
+    if as_json is not None:
+        allowed = {"key", "operator", "value", "effect"}
+        if not as_json.keys() <= allowed or "key" not in as_json:
+            raise ManifestError(
+                f"toleration must have key and only {sorted(allowed)}; found {sorted(as_json)}"
+            )
+        return {k: as_json[k] for k in ("key", "operator", "value", "effect") if k in as_json}
     match = _TOLERATION.match(text.strip())
     if not match:
         raise ManifestError(
