@@ -7,6 +7,7 @@ Examples
 ``lakehouse run all --env emr``   run the pipeline with the EMR overlay
 ``lakehouse generate --orders 1000000``
 ``lakehouse config --env kubernetes``  print the validated configuration
+``lakehouse submit --help``       build artifacts and submit them (spark-submit, EMR, k8s)
 """
 
 from __future__ import annotations
@@ -97,6 +98,11 @@ def _run(settings: Settings, jobs: Sequence[str], batch_id: str | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["submit"]:  # package once, submit anywhere: see lakehouse.submit
+        from lakehouse.submit import main as submit_main
+
+        return submit_main(raw[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -51,6 +51,7 @@ __all__ = [
     "RowCountBounds",
     "Settings",
     "TableQuality",
+    "SubmitSettings",
     "TableSettings",
     "default_conf_dir",
     "load_config",
@@ -444,6 +445,81 @@ class GeneratorSettings(_Model):
     malformed_fraction: float = Field(default=0.002, ge=0, le=0.5)
 
 
+class EmrSubmitSettings(_Model):
+    """Amazon EMR (steps on a running cluster) and EMR Serverless; values from Terraform."""
+
+    cluster_id: str = ""
+    region: str = "us-east-1"
+    release_label: str = "emr-spark-8.1.0"
+    #: Where artifacts are uploaded: ``s3://<artifacts_bucket>/<prefix>``.
+    artifacts_uri: str = ""
+    #: The cluster's LogUri (``s3://<logs_bucket>/emr/``); step stderr is read from it.
+    log_uri: str = ""
+    kms_key_arn: str = ""
+    step_timeout_s: int = Field(default=3600, ge=1)
+    poll_s: int = Field(default=30, ge=1)
+    action_on_failure: Literal["CONTINUE", "CANCEL_AND_WAIT", "TERMINATE_CLUSTER"] = "CONTINUE"
+    #: EMR Serverless application id and the job's execution role.
+    serverless_application_id: str = ""
+    serverless_execution_role_arn: str = ""
+    #: Alternative endpoint (tests: a local moto server); empty for AWS.
+    endpoint_url: str = ""
+
+
+class KubernetesSubmitSettings(_Model):
+    """Spark on Kubernetes (spark-operator ``SparkApplication`` or native spark-submit)."""
+
+    namespace: str = "spark"
+    service_account: str = "spark"
+    #: IAM role for the service account (IRSA), annotated on the driver/executor pods.
+    spark_role_arn: str = ""
+    region: str = "us-east-1"
+    image: str = "apache/spark:4.1.1-scala2.13-java17-python3-ubuntu"
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    spark_version: str = "4.1.1"
+    #: ``k8s://https://<api-server>`` for native ``spark-submit --master k8s://...``.
+    api_server: str = "https://kubernetes.default.svc"
+    artifacts_uri: str = ""
+    #: ``key=value`` node selectors and ``key=value:Effect`` toleration (Terraform outputs).
+    driver_node_selector: str = "lakehouse/capacity=on-demand"
+    executor_node_selector: str = "lakehouse/capacity=spot"
+    executor_toleration: str = "lakehouse/capacity=spot:NoSchedule"
+    driver_cores: int = Field(default=1, ge=1)
+    driver_memory: str = "2g"
+    ttl_seconds: int = Field(default=3600, ge=0)
+
+
+class SubmitSettings(_Model):
+    """How ``spark-submit.sh`` / ``lakehouse submit`` run the packaged job on this environment.
+
+    ``cluster`` is the node description given to :func:`lakehouse.allocation.spot_aware_allocation`;
+    its settings are merged under ``conf`` (``conf`` wins).
+    """
+
+    target: Literal[
+        "local", "standalone", "yarn", "k8s", "emr", "emr-serverless", "spark-operator"
+    ] = "local"
+    master: str | None = None
+    deploy_mode: Literal["client", "cluster"] = "client"
+    dist_dir: str = "dist"
+    #: Leave pyspark/py4j out of the env archive (the cluster provides them).
+    exclude_pyspark: bool = True
+    driver_memory: str | None = None
+    conf: dict[str, str] = Field(default_factory=dict)
+    cluster: dict[str, Any] | None = None
+    emr: EmrSubmitSettings = EmrSubmitSettings()
+    kubernetes: KubernetesSubmitSettings = KubernetesSubmitSettings()
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            from lakehouse.allocation import ClusterSpec
+
+            ClusterSpec.parse(value)  # AllocationError(ValueError) -> reported with the key path
+        return value
+
+
 class Settings(_Model):
     """The whole, validated configuration of one environment."""
 
@@ -455,6 +531,7 @@ class Settings(_Model):
     tables: dict[Identifier, TableSettings]
     jobs: JobsSettings
     generator: GeneratorSettings = GeneratorSettings()
+    submit: SubmitSettings | None = None
 
     # ------------------------------------------------------------------ helpers
 

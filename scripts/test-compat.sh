@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Compatibility target: the library's tests on pyspark 3.5.x + delta-spark 3.3.x (what EMR 7.x
+# ships: Spark 3.5.6, Delta 3.3.2, Scala 2.12), so EMR 7 users are not locked out.
+#
+#   scripts/test-compat.sh [pytest args...]
+#
+# Creates (once) a separate venv under $LAKEHOUSE_CACHE/compat-spark3.5-py<X.Y> (default
+# ~/.cache/lakehouse) with the pinned versions below and runs the test suite with the
+# worktree's lib/ on the path, skipping what needs Spark 4 or real clusters:
+#   - tests marked `cluster` (the standalone drills run on the primary target only);
+#   - tests listed in SPARK4_ONLY below, each with the Spark 4 feature it needs
+#     (documented in docs/deploy-emr.md, "EMR 7.x (Spark 3.5) compatibility").
+# Delta's Scala 2.12 jars (io.delta:delta-spark_2.12:3.3.2) are resolved from Maven Central
+# into the same Ivy cache as the primary target, so a second run is offline.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYSPARK_VERSION="${COMPAT_PYSPARK_VERSION:-3.5.6}"
+DELTA_VERSION="${COMPAT_DELTA_VERSION:-3.3.2}"
+base_python="${COMPAT_BASE_PYTHON:-$(command -v python3.11 || command -v python3)}"
+py_version="$("$base_python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+cache="${LAKEHOUSE_CACHE:-$HOME/.cache/lakehouse}"
+venv="$cache/compat-spark${PYSPARK_VERSION%.*}-py$py_version"
+stamp="$venv/.lakehouse-compat-$PYSPARK_VERSION-$DELTA_VERSION"
+
+# Tests that need Spark 4 (feature in the comment). Keep this list short and explained.
+SPARK4_ONLY=(
+)
+
+if [[ ! -f "$stamp" ]]; then
+  echo "creating $venv (pyspark $PYSPARK_VERSION, delta-spark $DELTA_VERSION)" >&2
+  rm -rf "$venv"
+  "$base_python" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "pyspark==$PYSPARK_VERSION" "delta-spark==$DELTA_VERSION" \
+    "pyyaml==6.0.3" "pydantic==2.12.5" "boto3==1.43.11" \
+    "pytest==9.2.0" "chispa==0.12.0" "hypothesis==6.170.15" "moto[server]==5.2.5"
+  touch "$stamp"
+fi
+
+deselect=()
+for test_id in "${SPARK4_ONLY[@]}"; do deselect+=(--deselect "$test_id"); done
+cd "$here"
+echo "compat target: $("$venv/bin/python" -c 'import pyspark, importlib.metadata as m; print("pyspark", pyspark.__version__, "delta-spark", m.version("delta-spark"))')" >&2
+exec "$venv/bin/python" -m pytest -q -m "not cluster" -p no:cacheprovider \
+  "${deselect[@]}" "$@"
