@@ -4,9 +4,9 @@ Examples
 --------
 ``lakehouse pipeline``            generate landing data if there is none, run every job
 ``lakehouse run silver_orders``   run one job against the ``local`` environment
-``lakehouse run all --env emr``   run the pipeline with the EMR overlay
+``lakehouse --env emr run all``   run the pipeline with the EMR overlay
 ``lakehouse generate --orders 1000000``
-``lakehouse config --env kubernetes``  print the validated configuration
+``lakehouse --env kubernetes config``  print the validated configuration
 ``lakehouse submit --help``       build artifacts and submit them (spark-submit, EMR, k8s)
 """
 

@@ -419,7 +419,10 @@ def vacuum(
         deleted = spark.sql(
             f"VACUUM {delta_path_identifier(path)} RETAIN {sql_hours} HOURS DRY RUN"
         ).count()
-        DeltaTable.forPath(spark, path).vacuum(hours)
+        # Nothing to delete: skip VACUUM itself, which would still commit VACUUM START/END
+        # entries and so give an unchanged table new versions on every maintenance run.
+        if deleted:
+            DeltaTable.forPath(spark, path).vacuum(hours)
     return {
         "retention_hours": hours,
         "safety_hours": safety,
