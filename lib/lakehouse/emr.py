@@ -431,7 +431,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Settings, dict[str, str], Any]:
     from lakehouse.submit import _dist
 
     settings = _load_emr(args)
-    emr_settings = settings.submit.emr  # type: ignore[union-attr]
+    emr_settings = _emr_cfg(settings)
     artifacts = load_manifest(_dist(args, settings))
     check_target(artifacts.manifest, release_label=emr_settings.release_label)
     clients = _clients(settings)
@@ -457,6 +457,13 @@ def _load_emr(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def _emr_cfg(settings: Settings) -> Any:
+    """The ``submit.emr`` section (``_load_emr`` has already checked ``submit`` is set)."""
+    if settings.submit is None:
+        raise EmrError(f"conf/env/{settings.env}.yaml: no submit section")
+    return settings.submit.emr
+
+
 def _archive_uri(uris: Mapping[str, str], kind: str = "env") -> str | None:
     return next((u for n, u in uris.items() if n.startswith(f"lakehouse-{kind}-")), None)
 
@@ -465,7 +472,7 @@ def _cmd_emr(args: argparse.Namespace) -> int:
     from lakehouse.submit import _job_args, _parse_conf, redact_argv
 
     settings, uris, (emr, s3, _) = _prepare(args)
-    cfg = settings.submit.emr  # type: ignore[union-attr]
+    cfg = _emr_cfg(settings)
     cluster_id = _require(cfg.cluster_id, "cluster_id", settings)
     step_args = emr_spark_submit_args(
         settings,
@@ -518,7 +525,7 @@ def _cmd_serverless(args: argparse.Namespace) -> int:
     from lakehouse.submit import _job_args, _parse_conf
 
     settings, uris, (_, _, client) = _prepare(args)
-    cfg = settings.submit.emr  # type: ignore[union-attr]
+    cfg = _emr_cfg(settings)
     if args.dry_run:
         print(
             serverless_submit_parameters(
@@ -557,7 +564,7 @@ def _cmd_serverless(args: argparse.Namespace) -> int:
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
     settings = _load_emr(args)
-    cfg = settings.submit.emr  # type: ignore[union-attr]
+    cfg = _emr_cfg(settings)
     _, _, client = _clients(settings)
     cancel_job_run(
         client,
