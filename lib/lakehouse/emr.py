@@ -249,14 +249,17 @@ def wait_for_step(
         )
         return "COMPLETED"
     except WaiterError as exc:
-        state = (exc.last_response or {}).get("Step", {}).get("Status", {}).get("State", "")
+        # last_response is the raw DescribeStep reply (typed loosely by the stubs)
+        last_response: dict[str, Any] = dict(exc.last_response or {})
+        status: dict[str, Any] = last_response.get("Step", {}).get("Status", {})
+        state = status.get("State", "")
         if state not in _FAILED_STEP_STATES:
             raise StepTimeoutError(
                 f"step {step_id} on {cluster_id} not finished after {timeout_s}s "
                 f"(last state {state or 'unknown'}); it keeps running: cancel it with "
                 f"aws emr cancel-steps --cluster-id {cluster_id} --step-ids {step_id}"
             ) from exc
-        details = exc.last_response["Step"]["Status"].get("FailureDetails", {}) or {}
+        details = status.get("FailureDetails", {}) or {}
         reason = details.get("Reason") or details.get("Message") or "no reason given"
         if not log_uri:
             log_uri = emr.describe_cluster(ClusterId=cluster_id)["Cluster"].get("LogUri") or ""
