@@ -159,6 +159,7 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
                 table=task.table,
                 retention_hours=task.retention_hours,
                 allow_below_safety=cfg.allow_retention_below_safety,
+                listing_parallelism=cfg.vacuum_listing_parallelism,
             )
         per_table[task.table] = entry
         result.tables[task.table] = table_version(spark, task.path)

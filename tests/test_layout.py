@@ -135,6 +135,36 @@ def test_vacuum_override_is_logged_and_deletes(spark, tmp_path, caplog):
     assert spark.conf.get(key, None) in (None, "true")  # restored
 
 
+def test_vacuum_lists_with_bounded_tasks(spark, tmp_path):
+    """Spark's default listing parallelism (10000) would make VACUUM run 10000 tasks."""
+    path = str(tmp_path / "v")
+    spark.range(3).write.format("delta").save(path)
+    sc = spark.sparkContext
+    key = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, "50")  # stands in for Spark's 10000
+    sc.setJobGroup("test-vacuum-listing", "vacuum")
+    try:
+        out = vacuum(spark, path, table="v", listing_parallelism=3)
+        assert spark.conf.get(key) == "50"  # restored
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
+    tracker = sc.statusTracker()
+    stages = [
+        tracker.getStageInfo(stage)
+        for job in tracker.getJobIdsForGroup("test-vacuum-listing")
+        for stage in (tracker.getJobInfo(job).stageIds if tracker.getJobInfo(job) else [])
+    ]
+    tasks = [s.numTasks for s in stages if s is not None]
+    assert tasks, "VACUUM ran no Spark jobs in the group"
+    assert max(tasks) <= 3
+    assert out["listing_parallelism"] == 3
+
+
 def test_explain_skipping_counts_files_skipped_by_stats(spark, tmp_path):
     path = str(tmp_path / "s")
     # 4 files with disjoint x ranges: a point filter can skip 3 of them by min/max.

@@ -416,6 +416,10 @@ class MaintainSettings(JobSettings):
     vacuum_retention_hours: float | None = Field(default=None, ge=0)
     #: Must be true to VACUUM with less than the table's safety retention (logged loudly).
     allow_retention_below_safety: bool = False
+    #: Tasks VACUUM lists the table directory with; None = 4 x the default parallelism
+    #: (min 8). Spark's own default (spark.sql.sources.parallelPartitionDiscovery.parallelism,
+    #: 10000) makes VACUUM of a small table run 10000 near-empty tasks.
+    vacuum_listing_parallelism: int | None = Field(default=None, ge=1)
 
 
 class JobsSettings(_Model):

@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 
 #: The session setting bounding the files OPTIMIZE writes (Delta default 1 GiB).
 OPTIMIZE_MAX_FILE_SIZE = "spark.databricks.delta.optimize.maxFileSize"
+#: Tasks Spark (and Delta's VACUUM) list a directory tree with.
+LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
 #: Delta's default ``delta.deletedFileRetentionDuration`` (``interval 1 week``).
 DEFAULT_RETENTION_HOURS = 168.0
 
@@ -387,8 +389,14 @@ def vacuum(
     table: str,
     retention_hours: float | None = None,
     allow_below_safety: bool = False,
+    listing_parallelism: int | None = None,
 ) -> dict[str, Any]:
     """VACUUM the table, never below its safety retention unless explicitly overridden.
+
+    VACUUM lists the table directory with as many tasks as
+    ``spark.sql.sources.parallelPartitionDiscovery.parallelism`` (10000 by default), which
+    makes it take minutes on a small table; it runs with ``listing_parallelism`` tasks
+    instead (default: 4 x the default parallelism, at least 8).
 
     Returns ``{retention_hours, safety_hours, override, files_deleted}``; the override is
     logged at WARNING.
@@ -412,7 +420,12 @@ def vacuum(
             safety,
         )
     check = "false" if override else "true"
-    with _session_conf(spark, {"spark.databricks.delta.retentionDurationCheck.enabled": check}):
+    listing = listing_parallelism or max(8, 4 * spark.sparkContext.defaultParallelism)
+    conf = {
+        "spark.databricks.delta.retentionDurationCheck.enabled": check,
+        LISTING_PARALLELISM: str(listing),
+    }
+    with _session_conf(spark, conf):
         # DRY RUN lists the files VACUUM will delete; VACUUM's own "VACUUM END" commit
         # (numDeletedFiles) exists only when spark.databricks.delta.vacuum.logging is on.
         sql_hours = repr(float(hours))
@@ -428,6 +441,7 @@ def vacuum(
         "safety_hours": safety,
         "override": override,
         "files_deleted": deleted,
+        "listing_parallelism": listing,
     }
 
 
