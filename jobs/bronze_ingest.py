@@ -21,7 +21,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from lakehouse.config import BronzeSource, Settings
 from lakehouse.delta import is_delta_table, table_version
 from lakehouse.generator import CUSTOMER_COLUMNS, ORDER_COLUMNS, PRODUCT_COLUMNS
-from lakehouse.idempotency import txn_identity
+from lakehouse.idempotency import BatchWrites
 from lakehouse.quality import SchemaDriftError
 from lakehouse.quarantine import to_quarantine
 from lakehouse.report import JobResult
@@ -296,7 +296,7 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
     seen = ingested_files(spark, settings, sorted({s.table for s in cfg.sources}))
     qpath = settings.table_path(cfg.quarantine_table)
     per_source: dict[str, dict[str, int]] = {}
-    steps: dict[str, int] = {}
+    writes = BatchWrites(JOB, batch_id)  # txn identity per write + retry on conflicts
     for source in cfg.sources:
         pattern = settings.landing_path.rstrip("/") + "/" + source.glob
         files = [f for f in _glob(spark, pattern) if _normalise(f) not in seen]
@@ -327,18 +327,16 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
             result.check_reconciled(rows_in=n_in, accepted=n_ok, quarantined=n_bad)
             # Idempotent writes (issue 7): re-running this batch after a crash skips the
             # appends that already committed (Delta txnAppId/txnVersion per batch + step).
-            step = steps[source.table] = steps.get(source.table, -1) + 1
             writer = out.accepted.write.format("delta").mode("append")
             if source.schema_evolution:
                 writer = writer.option("mergeSchema", "true")
-            txn_identity(JOB, batch_id, table=source.table, step=step).apply(writer).save(
-                settings.table_path(source.table)
-            )
+            writes.save(source.table, writer, settings.table_path(source.table))
             if n_bad:
-                qstep = steps[cfg.quarantine_table] = steps.get(cfg.quarantine_table, -1) + 1
-                txn_identity(JOB, batch_id, table=cfg.quarantine_table, step=qstep).apply(
-                    out.quarantined.write.format("delta").mode("append")
-                ).save(qpath)
+                writes.save(
+                    cfg.quarantine_table,
+                    out.quarantined.write.format("delta").mode("append"),
+                    qpath,
+                )
         finally:
             parsed.unpersist()
         result.rows_in += n_in

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.aqe import apply_job_profile
@@ -26,6 +27,7 @@ from lakehouse.layout import (
     vacuum,
 )
 from lakehouse.report import JobResult
+from lakehouse.retry import retry_on_conflict
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -149,7 +151,12 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
         layout = settings.tables[task.table]
         entry: dict[str, Any] = {"layout": apply_layout(spark, task.path, layout)}
         if task.optimize:
-            report = optimize(spark, task.path, layout, partitions=task.partitions)
+            # OPTIMIZE rewrites only what is still uncompacted, so a retry after a commit
+            # conflict with a concurrent writer is safe.
+            report = retry_on_conflict(
+                partial(optimize, spark, task.path, layout, partitions=task.partitions),
+                describe=f"{JOB}: OPTIMIZE {task.table}",
+            )
             entry["optimize"] = _optimize_details(asdict(report))
             result.rows_written += report.files_added
         if task.vacuum:

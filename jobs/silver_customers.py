@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from lakehouse.aqe import apply_job_profile
 from lakehouse.config import Settings
 from lakehouse.delta import insert_new_rows, table_version
+from lakehouse.idempotency import BatchWrites
 from lakehouse.pruning import read_report
 from lakehouse.quarantine import to_quarantine
 from lakehouse.report import JobResult
@@ -74,6 +75,7 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
     cfg = settings.jobs.silver_customers
     result = JobResult(job=JOB)
     result.details["aqe"] = apply_job_profile(spark, settings, JOB)
+    writes = BatchWrites(JOB, batch_id)  # txn identity per write + retry on conflicts
     bronze = spark.read.format("delta").load(settings.table_path(cfg.source_table))
     result.reads[cfg.source_table] = read_report(bronze, path=settings.table_path(cfg.source_table))
     out = transform(bronze, batch_id=batch_id)
@@ -84,7 +86,7 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
         n_bad = out.rejected.count()
         result.check_reconciled(rows_in=n_in, accepted=n_ok, quarantined=n_bad)
         target = settings.table_path(cfg.target_table)
-        scd = apply_scd2(spark, target, changes, SPEC)
+        scd = apply_scd2(spark, target, changes, SPEC, txn=writes.identity(cfg.target_table))
     finally:
         changes.unpersist()
     qpath = settings.table_path(cfg.quarantine_table)
@@ -102,7 +104,9 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
                 batch_id=batch_id,
             )
         )
-    new_rejects = insert_new_rows(spark, rejected, qpath, ["row_hash"])
+    new_rejects = insert_new_rows(
+        spark, rejected, qpath, ["row_hash"], writes=writes, table=cfg.quarantine_table
+    )
     result.rows_in = n_in
     result.rows_quarantined = n_bad + n_scd_bad
     result.rows_written = int(scd.metrics.get("inserted", 0)) + int(scd.metrics.get("closed", 0))

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from lakehouse.aqe import apply_job_profile
 from lakehouse.config import Settings
 from lakehouse.delta import insert_new_rows, table_version
+from lakehouse.idempotency import BatchWrites
 from lakehouse.pruning import read_report
 from lakehouse.quality import apply_constraints, apply_table_quality
 from lakehouse.quarantine import to_quarantine
@@ -151,28 +152,36 @@ def transform_products(bronze_products: DataFrame, *, batch_id: str) -> Split:
     return Split(accepted=accepted, rejected=rejected)
 
 
-def _upsert_products(spark: SparkSession, df: DataFrame, path: str) -> int:
+def _upsert_products(
+    spark: SparkSession, df: DataFrame, path: str, writes: BatchWrites, table: str
+) -> int:
     """Insert new products and update changed ones (NULL-safe); returns rows written."""
     from delta.tables import DeltaTable
 
     from lakehouse.delta import last_operation_metrics
 
-    if not DeltaTable.isDeltaTable(spark, path):
-        df.write.format("delta").save(path)
-        return int(spark.read.format("delta").load(path).count())
     changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in ("name", "category", "price"))
     before = table_version(spark, path)
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(df.alias("s"), "t.product_id = s.product_id")
-        .whenMatchedUpdateAll(condition=changed)
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+
+    def write() -> None:
+        if not DeltaTable.isDeltaTable(spark, path):
+            df.write.format("delta").mode("errorifexists").save(path)
+            return
+        (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(df.alias("s"), "t.product_id = s.product_id")
+            .whenMatchedUpdateAll(condition=changed)
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+    writes.run(spark, table, write)
     m = last_operation_metrics(spark, path)
-    if m.get("version") == before:
-        return 0
+    if not m or m.get("version") == before:
+        return 0  # nothing changed, or this batch's write had already committed
+    if before is None:
+        return int(m.get("numOutputRows", 0))
     return int(m.get("numTargetRowsInserted", 0)) + int(m.get("numTargetRowsUpdated", 0))
 
 
@@ -181,6 +190,7 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
     result = JobResult(job=JOB)
     result.details["aqe"] = apply_job_profile(spark, settings, JOB)
     qpath = settings.table_path(cfg.quarantine_table)
+    writes = BatchWrites(JOB, batch_id)  # txn identity per write + retry on conflicts
 
     bronze_products = spark.read.format("delta").load(
         settings.table_path(cfg.products_source_table)
@@ -194,7 +204,11 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
     result.details["products"] = {"input": p_in, "accepted": p_ok, "quarantined": p_bad}
     result.check_reconciled(rows_in=p_in, accepted=p_ok, quarantined=p_bad)
     products_written = _upsert_products(
-        spark, products.accepted, settings.table_path(cfg.products_table)
+        spark,
+        products.accepted,
+        settings.table_path(cfg.products_table),
+        writes,
+        cfg.products_table,
     )
 
     bronze = spark.read.format("delta").load(settings.table_path(cfg.source_table))
@@ -225,6 +239,8 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
             target,
             ["order_id"],
             partition_by=settings.tables[cfg.target_table].partition_by,
+            writes=writes,
+            table=cfg.target_table,
         )
         # Delta CHECK constraints from tables.<target>.quality (added once, then no-ops).
         result.details["constraints"] = apply_constraints(
@@ -233,7 +249,12 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
     finally:
         accepted.unpersist()
     new_rejects = insert_new_rows(
-        spark, rejected.unionByName(products.rejected), qpath, ["row_hash"]
+        spark,
+        rejected.unionByName(products.rejected),
+        qpath,
+        ["row_hash"],
+        writes=writes,
+        table=cfg.quarantine_table,
     )
     result.details["quality"] = quality.report.as_details()
     result.rows_in = n_in + p_in

@@ -131,3 +131,48 @@ def test_ledger_remembers_ingested_files(spark: SparkSession, tmp_path: Path) ->
         "b.csv",
     ]
     assert list_landing_files(spark, str(tmp_path / "nowhere" / "*.csv")) == []
+
+
+def test_batch_writes_skip_a_committed_write_and_retry_conflicts(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    from lakehouse.delta import insert_new_rows, table_version
+    from lakehouse.idempotency import BatchWrites
+    from lakehouse.retry import RetryPolicy
+
+    path = str(tmp_path / "t")
+    policy = RetryPolicy(attempts=3, base_delay_s=0.0, max_delay_s=0.0)
+    first = BatchWrites("job", "b1", policy=policy)
+    assert insert_new_rows(spark, spark.range(3), path, ["id"], writes=first, table="t") == 3
+    assert insert_new_rows(spark, spark.range(5), path, ["id"], writes=first, table="t") == 2
+    assert table_version(spark, path) == 1
+
+    # The same batch re-run after a crash: both writes already committed, Delta skips them
+    # even though the input differs now (the batch's identity, not its content, decides).
+    rerun = BatchWrites("job", "b1", policy=policy)
+    assert insert_new_rows(spark, spark.range(7), path, ["id"], writes=rerun, table="t") == 0
+    rerun.save("t", spark.range(100, 101).write.format("delta").mode("append"), path)
+    rerun.save("t", spark.range(101, 102).write.format("delta").mode("append"), path)
+    # steps 0 and 1 are <= the batch's last committed txnVersion (1): skipped; step 2 is new
+    assert table_version(spark, path) == 2
+    assert sorted(r.id for r in spark.read.format("delta").load(path).collect()) == [
+        0, 1, 2, 3, 4, 101
+    ]  # fmt: skip
+
+    # a commit conflict is retried with the same identity, and only once committed
+    class ConcurrentAppendException(Exception):
+        pass
+
+    calls = []
+
+    def flaky() -> None:
+        calls.append(spark.conf.get(SESSION_TXN_VERSION, None))
+        if len(calls) == 1:
+            raise ConcurrentAppendException("conflict")
+        DeltaTable.forPath(spark, path).delete("id = 101")
+
+    BatchWrites("job", "b2", policy=policy).run(spark, "t", flaky)
+    assert calls == ["0", "0"]
+    assert spark.conf.get(SESSION_TXN_APP_ID, None) is None
+    with pytest.raises(ValueError, match="pass table="):
+        insert_new_rows(spark, spark.range(1), path, ["id"], writes=rerun)

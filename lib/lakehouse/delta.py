@@ -10,6 +10,8 @@ from lakehouse.sql import quote_identifier
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from lakehouse.idempotency import BatchWrites
+
 __all__ = ["insert_new_rows", "is_delta_table", "last_operation_metrics", "table_version"]
 
 
@@ -57,25 +59,40 @@ def insert_new_rows(
     keys: Sequence[str],
     *,
     partition_by: Sequence[str] = (),
+    writes: BatchWrites | None = None,
+    table: str | None = None,
 ) -> int:
     """Insert the rows of ``df`` whose ``keys`` are not in the table yet; return how many.
 
     Creates the table from ``df`` when it does not exist. Re-running with the same rows
-    inserts nothing, so callers are idempotent.
+    inserts nothing, so callers are idempotent. With ``writes`` (and the table's config
+    name ``table``), the write carries the batch's transaction identity and is retried on
+    Delta commit conflicts.
     """
     from delta.tables import DeltaTable
 
-    if not DeltaTable.isDeltaTable(spark, path):
-        writer = df.write.format("delta").mode("errorifexists")
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        writer.save(path)
-        return int(spark.read.format("delta").load(path).count())
-    cond = " AND ".join(f"t.{quote_identifier(k)} <=> s.{quote_identifier(k)}" for k in keys)
-    target = DeltaTable.forPath(spark, path)
     before = table_version(spark, path)
-    target.alias("t").merge(df.alias("s"), cond).whenNotMatchedInsertAll().execute()
+
+    def write() -> None:
+        if not DeltaTable.isDeltaTable(spark, path):
+            writer = df.write.format("delta").mode("errorifexists")
+            if partition_by:
+                writer = writer.partitionBy(*partition_by)
+            writer.save(path)
+            return
+        cond = " AND ".join(f"t.{quote_identifier(k)} <=> s.{quote_identifier(k)}" for k in keys)
+        target = DeltaTable.forPath(spark, path)
+        target.alias("t").merge(df.alias("s"), cond).whenNotMatchedInsertAll().execute()
+
+    if writes is None:
+        write()
+    elif table is None:
+        raise ValueError("insert_new_rows: pass table= (its config name) with writes=")
+    else:
+        writes.run(spark, table, write)
     metrics = last_operation_metrics(spark, path)
-    if metrics.get("version") == before:
-        return 0
+    if not metrics or metrics.get("version") == before:
+        return 0  # nothing new, or the batch's write had already committed
+    if before is None:
+        return int(metrics.get("numOutputRows", 0))
     return int(metrics.get("numTargetRowsInserted", 0))

@@ -34,21 +34,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from lakehouse.retry import RetryPolicy, retry_on_conflict
 from lakehouse.sql import validate_identifier
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
+
+R = TypeVar("R")
 
 __all__ = [
     "LEDGER_COLUMNS",
     "SESSION_TXN_APP_ID",
     "SESSION_TXN_VERSION",
     "SESSION_USER_METADATA",
+    "BatchWrites",
     "LandingFile",
     "TxnIdentity",
     "batch_commits",
@@ -174,6 +178,57 @@ def txn_identity(job: str, batch_id: str, *, table: str, step: int = 0) -> TxnId
     if step < 0:
         raise ValueError(f"step must be >= 0; found {step}")
     return TxnIdentity(job, batch_id, table, step)
+
+
+@dataclass
+class BatchWrites:
+    """The writes one job makes in one batch: each gets the next transaction identity of
+    its table, and runs with bounded retry on Delta commit conflicts.
+
+    Examples
+    --------
+    >>> w = BatchWrites("gold_daily_sales", "20260101T000000Z")
+    >>> w.identity("fact_sales").version, w.identity("fact_sales").version
+    (0, 1)
+    """
+
+    job: str
+    batch_id: str
+    policy: RetryPolicy | None = None
+    _steps: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def identity(self, table: str) -> TxnIdentity:
+        """The identity of the next write to ``table`` (steps 0, 1, 2... per table)."""
+        step = self._steps[table] = self._steps.get(table, -1) + 1
+        return txn_identity(self.job, self.batch_id, table=table, step=step)
+
+    def run(self, spark: SparkSession, table: str, operation: Callable[[], R]) -> R:
+        """Run ``operation`` (a MERGE / UPDATE / DELETE or a DataFrame write to ``table``)
+        under the table's next identity as session confs, retrying commit conflicts.
+
+        ``operation`` must do the whole read-modify-write each time it is called. A re-run
+        of the same batch whose write already committed is skipped by Delta (no new
+        version); callers detect that by comparing table versions.
+        """
+        txn = self.identity(table)
+
+        def attempt() -> R:
+            with txn.session(spark):
+                return operation()
+
+        return retry_on_conflict(
+            attempt, policy=self.policy, describe=f"{self.job}: write to {table}"
+        )
+
+    def save(self, table: str, writer: DataFrameWriter, path: str) -> None:
+        """``writer.save(path)`` with the table's next identity as writer options, retrying
+        commit conflicts (a re-run of a committed batch write is skipped by Delta)."""
+        txn = self.identity(table)
+        retry_on_conflict(
+            lambda: txn.apply(writer).save(path),
+            policy=self.policy,
+            describe=f"{self.job}: write to {table}",
+        )
 
 
 def batch_commits(spark: SparkSession, path: str, batch_id: str) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import TYPE_CHECKING, Any, Literal
@@ -48,6 +49,8 @@ from lakehouse.sql import quote_identifier, validate_identifier
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from lakehouse.idempotency import TxnIdentity
 
 __all__ = [
     "SCD2ConflictError",
@@ -504,22 +507,34 @@ class _Touched:
         return _all(preds)
 
 
-def _touched_keys(touched: DataFrame, keys: Sequence[str], in_list_limit: int) -> _Touched:
-    if len(keys) == 1:
-        few = [r[0] for r in touched.limit(in_list_limit + 1).collect()]
-        if len(few) <= in_list_limit:
-            if not few:
-                return _Touched(0, {}, None)
-            return _Touched(len(few), {keys[0]: (min(few), max(few))}, few)
-    aggs = [F.count(F.lit(1)).alias("__n")]
+def _batch_stats(
+    prepared: DataFrame, keys: Sequence[str], reason_column: str, in_list_limit: int
+) -> tuple[int, int, _Touched]:
+    """One pass over the batch: row count, rejected rows, and the touched keys' bounds
+    (exact distinct count, min/max per key column); the key values themselves only when a
+    single key column has at most ``in_list_limit`` of them (one more small job)."""
+    valid = F.col(reason_column) == ""
+    aggs = [
+        F.count(F.lit(1)).alias("__rows"),
+        F.sum((~valid).cast("int")).alias("__bad"),
+        F.count_distinct(*[F.when(valid, _c(k)) for k in keys]).alias("__n"),
+    ]
     for i, k in enumerate(keys):
-        aggs += [F.min(_c(k)).alias(f"__lo{i}"), F.max(_c(k)).alias(f"__hi{i}")]
-    row = touched.agg(*aggs).first()
-    n = int(row["__n"]) if row is not None else 0
-    if row is None or n == 0:
-        return _Touched(0, {}, None)
+        aggs += [
+            F.min(F.when(valid, _c(k))).alias(f"__lo{i}"),
+            F.max(F.when(valid, _c(k))).alias(f"__hi{i}"),
+        ]
+    row = prepared.agg(*aggs).first()
+    if row is None:  # pragma: no cover - a global aggregate always returns one row
+        return 0, 0, _Touched(0, {}, None)
+    rows, bad, n = int(row["__rows"] or 0), int(row["__bad"] or 0), int(row["__n"] or 0)
+    if n == 0:
+        return rows, bad, _Touched(0, {}, None)
     bounds = {k: (row[f"__lo{i}"], row[f"__hi{i}"]) for i, k in enumerate(keys)}
-    return _Touched(n, bounds, None)
+    values = None
+    if len(keys) == 1 and n <= in_list_limit:
+        values = [r[0] for r in prepared.where(valid).select(_c(keys[0])).distinct().collect()]
+    return rows, bad, _Touched(n, bounds, values)
 
 
 def _stored_events(stored: DataFrame, lay: _Layout, spec: SCD2Spec) -> DataFrame:
@@ -655,6 +670,7 @@ def apply_scd2(
     in_list_limit: int = 1000,
     reason_column: str = "reason",
     check_invariants: bool = False,
+    txn: TxnIdentity | None = None,
 ) -> SCD2Result:
     """Apply a batch of change events to the SCD2 Delta table ``target``.
 
@@ -685,6 +701,11 @@ def apply_scd2(
         Name of the reason column in ``result.quarantine``.
     check_invariants
         Run :func:`check_scd2_invariants` after the commit and raise if it fails.
+    txn
+        Delta transaction identity of this write (see :mod:`lakehouse.idempotency`): a
+        re-run of a batch whose commit already landed is skipped by Delta, and
+        ``metrics["already_committed"]`` is 1. (Replays are no-ops without it too, rule 8;
+        the identity also makes the commit findable by ``lakehouse rollback``.)
 
     Returns
     -------
@@ -713,7 +734,7 @@ def apply_scd2(
     while True:
         try:
             result = _apply_once(
-                spark, tgt, changes, spec, on_conflict, in_list_limit, reason_column
+                spark, tgt, changes, spec, on_conflict, in_list_limit, reason_column, txn
             )
         except retryable:
             if attempt >= max_retries:
@@ -743,6 +764,7 @@ def _apply_once(
     on_conflict: ConflictPolicy,
     in_list_limit: int,
     reason_column: str,
+    txn: TxnIdentity | None,
 ) -> SCD2Result:
     exists = tgt.exists()
     version = tgt.version() if exists else None
@@ -788,17 +810,11 @@ def _apply_once(
         new_events = keyed.dropDuplicates(id_cols).drop(*[f"__id_{a}" for a in lay.attrs])
         new_events = new_events.persist()
         cached.append(new_events)
-        counts = prepared.agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.sum((F.col(reason_column) != "").cast("int")).alias("bad"),
-        ).first()
-        n_rows = int(counts["rows"] or 0) if counts is not None else 0
-        n_bad = int(counts["bad"] or 0) if counts is not None else 0
+        n_rows, n_bad, bounds = _batch_stats(prepared, lay.keys, reason_column, in_list_limit)
+        n_touched = bounds.count
 
         key_cols = [_c(k) for k in lay.keys]
         touched = new_events.select(*key_cols).distinct()
-        bounds = _touched_keys(touched, lay.keys, in_list_limit)
-        n_touched = bounds.count
         if target_df is not None and n_touched:
             stored = target_df.where(bounds.predicate(None)).join(
                 touched, list(lay.keys), "left_semi"
@@ -917,16 +933,17 @@ def _apply_once(
         }
         n_writes = metrics["inserted"] + metrics["updated"] + metrics["removed"]
         source = diff.drop(_ACT, _OLDVT_NULL)
-        committed = False
-        if not exists:
-            out = source.where(F.col(spec.is_current).isNotNull())
-            tgt.create(out)
-            committed = True
-        elif n_writes:
-            _merge(tgt, source, lay, spec, bounds.predicate("t"))
-            committed = True
-        metrics["committed"] = int(committed)
+        attempted = not exists or bool(n_writes)
+        with txn.session(spark) if txn is not None else nullcontext():
+            if not exists:
+                tgt.create(source.where(F.col(spec.is_current).isNotNull()))
+            elif n_writes:
+                _merge(tgt, source, lay, spec, bounds.predicate("t"))
         new_version = tgt.version()
+        # With a transaction identity Delta skips a write the same batch already committed.
+        committed = attempted and new_version != version
+        metrics["committed"] = int(committed)
+        metrics["already_committed"] = int(attempted and not committed)
         return SCD2Result(
             metrics=metrics,
             quarantine=bad,
