@@ -2,6 +2,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 
 import jobs.gold_daily_sales as gold
 
@@ -112,3 +113,80 @@ def test_fact_uses_current_customer_and_keeps_orphans(spark):
         "order_date date, orders long, units long, revenue decimal(18,2), customers long",
     )
     assert_df_equality(out.daily, expected_daily, ignore_row_order=True, ignore_nullable=True)
+
+
+def _silver(spark, settings, orders):
+    """Write tiny silver tables where the gold job reads them."""
+    schema = (
+        "order_id string, customer_id string, product_id string, quantity int, "
+        "unit_price decimal(12,2), amount decimal(14,2), order_ts timestamp, order_date date"
+    )
+    rows = [
+        (oid, "C1", "P1", 1, Decimal("2.00"), Decimal("2.00"), datetime(d.year, d.month, d.day), d)
+        for oid, d in orders
+    ]
+    spark.createDataFrame(rows, schema).write.format("delta").mode("overwrite").partitionBy(
+        "order_date"
+    ).save(settings.table_path("orders"))
+    spark.createDataFrame(
+        [("C1", "Oslo", "gold", datetime(2024, 1, 1), None, True)],
+        "customer_id string, city string, tier string, valid_from timestamp, "
+        "valid_to timestamp, is_current boolean",
+    ).write.format("delta").mode("overwrite").save(settings.table_path("dim_customer"))
+    spark.createDataFrame([("P1", "books")], "product_id string, category string").write.format(
+        "delta"
+    ).mode("overwrite").save(settings.table_path("products"))
+
+
+def test_recompute_window_replaces_only_the_newest_days_under_the_guard(
+    spark, settings, monkeypatch
+):
+    import pytest
+
+    from lakehouse.config import load_config
+    from lakehouse.pruning import PartitionPruningError
+
+    days = [date(2025, 1, d) for d in (1, 2, 3, 4)]
+    _silver(spark, settings, [(f"O{i}", d) for i, d in enumerate(days)])
+    gold.run(spark, settings, batch_id="g1")  # no gold yet: full build
+    windowed = load_config(
+        "local",
+        conf_dir=settings.conf_dir,
+        overrides={
+            "paths": {"data_root": settings.paths.data_root},
+            "jobs": {"gold_daily_sales": {"recompute_days": 2}},
+            "tables": {"orders": {"pruning_guard": "fail"}},
+        },
+    )
+    # silver changes: a new order on day 4 (inside the window), one on day 1 (outside)
+    _silver(
+        spark,
+        settings,
+        [(f"O{i}", d) for i, d in enumerate(days)] + [("N4", days[3]), ("N1", days[0])],
+    )
+    result = gold.run(spark, windowed, batch_id="g2")
+    assert result.details["window"] == "order_date BETWEEN '2025-01-03' AND '2025-01-04'"
+    read = result.reads["orders"]
+    assert (read["partitions_read"], read["partitions_total"]) == (2, 4)
+    fact = spark.read.format("delta").load(settings.table_path("fact_sales"))
+    assert sorted(r.order_id for r in fact.collect()) == ["N4", "O0", "O1", "O2", "O3"]
+    daily = {
+        r.order_date: r.orders
+        for r in spark.read.format("delta").load(settings.table_path("daily_revenue")).collect()
+    }
+    assert daily == {days[0]: 1, days[1]: 1, days[2]: 1, days[3]: 2}
+
+    # a window read that does not prune fails the job before gold is touched
+    before = spark.read.format("delta").load(settings.table_path("fact_sales")).count()
+    monkeypatch.setattr(
+        gold,
+        "read_partitions",
+        lambda spark, path, rng: (
+            spark.read.format("delta")
+            .load(path)
+            .where((F.col("order_date") >= F.lit(rng.start)) | (F.col("quantity") < 0))
+        ),
+    )
+    with pytest.raises(PartitionPruningError, match="table 'orders' declares order_date"):
+        gold.run(spark, windowed, batch_id="g3")
+    assert spark.read.format("delta").load(settings.table_path("fact_sales")).count() == before

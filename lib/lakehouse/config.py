@@ -401,6 +401,11 @@ class GoldDailySalesSettings(JobSettings):
     products_table: Identifier = "products"
     fact_table: Identifier = "fact_sales"
     daily_table: Identifier = "daily_revenue"
+    #: None: rebuild gold whole from silver every run. N: once gold exists, recompute only
+    #: the newest N days of order_date (replaceWhere), reading just those partitions of
+    #: the orders table under its pruning_guard. Orders older than the window that arrive
+    #: late are not picked up until a full rebuild (recompute_days: null).
+    recompute_days: int | None = Field(default=None, ge=1)
 
 
 class MaintainSettings(JobSettings):
