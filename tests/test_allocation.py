@@ -75,6 +75,7 @@ def test_decommissioning_and_shuffle_tracking_settings() -> None:
         "spark.storage.decommission.enabled": "true",
         "spark.storage.decommission.shuffleBlocks.enabled": "true",
         "spark.storage.decommission.rddBlocks.enabled": "true",
+        "spark.storage.decommission.replicationReattemptInterval": "10s",
         "spark.executor.decommission.killInterval": "100s",
         "spark.executor.decommission.forceKillTimeout": "100s",
     }

@@ -133,6 +133,11 @@ class ClusterSpec(_Model):
         The cloud's interruption notice (AWS: 120 s).
     decommission_margin_s:
         How long before the notice expires Spark should be done migrating.
+    migration_interval_s:
+        How often a decommissioning executor looks for new shuffle/RDD blocks to migrate
+        (``spark.storage.decommission.replicationReattemptInterval``, Spark default 30 s).
+        An executor only exits after a round that started after its last task finished,
+        so with 30 s it can need a minute; keep it well under the spot warning.
     fallback_storage_path:
         Optional ``spark.storage.decommission.fallbackStorage.path`` (e.g. an S3 prefix) for
         blocks no surviving executor can take.
@@ -146,6 +151,7 @@ class ClusterSpec(_Model):
     memory_overhead_factor: float = Field(default=0.15, gt=0, lt=1)
     spot_warning_s: int = Field(default=120, ge=30)
     decommission_margin_s: int = Field(default=10, ge=0)
+    migration_interval_s: int = Field(default=10, ge=1)
     executor_idle_timeout_s: int = Field(default=60, ge=1)
     shuffle_tracking_timeout_s: int | None = Field(default=None, ge=1)
     fallback_storage_path: str | None = None
@@ -158,6 +164,12 @@ class ClusterSpec(_Model):
             raise ValueError(f"node group names must be unique; duplicated: {dupes}")
         if not any(g.runs_executors for g in self.node_groups):
             raise ValueError("no node group runs executors (runs_executors=true on none)")
+        if self.migration_interval_s >= self.spot_warning_s - self.decommission_margin_s:
+            raise ValueError(
+                f"migration_interval_s ({self.migration_interval_s}) must be smaller than "
+                f"spot_warning_s - decommission_margin_s "
+                f"({self.spot_warning_s - self.decommission_margin_s})"
+            )
         if self.decommission_margin_s >= self.spot_warning_s:
             raise ValueError(
                 f"decommission_margin_s ({self.decommission_margin_s}) must be smaller than "
@@ -287,6 +299,7 @@ def spot_aware_allocation(spec: ClusterSpec | Mapping[str, Any]) -> AllocationPl
         "spark.storage.decommission.enabled": "true",
         "spark.storage.decommission.shuffleBlocks.enabled": "true",
         "spark.storage.decommission.rddBlocks.enabled": "true",
+        "spark.storage.decommission.replicationReattemptInterval": f"{spec.migration_interval_s}s",
         "spark.executor.decommission.killInterval": f"{kill_interval}s",
         "spark.executor.decommission.forceKillTimeout": f"{kill_interval}s",
     }
