@@ -87,7 +87,9 @@ def test_packaged_pipeline_runs_on_standalone_cluster(
     from lakehouse.pipeline import run_pipeline
 
     on_cluster = tmp_path / "cluster-data"
-    generate_landing(str(on_cluster / "landing"), orders=200, seed=7, malformed_fraction=0.02)
+    generate_landing(
+        str(on_cluster / "landing"), orders=200, days=7, seed=7, malformed_fraction=0.02
+    )
     args = ["--dist", str(dist.dist_dir), "--", "--env", "standalone", "run", "all"]
     job = cluster.submit(
         args,
@@ -105,7 +107,7 @@ def test_packaged_pipeline_runs_on_standalone_cluster(
 
     # Expected, independently: the same pipeline on the same landing files in local mode.
     local = tmp_path / "local-data"
-    generate_landing(str(local / "landing"), orders=200, seed=7, malformed_fraction=0.02)
+    generate_landing(str(local / "landing"), orders=200, days=7, seed=7, malformed_fraction=0.02)
     settings = load_config(
         "local", conf_dir=REPO / "conf", overrides={"paths": {"data_root": str(local)}}
     )

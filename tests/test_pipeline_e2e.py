@@ -18,7 +18,9 @@ def _count(spark, settings, table):
 
 @pytest.mark.slow
 def test_pipeline_end_to_end_reconciles(spark, settings, tmp_path):
-    stats = generate_landing(settings.landing_path, orders=300, seed=5, malformed_fraction=0.02)
+    stats = generate_landing(
+        settings.landing_path, orders=300, days=7, seed=5, malformed_fraction=0.02
+    )
     report = run_pipeline(spark, settings, batch_id="e2e-1")
     assert [j.job for j in report.jobs] == list(PIPELINE)
     assert report.ok
