@@ -2,7 +2,7 @@
 
 One command (from the repo root)::
 
-    nice /work/main/.venv/bin/python benchmarks/bench_aqe.py --fact-rows 3000000 --dim-rows 1000000
+    nice .venv/bin/python benchmarks/bench_aqe.py --fact-rows 3000000 --dim-rows 1000000
 
 The query joins a fact (``--hot`` of its rows on one key) with a dimension too big to
 broadcast (sort-merge join, the skewed case), then aggregates into

@@ -14,7 +14,7 @@ Prints one table with the medians and the ratio interrupted / uninterrupted per 
 (target with decommissioning: <= 1.5). Timings on shared machines are noisy: compare within
 a run, use ``--repeats`` and medians.
 
-    /work/main/.venv/bin/python benchmarks/bench_decommission.py [--repeats 1] [--sleep-ms 2000]
+    .venv/bin/python benchmarks/bench_decommission.py [--repeats 1] [--sleep-ms 2000]
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 One command (from the repo root)::
 
-    nice /work/main/.venv/bin/python benchmarks/bench_pruning.py --days 365 --rows-per-day 2000
+    nice .venv/bin/python benchmarks/bench_pruning.py --days 365 --rows-per-day 2000
 
 Contenders, each measured from the executed plan's scan metrics (files and partitions
 read, against the Delta log's totals) and timed (median of ``--repeat`` runs):

@@ -2,7 +2,7 @@
 
 One command (from the repo root)::
 
-    nice /work/main/.venv/bin/python benchmarks/bench_zorder.py --rows 5000000 --files 64
+    nice .venv/bin/python benchmarks/bench_zorder.py --rows 5000000 --files 64
 
 A table of ``--rows`` rows in ``--files`` files with two uniformly random integer columns
 x and y. For point filters on x, on y and on both (averaged over ``--points`` values taken
