@@ -17,6 +17,7 @@ from lakehouse.config import Settings
 from lakehouse.delta import insert_new_rows, table_version
 from lakehouse.idempotency import BatchWrites
 from lakehouse.pruning import read_report
+from lakehouse.quality import apply_constraints
 from lakehouse.quarantine import to_quarantine
 from lakehouse.report import JobResult
 from lakehouse.scd2 import SCD2Spec, apply_scd2
@@ -110,7 +111,11 @@ def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
     result.rows_in = n_in
     result.rows_quarantined = n_bad + n_scd_bad
     result.rows_written = int(scd.metrics.get("inserted", 0)) + int(scd.metrics.get("closed", 0))
-    result.tables[cfg.target_table] = scd.table_version
+    # SCD2 invariants as Delta CHECK constraints (tables.<target>.quality; added once).
+    result.details["constraints"] = apply_constraints(
+        spark, target, settings.tables[cfg.target_table].quality, table=cfg.target_table
+    )
+    result.tables[cfg.target_table] = table_version(spark, target)
     result.tables[cfg.quarantine_table] = table_version(spark, qpath)
     result.details["scd2"] = dict(scd.metrics)
     result.details["new_quarantine_rows"] = new_rejects

@@ -58,6 +58,12 @@ def test_pipeline_end_to_end_reconciles(spark, settings, tmp_path):
         == 0
     )
     assert dim.where(F.col("is_current") != F.col("valid_to").isNull()).count() == 0
+    # ... and the same invariants are Delta constraints: an outside writer cannot break them
+    added = by_job["silver_customers"].details["constraints"]
+    assert any("valid_interval" in a for a in added), added
+    bad = dim.limit(1).withColumn("valid_to", F.col("valid_from"))  # zero-width interval
+    with pytest.raises(Exception, match=r"(?i)valid_interval|current_iff_open"):
+        bad.write.format("delta").mode("append").save(settings.table_path("dim_customer"))
 
     # gold: one fact row per silver order; daily revenue adds up
     assert _count(spark, settings, "fact_sales") == _count(spark, settings, "orders")
