@@ -52,6 +52,14 @@ class BronzeOutput:
     quarantined: DataFrame
 
 
+def _valid_utf8(col: Column) -> Column:
+    """``is_valid_utf8`` on Spark 4; on Spark 3.5 (EMR 7) the same test by round trip:
+    decoding replaces invalid bytes with U+FFFD, so a string that changes was invalid."""
+    if hasattr(F, "is_valid_utf8"):
+        return F.is_valid_utf8(col)
+    return F.decode(F.encode(col, "UTF-8"), "UTF-8") == col  # pragma: no cover - Spark 3.5
+
+
 def raw_schema(entity: str) -> StructType:
     """All-string schema of a feed plus the parser's corrupt-record column."""
     fields = [StructField(c, StringType(), True) for c in ENTITY_COLUMNS[entity]]
@@ -119,7 +127,7 @@ def rejection_reason(columns: Sequence[str], fmt: str) -> Column:
     # CSV decoding turns invalid bytes into U+FFFD; the JSON parser rejects the line and
     # keeps its raw bytes, which is_valid_utf8 (Spark 4.0+) spots.
     raw_line = F.coalesce(F.col(CORRUPT), F.lit(""))
-    bad_encoding = F.concat(*text, raw_line).contains(REPLACEMENT_CHAR) | ~F.is_valid_utf8(
+    bad_encoding = F.concat(*text, raw_line).contains(REPLACEMENT_CHAR) | ~_valid_utf8(
         F.concat(*text, raw_line)
     )
     too_long = F.greatest(*[F.length(t) for t in text], F.lit(0)) > MAX_FIELD_CHARS
