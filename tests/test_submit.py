@@ -101,7 +101,7 @@ def test_k8s_native_submit() -> None:
     )
     conf = _conf_pairs(cmd.argv)
     assert cmd.argv[2] == "k8s://https://kubernetes.default.svc"
-    assert conf["spark.kubernetes.namespace"] == "spark"
+    assert conf["spark.kubernetes.namespace"] == "spark-jobs"
     assert (
         conf["spark.archives"]
         == "s3a://art/lakehouse/0.1.0/lakehouse-env-0.1.0-py3.11.tar.gz#environment"

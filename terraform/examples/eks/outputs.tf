@@ -10,6 +10,11 @@ output "cluster_endpoint" {
   value       = aws_eks_cluster.this.endpoint
 }
 
+output "api_server" {
+  description = "Kubernetes API server (same as cluster_endpoint; the name conf/env/kubernetes.yaml reads)."
+  value       = aws_eks_cluster.this.endpoint
+}
+
 output "namespace" {
   description = "Namespace the SparkApplications are created in."
   value       = module.spark.namespace

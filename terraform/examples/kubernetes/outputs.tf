@@ -49,3 +49,8 @@ output "region" {
   description = "AWS region of the deployment."
   value       = var.region
 }
+
+output "api_server" {
+  description = "Kubernetes API server of the EKS cluster (spark-submit --master k8s://<this>)."
+  value       = data.aws_eks_cluster.this.endpoint
+}

@@ -76,8 +76,9 @@ run "outputs_follow_the_submit_tooling_contract" {
       output.data_bucket == "acme-lake-data-123456789012" &&
       output.artifacts_bucket == "acme-lake-artifacts-123456789012" &&
       output.logs_bucket == "acme-lake-logs-123456789012" &&
-      output.region == "eu-west-1" && output.spark_role_arn != ""
+      output.region == "eu-west-1" && output.spark_role_arn != "" &&
+      output.api_server == "https://ABCDEF.gr7.eu-west-1.eks.amazonaws.com"
     )
-    error_message = "Bucket, region and role outputs must be passed through."
+    error_message = "Bucket, region, role and API server outputs must be passed through."
   }
 }
