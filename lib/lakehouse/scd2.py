@@ -12,13 +12,17 @@ How a batch is applied (one Delta commit, or none):
 1. rows with a NULL key or sequence are set aside in ``result.quarantine``;
 2. exact duplicate events are dropped; two different events with one (key, sequence) are a
    conflict (default: fail before writing, naming the keys);
-3. the stored versions of the touched keys are read back as events (a version is an event
-   at its ``valid_from``, a closed version with no successor is a delete at its
-   ``valid_to``) and unioned with the new events;
-4. the chains are rebuilt with window functions, diffed against what is stored, and only
-   the difference is written with one MERGE keyed on (keys, valid_from) whose condition
-   also bounds the touched keys so Delta can skip files. An empty difference commits
-   nothing, so replaying a batch is a no-op.
+3. the stored versions of the touched keys are read back (a broadcast semi-join, after
+   Delta's data skipping on the key bounds) as events (a version is an event at its
+   ``valid_from``, a closed version with no successor is a delete at its ``valid_to``)
+   and unioned with the new events;
+4. in one pass over that frame, shuffled once by key, the chains are rebuilt with window
+   functions and each row is marked with what the MERGE must do (a stored version
+   remembers its stored end and untracked values, so no join with the table is needed
+   to diff); all counts come from one aggregation. Only the difference is written, with
+   one MERGE keyed on (keys, valid_from) whose condition also bounds the touched keys so
+   Delta can skip files. An empty difference commits nothing, so replaying a batch is a
+   no-op.
 
 Examples
 --------
@@ -72,8 +76,10 @@ _SEQ = "__scd2_seq__"
 _DEL = "__scd2_del__"
 _SRC = "__scd2_src__"
 _ACT = "__scd2_act__"
-_OLDVT_NULL = "__scd2_old_vt_null__"
-_INTERNAL = (_SEQ, _DEL, _SRC, _ACT, _OLDVT_NULL)
+_INTERNAL = (_SEQ, _DEL, _SRC, _ACT)
+
+# Batches touching at most this many keys read the stored rows with a broadcast semi-join.
+_BROADCAST_KEYS = 2_000_000
 
 # Event origins, also the tie-break order of events with the same (key, sequence).
 _SRC_STORED_VERSION = 0
@@ -537,32 +543,81 @@ def _batch_stats(
     return rows, bad, _Touched(n, bounds, values)
 
 
-def _stored_events(stored: DataFrame, lay: _Layout, spec: SCD2Spec) -> DataFrame:
+def _events(stored: DataFrame, new: DataFrame, lay: _Layout, spec: SCD2Spec) -> DataFrame:
+    """Stored versions and new events of the touched keys as one event frame.
+
+    A stored version is an event at its ``valid_from`` that remembers its stored
+    ``valid_to`` / ``is_current`` and untracked values (``__s_*``) for the diff; a closed
+    version with no stored successor starting at its ``valid_to`` also yields a delete
+    event there. Exact duplicate new events are dropped. Every window here and in
+    :func:`_classify` is partitioned by the keys (extra partition columns only refine
+    it), so the frame is shuffled once.
+    """
     keys = [_c(k) for k in lay.keys]
-    w = Window.partitionBy(*keys).orderBy(_c(spec.valid_from))
-    with_next = stored.withColumn("__next_vf", F.lead(_c(spec.valid_from)).over(w))
+    vf_type = stored.schema[spec.valid_from].dataType
+    extra = {
+        "__svt": (_c(spec.valid_to), F.lit(None).cast(vf_type)),
+        "__sic": (_c(spec.is_current), F.lit(None).cast("boolean")),
+        **{f"__s_{u}": (_c(u), F.lit(None).cast(stored.schema[u].dataType)) for u in lay.untracked},
+    }
     versions = stored.select(
         *keys,
         _c(spec.valid_from).alias(_SEQ),
         F.lit(False).alias(_DEL),
         F.lit(_SRC_STORED_VERSION).alias(_SRC),
         *[_c(a) for a in lay.attrs],
+        *[col.alias(name) for name, (col, _) in extra.items()],
     )
-    deletes = with_next.where(
-        _c(spec.valid_to).isNotNull()
-        & (F.col("__next_vf").isNull() | (F.col("__next_vf") != _c(spec.valid_to)))
-    ).select(
+    new_ev = new.select(
         *keys,
-        _c(spec.valid_to).alias(_SEQ),
-        F.lit(True).alias(_DEL),
-        F.lit(_SRC_STORED_DELETE).alias(_SRC),
-        *[F.lit(None).cast(stored.schema[a].dataType).alias(a) for a in lay.attrs],
+        F.col(_SEQ),
+        F.col(_DEL),
+        F.lit(_SRC_NEW).alias(_SRC),
+        *[_c(a) for a in lay.attrs],
+        *[none.alias(name) for name, (_, none) in extra.items()],
     )
-    return versions.unionByName(deletes)
+    both = versions.unionByName(new_ev)
+    # exact duplicates: same key, sequence, origin, kind and (delete-masked) attributes
+    dup = Window.partitionBy(
+        *keys, F.col(_SEQ), F.col(_SRC), F.col(_DEL), *[_c(a) for a in lay.attrs]
+    )
+    both = both.withColumn("__rn", F.row_number().over(dup.orderBy(F.col(_SRC)))).where(
+        F.col("__rn") == 1
+    )
+    w = Window.partitionBy(*keys).orderBy(F.col(_SEQ), F.col(_SRC))
+    next_stored = F.first(
+        F.when(F.col(_SRC) == _SRC_STORED_VERSION, F.col(_SEQ)), ignorenulls=True
+    ).over(w.rowsBetween(1, Window.unboundedFollowing))
+    closes = (
+        (F.col(_SRC) == _SRC_STORED_VERSION)
+        & F.col("__svt").isNotNull()
+        & (next_stored.isNull() | (next_stored != F.col("__svt")))
+    )
+    gen = both.withColumn("__closes", closes).withColumn(
+        "__g",
+        F.explode(
+            F.when(F.col("__closes"), F.array(F.lit(0), F.lit(1))).otherwise(F.array(F.lit(0)))
+        ),
+    )
+    is_del_ev = F.col("__g") == 1
+
+    def pick(name: str, for_delete: Column) -> Column:
+        return F.when(is_del_ev, for_delete).otherwise(F.col(name)).alias(name)
+
+    cols = [
+        *keys,
+        pick(_SEQ, F.col("__svt")),
+        pick(_DEL, F.lit(True)),
+        pick(_SRC, F.lit(_SRC_STORED_DELETE)),
+        *[pick(a, F.lit(None).cast(gen.schema[a].dataType)) for a in lay.attrs],
+        *[pick(name, none) for name, (_, none) in extra.items()],
+    ]
+    return gen.select(*cols)
 
 
-def _classify(events: DataFrame, lay: _Layout) -> DataFrame:
-    """Mark each event: opens a version, closes one (effective delete), or changes nothing."""
+def _classify(events: DataFrame, lay: _Layout, spec: SCD2Spec) -> DataFrame:
+    """Rebuild the chains and mark each row: opens a version, closes one (effective
+    delete), is a late or conflicting new event, and what the MERGE must do (``_ACT``)."""
     keys = [_c(k) for k in lay.keys]
     order = [F.col(_SEQ), F.col(_SRC)]
     w = Window.partitionBy(*keys).orderBy(*order)
@@ -573,12 +628,13 @@ def _classify(events: DataFrame, lay: _Layout) -> DataFrame:
     is_eff_del = F.col(_DEL) & prev_exists & ~prev_del
     out = events.withColumn("__open", is_open).withColumn("__effdel", is_eff_del)
     out = out.withColumn("__boundary", F.col("__open") | F.col("__effdel"))
+    following = w.rowsBetween(1, Window.unboundedFollowing)
     out = out.withColumn(
         "__grp",
         F.sum(F.col("__boundary").cast("int")).over(
             w.rowsBetween(Window.unboundedPreceding, Window.currentRow)
         ),
-    )
+    ).withColumn("__vt", F.first(F.when(F.col("__boundary"), F.col(_SEQ)), True).over(following))
     # Conflict: two new events at one (key, seq) (they are distinct after deduplication),
     # or a new event contradicting the stored event there (other kind or tracked values).
     wsame = Window.partitionBy(*keys, F.col(_SEQ))
@@ -594,12 +650,9 @@ def _classify(events: DataFrame, lay: _Layout) -> DataFrame:
     )
     out = out.withColumn("__conflict", is_new & ((n_new > 1) | contradict))
     ws = Window.partitionBy(*keys)
-    stored_max = F.max(F.when(F.col(_SRC) < _SRC_NEW, F.col(_SEQ))).over(ws)
-    stored_here = F.max(F.when(F.col(_SRC) < _SRC_NEW, F.lit(1)).otherwise(0)).over(wsame) > 0
-    out = out.withColumn(
-        "__late",
-        (F.col(_SRC) == _SRC_NEW) & (F.col(_SEQ) < stored_max) & ~stored_here,
-    )
+    stored_max = F.max(F.when(~is_new, F.col(_SEQ))).over(ws)
+    stored_here = F.max(F.when(~is_new, F.lit(1)).otherwise(0)).over(wsame) > 0
+    out = out.withColumn("__late", is_new & (F.col(_SEQ) < stored_max) & ~stored_here)
     if lay.untracked:
         wg = (
             Window.partitionBy(*keys, F.col("__grp"))
@@ -608,54 +661,60 @@ def _classify(events: DataFrame, lay: _Layout) -> DataFrame:
         )
         for u in lay.untracked:
             out = out.withColumn(u, F.last(_c(u)).over(wg))
-    return out
+    # What the MERGE does: a new event that opens a version is inserted; a stored version
+    # that no longer opens one (coalesced) is deleted; one that still does is updated if
+    # its end, current flag or (in place) untracked values changed.
+    stored_version = F.col(_SRC) == _SRC_STORED_VERSION
+    new_ic = F.col("__vt").isNull()
+    differs = _any(
+        [
+            ~_same(F.col("__svt"), F.col("__vt")),
+            ~_same(F.col("__sic"), new_ic),
+            *[~_same(F.col(f"__s_{u}"), _c(u)) for u in lay.untracked],
+        ]
+    )
+    act = (
+        F.when(is_new & F.col("__open"), F.lit("insert"))
+        .when(stored_version & ~F.col("__open"), F.lit("delete"))
+        .when(stored_version & differs, F.lit("update"))
+    )
+    return out.withColumn(_ACT, act)
 
 
-def _rebuild(classified: DataFrame, lay: _Layout, spec: SCD2Spec) -> DataFrame:
-    keys = [_c(k) for k in lay.keys]
-    wb = Window.partitionBy(*keys).orderBy(F.col(_SEQ), F.col(_SRC))
-    bounds = classified.where(F.col("__boundary")).withColumn("__vt", F.lead(F.col(_SEQ)).over(wb))
-    return bounds.where(F.col("__open")).select(
-        *keys,
+def _merge_source(classified: DataFrame, lay: _Layout, spec: SCD2Spec) -> DataFrame:
+    """Rows to write; delete rows carry NULL ``is_current`` so the MERGE can tell them
+    apart without an extra source column."""
+    return classified.where(F.col(_ACT).isNotNull()).select(
+        *[_c(k) for k in lay.keys],
         *[_c(a) for a in lay.attrs],
         F.col(_SEQ).alias(spec.valid_from),
         F.col("__vt").alias(spec.valid_to),
-        F.col("__vt").isNull().alias(spec.is_current),
+        F.when(F.col(_ACT) != "delete", F.col("__vt").isNull()).alias(spec.is_current),
     )
 
 
-def _diff(rebuilt: DataFrame, stored: DataFrame, lay: _Layout, spec: SCD2Spec) -> DataFrame:
-    """Rows to write, with ``_ACT`` in {insert, update, delete}; delete rows carry NULL
-    ``is_current`` so the MERGE can tell them apart without an extra source column."""
-    on = [*lay.keys, spec.valid_from]
-    r = rebuilt.alias("r")
-    s = stored.alias("s")
-    cond = _all([_c(k, "r") == _c(k, "s") for k in on])
-    j = r.join(s, cond, "full_outer")
-    r_missing = _c(spec.valid_from, "r").isNull()
-    s_missing = _c(spec.valid_from, "s").isNull()
-    compare = [*lay.attrs, spec.valid_to, spec.is_current]
-    differs = _any(
-        [~_same(_c(c, "r"), _c(c, "s") if c in stored.columns else F.lit(None)) for c in compare]
-    )
-    act = (
-        F.when(s_missing, F.lit("insert"))
-        .when(r_missing, F.lit("delete"))
-        .when(differs, F.lit("update"))
-    )
-    j = j.withColumn(_ACT, act).where(F.col(_ACT).isNotNull())
-    cols = []
-    for c in [*lay.keys, *lay.attrs, spec.valid_from, spec.valid_to]:
-        if c in stored.columns:
-            cols.append(F.when(r_missing, _c(c, "s")).otherwise(_c(c, "r")).alias(c))
-        else:
-            cols.append(_c(c, "r").alias(c))
-    cols.append(
-        F.when(r_missing, F.lit(None)).otherwise(_c(spec.is_current, "r")).alias(spec.is_current)
-    )
-    cols.append(F.col(_ACT))
-    cols.append(_c(spec.valid_to, "s").isNull().alias(_OLDVT_NULL))
-    return j.select(*cols)
+def _metrics_row(classified: DataFrame) -> Any:
+    """Every count of a call, in one aggregation."""
+    is_new = F.col(_SRC) == _SRC_NEW
+    act = F.col(_ACT)
+
+    def n(cond: Column) -> Column:
+        return F.sum(cond.cast("int"))
+
+    return classified.agg(
+        n(is_new).alias("events"),
+        n(is_new & ~F.col("__boundary")).alias("unchanged"),
+        n(is_new & F.col("__effdel")).alias("deleted"),
+        n(F.col("__late")).alias("late"),
+        n(F.col("__conflict")).alias("conflicts"),
+        n(act == "insert").alias("inserted"),
+        n(act == "update").alias("updated"),
+        n(act == "delete").alias("removed"),
+        n(
+            (act == "insert") & F.col("__vt").isNotNull()
+            | (act == "update") & F.col("__svt").isNull() & F.col("__vt").isNotNull()
+        ).alias("closed"),
+    ).first()
 
 
 def apply_scd2(
@@ -795,26 +854,22 @@ def _apply_once(
     try:
         bad = prepared.where(F.col(reason_column) != "").drop(_DEL)
         valid = prepared.where(F.col(reason_column) == "")
-        # Event identity: deletes are equal whatever their payload.
-        ident = [
-            F.when(~F.col(_DEL), _c(a)).alias(f"__id_{a}") for a in lay.attrs if a in feed.columns
-        ]
         keyed = valid.select(
             *[_c(k) for k in lay.keys],
             _c(lay.seq).alias(_SEQ),
             F.col(_DEL),
+            # deletes are equal whatever their payload
             *[F.when(~F.col(_DEL), _c(a)).alias(a) for a in lay.attrs],
-            *ident,
         )
-        id_cols = [*lay.keys, _SEQ, _DEL, *[f"__id_{a}" for a in lay.attrs]]
-        new_events = keyed.dropDuplicates(id_cols).drop(*[f"__id_{a}" for a in lay.attrs])
-        new_events = new_events.persist()
-        cached.append(new_events)
         n_rows, n_bad, bounds = _batch_stats(prepared, lay.keys, reason_column, in_list_limit)
         n_touched = bounds.count
 
         key_cols = [_c(k) for k in lay.keys]
-        touched = new_events.select(*key_cols).distinct()
+        touched = keyed.select(*key_cols)
+        if n_touched <= _BROADCAST_KEYS:
+            # Without the hint Spark plans a sort-merge semi-join (the batch's size is not
+            # known at planning) and shuffles the whole table to find the touched keys.
+            touched = F.broadcast(touched)
         if target_df is not None and n_touched:
             stored = target_df.where(bounds.predicate(None)).join(
                 touched, list(lay.keys), "left_semi"
@@ -830,42 +885,18 @@ def _apply_once(
                 ]
             )
             stored = spark.createDataFrame([], schema)
-        stored = stored.persist()
-        cached.append(stored)
         # new columns from schema evolution are NULL in stored rows
-        stored_ext = stored
         for c in lay.new_columns:
-            stored_ext = stored_ext.withColumn(c, F.lit(None).cast(feed.schema[c].dataType))
-        st_events = _stored_events(stored_ext, lay, spec)
+            stored = stored.withColumn(c, F.lit(None).cast(feed.schema[c].dataType))
 
-        def classify(new_events: DataFrame) -> DataFrame:
-            new_ev = new_events.select(
-                *key_cols,
-                F.col(_SEQ),
-                F.col(_DEL),
-                F.lit(_SRC_NEW).alias(_SRC),
-                *[_c(a) for a in lay.attrs],
-            )
-            out = _classify(st_events.unionByName(new_ev), lay).persist()
+        def classify(new_events: DataFrame) -> tuple[DataFrame, Any]:
+            # cached, not checkpointed: a lost executor's blocks are recomputed
+            out = _classify(_events(stored, new_events, lay, spec), lay, spec).persist()
             cached.append(out)
-            return out
-
-        def event_metrics(classified: DataFrame) -> Any:
-            return (
-                classified.where(F.col(_SRC) == _SRC_NEW)
-                .agg(
-                    F.count(F.lit(1)).alias("events"),
-                    F.sum((~F.col("__boundary")).cast("int")).alias("unchanged"),
-                    F.sum(F.col("__effdel").cast("int")).alias("deleted"),
-                    F.sum(F.col("__late").cast("int")).alias("late"),
-                    F.sum(F.col("__conflict").cast("int")).alias("conflicts"),
-                )
-                .first()
-            )
+            return out, _metrics_row(out)
 
         k_seq = [*lay.keys, _SEQ]
-        classified = classify(new_events)
-        m = event_metrics(classified)
+        classified, m = classify(keyed)
         n_conflict_rows = 0
         if m is not None and m["conflicts"]:
             conflicts = classified.where(F.col("__conflict")).select(*k_seq).distinct()
@@ -896,43 +927,28 @@ def _apply_once(
             )
             bad = bad.unionByName(conflict_rows)
             n_conflict_rows = conflict_rows.count()
-            classified = classify(new_events.join(conflicts, k_seq, "left_anti"))
-            m = event_metrics(classified)
-        rebuilt = _rebuild(classified, lay, spec)
-        diff = _diff(rebuilt, stored_ext, lay, spec).persist()
-        cached.append(diff)
-        d = diff.agg(
-            F.sum((F.col(_ACT) == "insert").cast("int")).alias("inserted"),
-            F.sum((F.col(_ACT) == "update").cast("int")).alias("updated"),
-            F.sum((F.col(_ACT) == "delete").cast("int")).alias("removed"),
-            F.sum(
-                (
-                    (F.col(_ACT) == "insert") & _c(spec.valid_to).isNotNull()
-                    | (F.col(_ACT) == "update") & F.col(_OLDVT_NULL) & _c(spec.valid_to).isNotNull()
-                ).cast("int")
-            ).alias("closed"),
-        ).first()
+            classified, m = classify(keyed.join(conflicts, k_seq, "left_anti"))
 
-        def g(row: Any, name: str) -> int:
-            return int(row[name] or 0) if row is not None else 0
+        def g(name: str) -> int:
+            return int(m[name] or 0) if m is not None else 0
 
         metrics = {
             "rows": n_rows,
-            "events": g(m, "events"),
-            "duplicates": n_rows - n_bad - n_conflict_rows - g(m, "events"),
+            "events": g("events"),
+            "duplicates": n_rows - n_bad - n_conflict_rows - g("events"),
             "conflicts": n_conflict_rows,
             "quarantined": n_bad + n_conflict_rows,
-            "inserted": g(d, "inserted"),
-            "closed": g(d, "closed"),
-            "updated": g(d, "updated"),
-            "removed": g(d, "removed"),
-            "unchanged": g(m, "unchanged"),
-            "deleted": g(m, "deleted"),
-            "late": g(m, "late"),
+            "inserted": g("inserted"),
+            "closed": g("closed"),
+            "updated": g("updated"),
+            "removed": g("removed"),
+            "unchanged": g("unchanged"),
+            "deleted": g("deleted"),
+            "late": g("late"),
             "touched_keys": n_touched,
         }
         n_writes = metrics["inserted"] + metrics["updated"] + metrics["removed"]
-        source = diff.drop(_ACT, _OLDVT_NULL)
+        source = _merge_source(classified, lay, spec)
         attempted = not exists or bool(n_writes)
         with txn.session(spark) if txn is not None else nullcontext():
             if not exists:
