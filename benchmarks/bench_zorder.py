@@ -14,7 +14,9 @@ Delta's min/max data skipping) for:
 3. ``OPTIMIZE ZORDER BY (x, y)`` with files of 1/``--files`` of the table (same file count),
 4. the same Z-order without Delta's noise byte (``spark.databricks.io.skipping.mdc.addNoise``
    false), from the table as written,
-5. liquid clustering ``CLUSTER BY (x, y)`` + ``OPTIMIZE`` with the same file size.
+5. ``lakehouse.layout.optimize`` with ``zorder_ranges = sqrt(--files)`` (range buckets per
+   column, noise off: every output file is one cell of the curve), from the table as written,
+6. liquid clustering ``CLUSTER BY (x, y)`` + ``OPTIMIZE`` with the same file size.
 
 Target (issue 4): after Z-order, a one-column point filter reads <= 15% of the files and a
 two-column point filter <= 3%.
@@ -34,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 ADD_NOISE = "spark.databricks.io.skipping.mdc.addNoise"
 NO_NOISE = "ZORDER BY (x, y), no noise"
+RANGES = "ZORDER BY (x, y), zorder_ranges"
 sys.path.insert(0, str(REPO / "lib"))
 
 
@@ -132,6 +135,27 @@ def main(argv: list[str] | None = None) -> int:
         else:
             spark.conf.set(ADD_NOISE, with_noise)
 
+        # The library's setting: sqrt(files) range buckets per column, noise off.
+        from lakehouse.config import TableSettings
+        from lakehouse.layout import optimize
+
+        cells = str(work / "zorder_ranges")
+        spark.read.format("delta").option("versionAsOf", 0).load(base).write.format("delta").save(
+            cells
+        )
+        ranges = max(2, round(args.files**0.5))
+        table = TableSettings(
+            path=cells,
+            layer="gold",
+            zorder_by=["x", "y"],
+            zorder_ranges=ranges,
+            target_file_size=f"{target}b",
+        )
+        t = time.perf_counter()
+        optimize(spark, cells, table)
+        timings[RANGES] = time.perf_counter() - t
+        results[RANGES] = measure(cells)
+
         liquid_error = None
         try:
             (
@@ -174,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{layout:<30}{cells}{(f'{took:.1f}' if took else '-'):>11}")
     if liquid_error:
         print(f"CLUSTER BY (x, y): not measured: {liquid_error}")
-    for name in ("ZORDER BY (x, y)", NO_NOISE):
+    for name in ("ZORDER BY (x, y)", NO_NOISE, RANGES):
         z = results[name]
         one = max(z["x = v"][0] / z["x = v"][1], z["y = v"][0] / z["y = v"][1])
         two = z["x = v AND y = w"][0] / z["x = v AND y = w"][1]

@@ -323,6 +323,11 @@ class TableSettings(_Model):
     description: str = ""
     #: Columns OPTIMIZE ... ZORDER BY uses (not partition columns; not with cluster_by).
     zorder_by: list[Identifier] = Field(default_factory=list)
+    #: Range buckets per Z-order column (Delta's ``spark.databricks.io.skipping.mdc.rangeId.max``,
+    #: default 1000), with Delta's noise byte off. About files ** (1 / len(zorder_by)) per
+    #: Z-ordered partition (8 for 64 files and two columns) makes every output file one cell
+    #: of the curve; see docs/performance.md. None keeps Delta's defaults.
+    zorder_ranges: int | None = Field(default=None, ge=2)
     #: Delta liquid clustering columns (not with partition_by or zorder_by).
     cluster_by: list[Identifier] = Field(default_factory=list)
     #: ``delta.targetFileSize`` (a size string such as ``128m``).
@@ -349,6 +354,8 @@ class TableSettings(_Model):
         overlap = sorted(set(self.zorder_by) & set(self.partition_by))
         if overlap:
             raise ValueError(f"zorder_by must not repeat partition columns: {overlap}")
+        if self.zorder_ranges is not None and not self.zorder_by:
+            raise ValueError(f"zorder_ranges {self.zorder_ranges} needs zorder_by columns")
         return self
 
     #: Expectations, table-level checks and Delta constraints (issue 7); None = no checks.

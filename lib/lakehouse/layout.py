@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 
 #: The session setting bounding the files OPTIMIZE writes (Delta default 1 GiB).
 OPTIMIZE_MAX_FILE_SIZE = "spark.databricks.delta.optimize.maxFileSize"
+MDC_RANGE_IDS = "spark.databricks.io.skipping.mdc.rangeId.max"
+MDC_ADD_NOISE = "spark.databricks.io.skipping.mdc.addNoise"
 #: Tasks Spark (and Delta's VACUUM) list a directory tree with.
 LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
 #: Delta's default ``delta.deletedFileRetentionDuration`` (``interval 1 week``).
@@ -94,10 +96,17 @@ def table_properties(table: TableSettings) -> dict[str, str]:
 
 
 def optimize_conf(table: TableSettings) -> dict[str, str]:
-    """Session settings OPTIMIZE of ``table`` runs with (its target file size, in bytes)."""
-    if table.target_file_size is None:
-        return {}
-    return {OPTIMIZE_MAX_FILE_SIZE: str(parse_byte_string(table.target_file_size))}
+    """Session settings OPTIMIZE of ``table`` runs with: its target file size in bytes and,
+    with ``zorder_ranges``, the Z-order range buckets per column without the noise byte
+    (so the curve has ``zorder_ranges ** len(zorder_by)`` cells and file cuts fall on
+    cell boundaries instead of straddling them)."""
+    conf = {}
+    if table.target_file_size is not None:
+        conf[OPTIMIZE_MAX_FILE_SIZE] = str(parse_byte_string(table.target_file_size))
+    if table.zorder_ranges is not None:
+        conf[MDC_RANGE_IDS] = str(table.zorder_ranges)
+        conf[MDC_ADD_NOISE] = "false"
+    return conf
 
 
 @contextmanager
