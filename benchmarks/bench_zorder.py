@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-ADD_NOISE = "spark.databricks.io.skipping.mdc.addNoise"
 NO_NOISE = "ZORDER BY (x, y), no noise"
 RANGES = "ZORDER BY (x, y), zorder_ranges"
 sys.path.insert(0, str(REPO / "lib"))
@@ -51,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    from lakehouse.config import load_config
-    from lakehouse.layout import explain_skipping
+    from lakehouse.config import TableSettings, load_config
+    from lakehouse.layout import MDC_ADD_NOISE, explain_skipping, optimize
     from lakehouse.session import build_spark_session
 
     settings = load_config("local", conf_dir=REPO / "conf")
@@ -121,28 +120,25 @@ def main(argv: list[str] | None = None) -> int:
         # Delta appends a random byte to the interleaved bits by default
         # (spark.databricks.io.skipping.mdc.addNoise, meant for skewed columns); without it
         # the curve's ranges are tighter.
-        spark.read.format("delta").option("versionAsOf", 0).load(base).write.format("delta").save(
-            quiet
-        )
-        with_noise = spark.conf.get(ADD_NOISE, None)
-        spark.conf.set(ADD_NOISE, "false")
+        def copy_as_written(dst: str, mode: str = "errorifexists") -> None:
+            as_written = spark.read.format("delta").option("versionAsOf", 0).load(base)
+            as_written.write.format("delta").mode(mode).save(dst)
+
+        copy_as_written(quiet)
+        with_noise = spark.conf.get(MDC_ADD_NOISE, None)
+        spark.conf.set(MDC_ADD_NOISE, "false")
         t = time.perf_counter()
         DeltaTable.forPath(spark, quiet).optimize().executeZOrderBy("x", "y")
         timings[NO_NOISE] = time.perf_counter() - t
         results[NO_NOISE] = measure(quiet)
         if with_noise is None:
-            spark.conf.unset(ADD_NOISE)
+            spark.conf.unset(MDC_ADD_NOISE)
         else:
-            spark.conf.set(ADD_NOISE, with_noise)
+            spark.conf.set(MDC_ADD_NOISE, with_noise)
 
         # The library's setting: sqrt(files) range buckets per column, noise off.
-        from lakehouse.config import TableSettings
-        from lakehouse.layout import optimize
-
         cells = str(work / "zorder_ranges")
-        spark.read.format("delta").option("versionAsOf", 0).load(base).write.format("delta").save(
-            cells
-        )
+        copy_as_written(cells)
         ranges = max(2, round(args.files**0.5))
         table = TableSettings(
             path=cells,
@@ -167,9 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                 .clusterBy("x", "y")
                 .execute()
             )
-            spark.read.format("delta").option("versionAsOf", 0).load(base).write.format(
-                "delta"
-            ).mode("append").save(clustered)
+            copy_as_written(clustered, mode="append")
             t = time.perf_counter()
             spark.sql(f"OPTIMIZE delta.`{clustered}`")
             timings["CLUSTER BY (x, y)"] = time.perf_counter() - t

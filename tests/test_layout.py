@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 import pytest
 from delta.tables import DeltaTable
+from pyspark.sql import Column, Row
 from pyspark.sql import functions as F
 
 from lakehouse.config import TableSettings
@@ -205,7 +207,7 @@ def test_zorder_ranges_cut_files_on_curve_cells(spark, tmp_path):
     assert report.mode == "zorder" and 12 <= report.files_after <= 16
     points = spark.read.format("delta").load(path).limit(5).collect()
 
-    def mean_read(pred) -> float:  # type: ignore[no-untyped-def]
+    def mean_read(pred: Callable[[Row], Column]) -> float:
         return sum(explain_skipping(spark, path, pred(r)).files_read for r in points) / 5
 
     assert mean_read(lambda r: F.col("x") == r["x"]) <= 4.5

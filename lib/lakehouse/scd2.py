@@ -615,7 +615,7 @@ def _events(stored: DataFrame, new: DataFrame, lay: _Layout, spec: SCD2Spec) -> 
     return gen.select(*cols)
 
 
-def _classify(events: DataFrame, lay: _Layout, spec: SCD2Spec) -> DataFrame:
+def _classify(events: DataFrame, lay: _Layout) -> DataFrame:
     """Rebuild the chains and mark each row: opens a version, closes one (effective
     delete), is a late or conflicting new event, and what the MERGE must do (``_ACT``)."""
     keys = [_c(k) for k in lay.keys]
@@ -891,7 +891,7 @@ def _apply_once(
 
         def classify(new_events: DataFrame) -> tuple[DataFrame, Any]:
             # cached, not checkpointed: a lost executor's blocks are recomputed
-            out = _classify(_events(stored, new_events, lay, spec), lay, spec).persist()
+            out = _classify(_events(stored, new_events, lay, spec), lay).persist()
             cached.append(out)
             return out, _metrics_row(out)
 
