@@ -80,6 +80,8 @@ _INTERNAL = (_SEQ, _DEL, _SRC, _ACT)
 
 # Batches touching at most this many keys read the stored rows with a broadcast semi-join.
 _BROADCAST_KEYS = 2_000_000
+# Touched keys per partition of the event frame (a key has its new events and versions).
+_KEYS_PER_PARTITION = 50_000
 
 # Event origins, also the tie-break order of events with the same (key, sequence).
 _SRC_STORED_VERSION = 0
@@ -516,14 +518,16 @@ class _Touched:
 def _batch_stats(
     prepared: DataFrame, keys: Sequence[str], reason_column: str, in_list_limit: int
 ) -> tuple[int, int, _Touched]:
-    """One pass over the batch: row count, rejected rows, and the touched keys' bounds
-    (exact distinct count, min/max per key column); the key values themselves only when a
-    single key column has at most ``in_list_limit`` of them (one more small job)."""
+    """One pass over the batch: row count, rejected rows, an estimate of the touched keys
+    (HyperLogLog, ~5%) and their min/max per key column; a global aggregate without a
+    distinct, so one stage. The key values themselves are collected only when a single key
+    column may have at most ``in_list_limit`` of them (then counted exactly)."""
     valid = F.col(reason_column) == ""
+    key = _c(keys[0]) if len(keys) == 1 else F.struct(*[_c(k) for k in keys])
     aggs = [
         F.count(F.lit(1)).alias("__rows"),
         F.sum((~valid).cast("int")).alias("__bad"),
-        F.count_distinct(*[F.when(valid, _c(k)) for k in keys]).alias("__n"),
+        F.approx_count_distinct(F.when(valid, key)).alias("__n"),
     ]
     for i, k in enumerate(keys):
         aggs += [
@@ -538,20 +542,34 @@ def _batch_stats(
         return rows, bad, _Touched(0, {}, None)
     bounds = {k: (row[f"__lo{i}"], row[f"__hi{i}"]) for i, k in enumerate(keys)}
     values = None
-    if len(keys) == 1 and n <= in_list_limit:
-        values = [r[0] for r in prepared.where(valid).select(_c(keys[0])).distinct().collect()]
+    if len(keys) == 1 and n <= in_list_limit * 1.2:  # the estimate's error is ~5%
+        found = [
+            r[0]
+            for r in prepared.where(valid)
+            .select(_c(keys[0]))
+            .distinct()
+            .limit(in_list_limit + 1)
+            .collect()
+        ]
+        if len(found) <= in_list_limit:
+            values, n = found, len(found)
     return rows, bad, _Touched(n, bounds, values)
 
 
-def _events(stored: DataFrame, new: DataFrame, lay: _Layout, spec: SCD2Spec) -> DataFrame:
+def _events(
+    stored: DataFrame, new: DataFrame, lay: _Layout, spec: SCD2Spec, partitions: int
+) -> DataFrame:
     """Stored versions and new events of the touched keys as one event frame.
 
     A stored version is an event at its ``valid_from`` that remembers its stored
     ``valid_to`` / ``is_current`` and untracked values (``__s_*``) for the diff; a closed
     version with no stored successor starting at its ``valid_to`` also yields a delete
-    event there. Exact duplicate new events are dropped. Every window here and in
-    :func:`_classify` is partitioned by the keys (extra partition columns only refine
-    it), so the frame is shuffled once.
+    event there. Exact duplicate new events are dropped.
+
+    The frame is hash-partitioned by the keys into ``partitions`` partitions once; every
+    window here and in :func:`_classify` is partitioned by the keys, so Spark shuffles
+    nothing else. Duplicates are found in the same sort order as the chain (sequence,
+    origin, kind, then attributes), so they need no window of their own.
     """
     keys = [_c(k) for k in lay.keys]
     vf_type = stored.schema[spec.valid_from].dataType
@@ -576,24 +594,23 @@ def _events(stored: DataFrame, new: DataFrame, lay: _Layout, spec: SCD2Spec) -> 
         *[_c(a) for a in lay.attrs],
         *[none.alias(name) for name, (_, none) in extra.items()],
     )
-    both = versions.unionByName(new_ev)
-    # exact duplicates: same key, sequence, origin, kind and (delete-masked) attributes
-    dup = Window.partitionBy(
-        *keys, F.col(_SEQ), F.col(_SRC), F.col(_DEL), *[_c(a) for a in lay.attrs]
-    )
-    both = both.withColumn("__rn", F.row_number().over(dup.orderBy(F.col(_SRC)))).where(
-        F.col("__rn") == 1
-    )
-    w = Window.partitionBy(*keys).orderBy(F.col(_SEQ), F.col(_SRC))
+    both = versions.unionByName(new_ev).repartition(partitions, *keys)
+    # One window order for this step: exact duplicates (same key, sequence, origin, kind
+    # and delete-masked attributes) are adjacent in it, the first is kept.
+    same = [F.col(_SEQ), F.col(_SRC), F.col(_DEL), *[_c(a) for a in lay.attrs]]
+    wd = Window.partitionBy(*keys).orderBy(*same)
     next_stored = F.first(
         F.when(F.col(_SRC) == _SRC_STORED_VERSION, F.col(_SEQ)), ignorenulls=True
-    ).over(w.rowsBetween(1, Window.unboundedFollowing))
+    ).over(wd.rowsBetween(1, Window.unboundedFollowing))
     closes = (
         (F.col(_SRC) == _SRC_STORED_VERSION)
         & F.col("__svt").isNotNull()
         & (next_stored.isNull() | (next_stored != F.col("__svt")))
     )
-    gen = both.withColumn("__closes", closes).withColumn(
+    both = both.withColumns(
+        {"__dup": _all([_same(c, F.lag(c).over(wd)) for c in same]), "__closes": closes}
+    ).where(~F.col("__dup"))
+    gen = both.withColumn(
         "__g",
         F.explode(
             F.when(F.col("__closes"), F.array(F.lit(0), F.lit(1))).otherwise(F.array(F.lit(0)))
@@ -617,50 +634,80 @@ def _events(stored: DataFrame, new: DataFrame, lay: _Layout, spec: SCD2Spec) -> 
 
 def _classify(events: DataFrame, lay: _Layout) -> DataFrame:
     """Rebuild the chains and mark each row: opens a version, closes one (effective
-    delete), is a late or conflicting new event, and what the MERGE must do (``_ACT``)."""
+    delete), is a late or conflicting new event, and what the MERGE must do (``_ACT``).
+
+    Every window has the same partitioning and order (keys; sequence, origin), so Spark
+    sorts once and runs two window operators (three with untracked columns); columns are
+    added a few at a time (``withColumns``) because each DataFrame step is analysed anew
+    on the driver, which on this plan costs more than the work on 10k rows."""
     keys = [_c(k) for k in lay.keys]
     order = [F.col(_SEQ), F.col(_SRC)]
     w = Window.partitionBy(*keys).orderBy(*order)
     prev_exists = F.lag(F.lit(1)).over(w).isNotNull()
     prev_del = F.coalesce(F.lag(F.col(_DEL)).over(w), F.lit(False))
     changed = _any([~_same(_c(t), F.lag(_c(t)).over(w)) for t in lay.tracked])
-    is_open = ~F.col(_DEL) & (~prev_exists | prev_del | changed)
-    is_eff_del = F.col(_DEL) & prev_exists & ~prev_del
-    out = events.withColumn("__open", is_open).withColumn("__effdel", is_eff_del)
-    out = out.withColumn("__boundary", F.col("__open") | F.col("__effdel"))
-    following = w.rowsBetween(1, Window.unboundedFollowing)
-    out = out.withColumn(
-        "__grp",
-        F.sum(F.col("__boundary").cast("int")).over(
-            w.rowsBetween(Window.unboundedPreceding, Window.currentRow)
-        ),
-    ).withColumn("__vt", F.first(F.when(F.col("__boundary"), F.col(_SEQ)), True).over(following))
-    # Conflict: two new events at one (key, seq) (they are distinct after deduplication),
-    # or a new event contradicting the stored event there (other kind or tracked values).
-    wsame = Window.partitionBy(*keys, F.col(_SEQ))
     is_new = F.col(_SRC) == _SRC_NEW
-    n_new = F.sum(is_new.cast("int")).over(wsame)
-    stored_ev = F.first(
-        F.when(~is_new, F.struct(F.col(_DEL).alias("d"), *[_c(t) for t in lay.tracked])),
+    # The stored event at this row's sequence, if any: stored rows sort before new ones at
+    # one sequence, and a key has at most one stored event per sequence.
+    last_stored = F.last(
+        F.when(
+            ~is_new,
+            F.struct(
+                F.col(_SEQ).alias("s"),
+                F.col(_DEL).alias("d"),
+                *[_c(t).alias(f"t{i}") for i, t in enumerate(lay.tracked)],
+            ),
+        ),
         ignorenulls=True,
-    ).over(wsame)
-    contradict = stored_ev.isNotNull() & (
-        (stored_ev["d"] != F.col(_DEL))
-        | (~F.col(_DEL) & ~_all([_same(stored_ev[t], _c(t)) for t in lay.tracked]))
+    ).over(w.rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    stored_here = last_stored.isNotNull() & (last_stored["s"] == F.col(_SEQ))
+    # Conflict: another new event at this (key, seq) (distinct after deduplication, and
+    # adjacent in this order), or a new event contradicting the stored event there (other
+    # kind or tracked values).
+    new_neighbour = _any(
+        [
+            (f(F.col(_SRC)).over(w) == _SRC_NEW) & (f(F.col(_SEQ)).over(w) == F.col(_SEQ))
+            for f in (F.lag, F.lead)
+        ]
     )
-    out = out.withColumn("__conflict", is_new & ((n_new > 1) | contradict))
-    ws = Window.partitionBy(*keys)
-    stored_max = F.max(F.when(~is_new, F.col(_SEQ))).over(ws)
-    stored_here = F.max(F.when(~is_new, F.lit(1)).otherwise(0)).over(wsame) > 0
-    out = out.withColumn("__late", is_new & (F.col(_SEQ) < stored_max) & ~stored_here)
+    contradict = stored_here & (
+        (last_stored["d"] != F.col(_DEL))
+        | (
+            ~F.col(_DEL)
+            & ~_all([_same(last_stored[f"t{i}"], _c(t)) for i, t in enumerate(lay.tracked)])
+        )
+    )
+    stored_max = F.max(F.when(~is_new, F.col(_SEQ))).over(
+        w.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    )
+    out = events.withColumns(
+        {
+            "__first": ~prev_exists,
+            "__open": ~F.col(_DEL) & (~prev_exists | prev_del | changed),
+            "__effdel": F.col(_DEL) & prev_exists & ~prev_del,
+            "__conflict": is_new & (new_neighbour | contradict),
+            "__late": is_new & (F.col(_SEQ) < stored_max) & ~stored_here,
+        }
+    )
+    boundary = F.col("__open") | F.col("__effdel")
+    out = out.withColumns(
+        {
+            "__boundary": boundary,
+            "__grp": F.sum(boundary.cast("int")).over(
+                w.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+            ),
+            "__vt": F.first(F.when(boundary, F.col(_SEQ)), True).over(
+                w.rowsBetween(1, Window.unboundedFollowing)
+            ),
+        }
+    )
     if lay.untracked:
         wg = (
             Window.partitionBy(*keys, F.col("__grp"))
             .orderBy(*order)
             .rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
         )
-        for u in lay.untracked:
-            out = out.withColumn(u, F.last(_c(u)).over(wg))
+        out = out.withColumns({u: F.last(_c(u)).over(wg) for u in lay.untracked})
     # What the MERGE does: a new event that opens a version is inserted; a stored version
     # that no longer opens one (coalesced) is deleted; one that still does is updated if
     # its end, current flag or (in place) untracked values changed.
@@ -702,6 +749,7 @@ def _metrics_row(classified: DataFrame) -> Any:
         return F.sum(cond.cast("int"))
 
     return classified.agg(
+        n(F.col("__first")).alias("touched_keys"),
         n(is_new).alias("events"),
         n(is_new & ~F.col("__boundary")).alias("unchanged"),
         n(is_new & F.col("__effdel")).alias("deleted"),
@@ -889,14 +937,21 @@ def _apply_once(
         for c in lay.new_columns:
             stored = stored.withColumn(c, F.lit(None).cast(feed.schema[c].dataType))
 
+        # Sized from the batch, not spark.sql.shuffle.partitions: a 10k-key batch in 200
+        # (or 8) partitions spends most of its time starting tasks.
+        cap = int(spark.conf.get("spark.sql.shuffle.partitions") or 200)
+        partitions = max(1, min(cap, -(-n_touched // _KEYS_PER_PARTITION)))
+
         def classify(new_events: DataFrame) -> tuple[DataFrame, Any]:
             # cached, not checkpointed: a lost executor's blocks are recomputed
-            out = _classify(_events(stored, new_events, lay, spec), lay).persist()
+            events = _events(stored, new_events, lay, spec, partitions)
+            out = _classify(events, lay).persist()
             cached.append(out)
             return out, _metrics_row(out)
 
         k_seq = [*lay.keys, _SEQ]
         classified, m = classify(keyed)
+        touched_keys = int(m["touched_keys"] or 0) if m is not None else 0
         n_conflict_rows = 0
         if m is not None and m["conflicts"]:
             conflicts = classified.where(F.col("__conflict")).select(*k_seq).distinct()
@@ -945,7 +1000,7 @@ def _apply_once(
             "unchanged": g("unchanged"),
             "deleted": g("deleted"),
             "late": g("late"),
-            "touched_keys": n_touched,
+            "touched_keys": touched_keys,
         }
         n_writes = metrics["inserted"] + metrics["updated"] + metrics["removed"]
         source = _merge_source(classified, lay, spec)
