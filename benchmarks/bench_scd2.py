@@ -7,9 +7,10 @@ One command, contenders side by side in the same run::
 A dimension of ``--rows`` current versions (range-partitioned by key into ``--files``
 files) is written once; each contender then applies the same batch changing
 ``--change-frac`` of the keys (``scattered``: random keys; ``clustered``: one contiguous
-key range) to its own copy of it. Printed per contender: median wall time over
-``--repeats`` runs, the ratio to this engine, and from the Delta commit metrics the files
-and bytes removed (rewritten) and added.
+key range) to its own copy of it, round-robin: ``--warmup`` untimed rounds of every
+contender, then ``--repeats`` timed ones. Printed per contender: median wall time of the
+timed runs, the ratio to this engine, and from the Delta commit metrics the files and
+bytes removed (rewritten) and added.
 
 Contenders
 ----------
@@ -193,6 +194,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--deletion-vectors", choices=["on", "off"], default="off")
     p.add_argument("--files", type=int, default=16, help="files in the base table")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed rounds of every contender first (JIT and caches warm up)",
+    )
     p.add_argument("--contenders", default=",".join(CONTENDERS))
     p.add_argument("--workdir", default=None)
     args = p.parse_args(argv)
@@ -230,13 +237,16 @@ def main(argv: list[str] | None = None) -> None:
         times: dict[str, list[float]] = {n: [] for n in names}
         metrics: dict[str, dict[str, Any]] = {}
         rows_after: dict[str, int] = {}
-        for rep in range(args.repeats):
+        for rep in range(-args.warmup, args.repeats):
             for name in names:
                 src = bases["effective_time" if name == "mack" else "valid_from"]
                 dst = str(work / f"run_{name}_{rep}")
                 shutil.copytree(src, dst)
                 t = time.perf_counter()
                 CONTENDERS[name](spark, dst, changes)
+                if rep < 0:  # warm-up round
+                    shutil.rmtree(dst)
+                    continue
                 times[name].append(time.perf_counter() - t)
                 metrics[name] = commit_metrics(spark, dst)
                 rows_after[name] = spark.read.format("delta").load(dst).count()
@@ -244,6 +254,7 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"\nSCD2 merge: rows={args.rows:,} changed={n_changes:,} ({args.layout}), "
             f"deletion vectors {args.deletion_vectors}, files={args.files}, repeats={args.repeats}"
+            f" after {args.warmup} warm-up round(s)"
         )
         print(
             f"machine: {platform.machine()} {platform.system()} "
