@@ -38,6 +38,7 @@ export GOTOOLCHAIN=local
 export GOFLAGS="-mod=readonly"
 export CHECKPOINT_DISABLE=1
 export TF_IN_AUTOMATION=1
+export CHECKPOINT_DISABLE=1  # no upgrade check against checkpoint-api.hashicorp.com (offline)
 export TF_INPUT=0
 export TF_CLI_CONFIG_FILE="$CACHE/terraformrc"
 # Never let a user's plugin cache or variables leak into the checks.
@@ -60,8 +61,13 @@ run_step() { # run_step <name> <cmd...>: run, record PASS/FAIL, never abort the 
 
 # --- terraform ---------------------------------------------------------------
 ensure_terraform() {
-  if command -v terraform >/dev/null 2>&1 &&
-    terraform version -json 2>/dev/null | grep -q "\"terraform_version\": *\"$TF_VERSION\""; then
+  # Read the version into a variable first: with pipefail, `terraform ... | grep -q` fails
+  # whenever grep exits on its match before terraform has finished writing (SIGPIPE).
+  local found=""
+  if command -v terraform >/dev/null 2>&1; then
+    found="$(terraform version -json 2>/dev/null || true)"
+  fi
+  if [[ "$found" =~ \"terraform_version\":\ *\"$TF_VERSION\" ]]; then
     return 0
   fi
   # Terraform's own go.mod replaces nested, unpublished modules
