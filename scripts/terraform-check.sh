@@ -38,7 +38,6 @@ export GOTOOLCHAIN=local
 export GOFLAGS="-mod=readonly"
 export CHECKPOINT_DISABLE=1
 export TF_IN_AUTOMATION=1
-export CHECKPOINT_DISABLE=1  # no upgrade check against checkpoint-api.hashicorp.com (offline)
 export TF_INPUT=0
 export TF_CLI_CONFIG_FILE="$CACHE/terraformrc"
 # Never let a user's plugin cache or variables leak into the checks.
