@@ -14,6 +14,7 @@ Layout comes from :class:`lakehouse.config.TableSettings`:
 Examples
 --------
 >>> from lakehouse.config import TableSettings, parse_byte_string
+from lakehouse.session import session_conf
 >>> t = TableSettings(path="p", layer="gold", target_file_size="128m",
 ...                   data_skipping_stats_columns=["x", "y"], deletion_vectors=True)
 >>> table_properties(t)
@@ -28,12 +29,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.config import TableSettings, parse_byte_string
+from lakehouse.session import session_conf
 from lakehouse.sql import delta_path_identifier, quote_identifier, validate_identifier
 
 if TYPE_CHECKING:
@@ -107,21 +108,6 @@ def optimize_conf(table: TableSettings) -> dict[str, str]:
         conf[MDC_RANGE_IDS] = str(table.zorder_ranges)
         conf[MDC_ADD_NOISE] = "false"
     return conf
-
-
-@contextmanager
-def _session_conf(spark: SparkSession, conf: Mapping[str, str]) -> Iterator[None]:
-    before = {k: spark.conf.get(k, None) for k in conf}
-    for key, value in conf.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, old in before.items():
-            if old is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, old)
 
 
 def _detail(spark: SparkSession, path: str) -> dict[str, Any]:
@@ -313,7 +299,7 @@ def optimize(
     builder = DeltaTable.forPath(spark, path).optimize()
     if partitions is not None and not table.cluster_by:
         builder = builder.where(partition_predicate(partitions))
-    with _session_conf(spark, optimize_conf(table)):
+    with session_conf(spark, optimize_conf(table)):
         if mode == "zorder":
             builder.executeZOrderBy(*table.zorder_by)
         else:
@@ -434,7 +420,7 @@ def vacuum(
         "spark.databricks.delta.retentionDurationCheck.enabled": check,
         LISTING_PARALLELISM: str(listing),
     }
-    with _session_conf(spark, conf):
+    with session_conf(spark, conf):
         # DRY RUN lists the files VACUUM will delete; VACUUM's own "VACUUM END" commit
         # (numDeletedFiles) exists only when spark.databricks.delta.vacuum.logging is on.
         sql_hours = repr(float(hours))

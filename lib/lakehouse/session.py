@@ -7,7 +7,8 @@ fixture call :func:`build_spark_session` and pass the session down.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,13 @@ from lakehouse.config import Settings
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["REDACTION_REGEX", "build_spark_session", "cache_dir", "delta_maven_coordinate"]
+__all__ = [
+    "REDACTION_REGEX",
+    "build_spark_session",
+    "cache_dir",
+    "delta_maven_coordinate",
+    "session_conf",
+]
 
 #: Spark redacts configuration values whose *key* matches this in the UI, logs and event log.
 REDACTION_REGEX = (
@@ -100,3 +107,23 @@ def build_spark_session(
     for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+@contextmanager
+def session_conf(spark: SparkSession, conf: Mapping[str, str]) -> Iterator[None]:
+    """Set runtime SQL settings for the duration of a block, then put back what was there.
+
+    The session's configuration is shared by every thread using the session, so queries
+    another thread starts inside the block see these settings too.
+    """
+    before = {k: spark.conf.get(k, None) for k in conf}
+    for key, value in conf.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, old in before.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)
