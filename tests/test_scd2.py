@@ -438,6 +438,47 @@ def test_one_commit_that_names_the_touched_keys(spark, tmp_path):
     assert int(last["operationMetrics"]["numTargetRowsInserted"]) == 2
 
 
+def test_table_version_follows_commits_of_other_writers(spark, tmp_path):
+    # The version is read from the snapshot Delta loads when the table is opened; a commit
+    # by another writer in between must show, not a snapshot cached from an earlier call.
+    path = str(tmp_path / "t")
+    batch = feed(spark, [("a", "x", "p", "U", 1)])
+    first = apply_scd2(spark, path, batch, SPEC)
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('owner.note' = 'other writer')")
+    again = apply_scd2(spark, path, batch, SPEC)
+    assert again.committed is False
+    assert again.table_version == first.table_version + 1 == version(spark, path)
+    moved = apply_scd2(spark, path, feed(spark, [("a", "y", "p", "U", 2)]), SPEC)
+    assert moved.table_version == first.table_version + 2 == version(spark, path)
+
+
+def test_merge_runs_with_its_settings_and_gives_the_session_back(spark, tmp_path, monkeypatch):
+    path = str(tmp_path / "t")
+    key = scd2_mod.SHJ_THRESHOLD_KEY
+    apply_scd2(spark, path, feed(spark, [("a", "x", None, "U", 1)]), SPEC)
+    before = spark.conf.get(key)
+    seen = []
+    real = scd2_mod._merge
+
+    def spy(*args, **kwargs):
+        seen.append(spark.conf.get(key))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scd2_mod, "_merge", spy)
+    apply_scd2(spark, path, feed(spark, [("a", "y", None, "U", 2)]), SPEC)
+    advisory = spark.conf.get(scd2_mod.ADVISORY_SIZE_KEY)
+    assert seen == [advisory] and advisory != before
+    assert spark.conf.get(key) == before
+    apply_scd2(spark, path, feed(spark, [("a", "z", None, "U", 3)]), SPEC, merge_conf={})
+    assert seen[-1] == before
+    spark.conf.set(key, "128m")  # a session's own choice is kept
+    try:
+        assert scd2_mod.default_merge_conf(spark) == {}
+    finally:
+        spark.conf.unset(key)
+    assert table(spark, path).where("is_current").select("v").first()["v"] == "z"
+
+
 def test_concurrent_modification_is_retried_then_surfaced(spark, tmp_path, monkeypatch):
     path = str(tmp_path / "t")
     real = scd2_mod._apply_once

@@ -49,6 +49,8 @@ from pyspark.sql import Column, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse.config import parse_byte_string
+from lakehouse.session import session_conf
 from lakehouse.sql import quote_identifier, validate_identifier
 
 if TYPE_CHECKING:
@@ -67,6 +69,7 @@ __all__ = [
     "SCD2SpecError",
     "apply_scd2",
     "check_scd2_invariants",
+    "default_merge_conf",
     "read_as_of",
 ]
 
@@ -266,10 +269,18 @@ class _Target:
         return reader.table(self.name)
 
     def version(self) -> int | None:
+        """The latest committed version, or None if there is no table.
+
+        Read from the snapshot Delta loaded to open the table (its JVM ``DeltaLog``), which
+        costs no Spark job; ``history(1)`` (a job) where that handle is not reachable."""
         if not self.exists():
             return None
-        row = self.delta_table().history(1).select("version").first()
-        return None if row is None else int(row["version"])
+        dt = self.delta_table()
+        try:
+            return int(dt._jdt.deltaLog().unsafeVolatileSnapshot().version())
+        except Exception:  # noqa: BLE001 - an internal handle; any failure takes the public API
+            row = dt.history(1).select("version").first()
+            return None if row is None else int(row["version"])
 
     def properties(self) -> dict[str, str]:
         row = self.delta_table().detail().select("properties").first()
@@ -778,6 +789,7 @@ def apply_scd2(
     reason_column: str = "reason",
     check_invariants: bool = False,
     txn: TxnIdentity | None = None,
+    merge_conf: Mapping[str, str] | None = None,
 ) -> SCD2Result:
     """Apply a batch of change events to the SCD2 Delta table ``target``.
 
@@ -813,6 +825,12 @@ def apply_scd2(
         re-run of a batch whose commit already landed is skipped by Delta, and
         ``metrics["already_committed"]`` is 1. (Replays are no-ops without it too, rule 8;
         the identity also makes the commit findable by ``lakehouse rollback``.)
+    merge_conf
+        Runtime SQL settings the MERGE runs with, put back afterwards (the session's
+        configuration is shared, so other threads' queries see them meanwhile). ``None``
+        (default): :func:`default_merge_conf`, which lets adaptive execution replace the
+        sort-merge join of the MERGE's rewrite with a shuffled hash join when one side's
+        partitions are small. ``{}`` runs the MERGE with the session's settings as they are.
 
     Returns
     -------
@@ -841,7 +859,15 @@ def apply_scd2(
     while True:
         try:
             result = _apply_once(
-                spark, tgt, changes, spec, on_conflict, in_list_limit, reason_column, txn
+                spark,
+                tgt,
+                changes,
+                spec,
+                on_conflict,
+                in_list_limit,
+                reason_column,
+                txn,
+                default_merge_conf(spark) if merge_conf is None else dict(merge_conf),
             )
         except retryable:
             if attempt >= max_retries:
@@ -872,6 +898,7 @@ def _apply_once(
     in_list_limit: int,
     reason_column: str,
     txn: TxnIdentity | None,
+    merge_conf: Mapping[str, str],
 ) -> SCD2Result:
     exists = tgt.exists()
     version = tgt.version() if exists else None
@@ -1009,7 +1036,8 @@ def _apply_once(
             if not exists:
                 tgt.create(source.where(F.col(spec.is_current).isNotNull()))
             elif n_writes:
-                _merge(tgt, source, lay, spec, bounds.predicate("t"))
+                with session_conf(spark, merge_conf):
+                    _merge(tgt, source, lay, spec, bounds.predicate("t"))
         new_version = tgt.version()
         # With a transaction identity Delta skips a write the same batch already committed.
         committed = attempted and new_version != version
@@ -1026,6 +1054,34 @@ def _apply_once(
         # The quarantine frame stays lazy: it recomputes from ``changes`` when used.
         for df in cached:
             df.unpersist()
+
+
+#: AQE's threshold for building a shuffled hash join's local map from a post-shuffle partition.
+SHJ_THRESHOLD_KEY = "spark.sql.adaptive.maxShuffledHashJoinLocalMapThreshold"
+ADVISORY_SIZE_KEY = "spark.sql.adaptive.advisoryPartitionSizeInBytes"
+
+
+def default_merge_conf(spark: SparkSession) -> dict[str, str]:
+    """The settings :func:`apply_scd2` runs its MERGE with unless told otherwise.
+
+    The MERGE rewrites the touched files with a full outer join of the (small) set of rows
+    to write and the (large) rows of those files. Spark plans it as a sort-merge join and
+    sorts every row of the touched files; with ``spark.sql.adaptive.maxShuffledHashJoin
+    LocalMapThreshold`` at least the advisory partition size, adaptive execution turns it
+    into a shuffled hash join when every post-shuffle partition of one side fits under the
+    threshold (measured at run time, so a large batch keeps the sort-merge join). The
+    threshold is set to the advisory size, the smallest value at which Spark applies it.
+    A session that already sets the threshold keeps its own value (empty result).
+
+    Examples
+    --------
+    >>> default_merge_conf(spark)  # doctest: +SKIP
+    {'spark.sql.adaptive.maxShuffledHashJoinLocalMapThreshold': '67108864b'}
+    """
+    # both keys have SQL defaults, so get() without a default returns the effective value
+    if parse_byte_string(spark.conf.get(SHJ_THRESHOLD_KEY) or "0") > 0:
+        return {}
+    return {SHJ_THRESHOLD_KEY: spark.conf.get(ADVISORY_SIZE_KEY) or "64m"}
 
 
 def _merge(tgt: _Target, source: DataFrame, lay: _Layout, spec: SCD2Spec, prune: Column) -> None:
