@@ -202,13 +202,21 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--contenders", default=",".join(CONTENDERS))
     p.add_argument("--workdir", default=None)
+    p.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra Spark setting for the session every contender runs in (repeatable)",
+    )
     args = p.parse_args(argv)
+    extra = dict(kv.split("=", 1) for kv in args.conf)
 
     settings = load_config("local", conf_dir=Path(__file__).resolve().parents[1] / "conf")
     spark = build_spark_session(
         settings,
         app_name="bench-scd2",
-        extra_conf={"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"},
+        extra_conf={"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", **extra},
     )
     spark.sparkContext.setLogLevel("ERROR")
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-scd2-"))
@@ -254,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"\nSCD2 merge: rows={args.rows:,} changed={n_changes:,} ({args.layout}), "
             f"deletion vectors {args.deletion_vectors}, files={args.files}, repeats={args.repeats}"
-            f" after {args.warmup} warm-up round(s)"
+            f" after {args.warmup} warm-up round(s)" + (f"; session conf {extra}" if extra else "")
         )
         print(
             f"machine: {platform.machine()} {platform.system()} "
