@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.config import AqeProfile, Settings
+from lakehouse.session import restored_conf
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -126,16 +127,8 @@ def apply_profile(spark: SparkSession, profile: AqeProfile) -> dict[str, str]:
 @contextmanager
 def profile_applied(spark: SparkSession, profile: AqeProfile) -> Iterator[dict[str, str]]:
     """Apply ``profile`` for the duration of a block, then restore the previous values."""
-    keys = set(AQE_KEYS.values()) | set(profile.extra)
-    before = {k: spark.conf.get(k, None) for k in keys}
-    try:
+    with restored_conf(spark, set(AQE_KEYS.values()) | set(profile.extra)):
         yield apply_profile(spark, profile)
-    finally:
-        for key, value in before.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
 
 
 def aqe_details(name: str, profile: AqeProfile) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lakehouse.retry import RetryPolicy, retry_on_conflict
+from lakehouse.session import session_conf
 from lakehouse.sql import validate_identifier
 
 if TYPE_CHECKING:
@@ -125,17 +126,8 @@ class TxnIdentity:
             SESSION_TXN_VERSION: str(self.version),
             SESSION_USER_METADATA: self.user_metadata,
         }
-        previous = {k: spark.conf.get(k, None) for k in keys}
-        for k, v in keys.items():
-            spark.conf.set(k, v)
-        try:
+        with session_conf(spark, keys):
             yield self
-        finally:
-            for k, old in previous.items():
-                if old is None:
-                    spark.conf.unset(k)
-                else:
-                    spark.conf.set(k, old)
 
 
 @contextmanager

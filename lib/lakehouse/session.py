@@ -7,7 +7,7 @@ fixture call :func:`build_spark_session` and pass the session down.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -23,6 +23,7 @@ __all__ = [
     "build_spark_session",
     "cache_dir",
     "delta_maven_coordinate",
+    "restored_conf",
     "session_conf",
 ]
 
@@ -116,9 +117,17 @@ def session_conf(spark: SparkSession, conf: Mapping[str, str]) -> Iterator[None]
     The session's configuration is shared by every thread using the session, so queries
     another thread starts inside the block see these settings too.
     """
-    before = {k: spark.conf.get(k, None) for k in conf}
-    for key, value in conf.items():
-        spark.conf.set(key, value)
+    with restored_conf(spark, conf):
+        for key, value in conf.items():
+            spark.conf.set(key, value)
+        yield
+
+
+@contextmanager
+def restored_conf(spark: SparkSession, keys: Iterable[str]) -> Iterator[None]:
+    """Put ``keys`` back as they were before the block (unset if they were unset), whatever
+    the block set them to, also on error."""
+    before = {k: spark.conf.get(k, None) for k in keys}
     try:
         yield
     finally:
