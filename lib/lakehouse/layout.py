@@ -14,7 +14,6 @@ Layout comes from :class:`lakehouse.config.TableSettings`:
 Examples
 --------
 >>> from lakehouse.config import TableSettings, parse_byte_string
-from lakehouse.session import session_conf
 >>> t = TableSettings(path="p", layer="gold", target_file_size="128m",
 ...                   data_skipping_stats_columns=["x", "y"], deletion_vectors=True)
 >>> table_properties(t)

@@ -275,10 +275,12 @@ class _Target:
         costs no Spark job; ``history(1)`` (a job) where that handle is not reachable."""
         if not self.exists():
             return None
+        from py4j.protocol import Py4JError
+
         dt = self.delta_table()
         try:
             return int(dt._jdt.deltaLog().unsafeVolatileSnapshot().version())
-        except Exception:  # noqa: BLE001 - an internal handle; any failure takes the public API
+        except (AttributeError, Py4JError):  # the handle is Delta-internal: public API instead
             row = dt.history(1).select("version").first()
             return None if row is None else int(row["version"])
 
