@@ -1,0 +1,175 @@
+"""Where one ``apply_scd2`` call spends its time, step by step (the bench's 1M-row case).
+
+::
+
+    python benchmarks/profile_scd2.py --layout scattered --repeats 3
+
+Builds the same base table and batch as ``bench_scd2.py`` and applies the batch to a
+fresh copy of the table ``--warmup + --repeats`` times. Around each internal step of
+``lakehouse.scd2`` (and ``DataFrame.persist`` / ``first``) it keeps the wall time and sets
+a Spark job group named after the step, so the Spark UI's REST API can say which jobs ran
+in it and for how long. Printed per step: wall seconds per call and the summed durations
+of its Spark jobs per call, averaged over the timed runs, and the Py4J calls per call.
+Delta runs some jobs of a MERGE concurrently, so the job sum may exceed the wall time; where
+it is well below, the rest is driver-side work (building and planning DataFrames, Delta's
+data skipping and commit). Nested steps (``_metrics_row/first``) are inside their parent's
+figures.
+
+This is a diagnosis tool, not a benchmark: it patches the engine's internals in this
+process only, and its timers add a little overhead. Compare contenders with
+``bench_scd2.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import tempfile
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench_scd2 import base_table, change_batch
+from py4j import java_gateway
+from pyspark.sql.classic import dataframe as classic_dataframe
+
+from lakehouse import scd2
+from lakehouse.config import load_config
+from lakehouse.session import build_spark_session
+
+STEPS = ["_resolve", "_batch_stats", "_events", "_classify", "_metrics_row", "_merge_source"]
+STEPS += ["_merge"]
+
+
+def _instrument(owner: Any, name: str, sc: Any, stack: list[str], wall: dict) -> None:
+    fn: Callable[..., Any] = getattr(owner, name)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        stack.append(name)
+        label = "/".join(stack)
+        sc.setJobGroup(label, label)
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            wall[label].append(time.perf_counter() - start)
+            stack.pop()
+            sc.setJobGroup("/".join(stack) or "other", "other")
+
+    setattr(owner, name, timed)
+
+
+def _ui_time(s: str) -> datetime:
+    return datetime.strptime(s.replace("GMT", ""), "%Y-%m-%dT%H:%M:%S.%f")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--change-frac", type=float, default=0.01)
+    p.add_argument("--layout", choices=["scattered", "clustered"], default="scattered")
+    p.add_argument("--files", type=int, default=16)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--ui-port", type=int, default=4077)
+    p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
+    args = p.parse_args(argv)
+
+    settings = load_config("local", conf_dir=Path(__file__).resolve().parents[1] / "conf")
+    spark = build_spark_session(
+        settings,
+        app_name="profile-scd2",
+        extra_conf={
+            "spark.ui.enabled": "true",
+            "spark.ui.port": str(args.ui_port),
+            "spark.ui.showConsoleProgress": "false",
+            **dict(kv.split("=", 1) for kv in args.conf),
+        },
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    sc = spark.sparkContext
+    work = Path(tempfile.mkdtemp(prefix="profile-scd2-"))
+    try:
+        base = str(work / "base")
+        meta = ("valid_from", "valid_to", "is_current")
+        base_table(spark, args.rows, args.files, meta).write.format("delta").save(base)
+        changes = change_batch(spark, args.rows, args.change_frac, args.layout).localCheckpoint()
+        changes.count()
+
+        wall: dict[str, list[float]] = defaultdict(list)
+        stack: list[str] = []
+        for step in STEPS:
+            _instrument(scd2, step, sc, stack, wall)
+        for method in ("persist", "first"):
+            _instrument(classic_dataframe.DataFrame, method, sc, stack, wall)
+        calls = [0]
+        send = java_gateway.GatewayClient.send_command
+
+        def counted(self: Any, *a: Any, **k: Any) -> Any:
+            calls[0] += 1
+            return send(self, *a, **k)
+
+        java_gateway.GatewayClient.send_command = counted  # type: ignore[method-assign]
+
+        api = f"http://127.0.0.1:{args.ui_port}/api/v1/applications"
+
+        def ui(path: str) -> Any:
+            with urllib.request.urlopen(f"{api}{path}") as r:
+                return json.load(r)
+
+        app = ui("")[0]["id"]
+        spec = scd2.SCD2Spec(keys=["id"], sequence_by="updated_at")
+        totals: list[float] = []
+        first_timed_job = 0
+        for rep in range(-args.warmup, args.repeats):
+            if rep == 0:
+                wall.clear()
+                calls[0] = 0
+                first_timed_job = 1 + max((j["jobId"] for j in ui(f"/{app}/jobs")), default=-1)
+            dst = str(work / f"run{rep}")
+            shutil.copytree(base, dst)
+            sc.setJobGroup("other", "other")
+            start = time.perf_counter()
+            scd2.apply_scd2(spark, dst, changes, spec)
+            if rep >= 0:
+                totals.append(time.perf_counter() - start)
+            shutil.rmtree(dst)
+        java_gateway.GatewayClient.send_command = send  # type: ignore[method-assign]
+
+        job_s: dict[str, float] = defaultdict(float)
+        for job in ui(f"/{app}/jobs"):
+            group = job.get("jobGroup")
+            if job["jobId"] >= first_timed_job and (group in wall or group == "other"):
+                done = job.get("completionTime")
+                if done:
+                    took = _ui_time(done) - _ui_time(job["submissionTime"])
+                    job_s[group] += took.total_seconds()
+
+        n = args.repeats
+        print(
+            f"\napply_scd2: rows={args.rows:,} {args.layout}, {n} timed call(s): median "
+            f"{statistics.median(totals):.2f} s ({' '.join(f'{t:.2f}' for t in totals)}); "
+            f"{calls[0] / n:.0f} Py4J calls per call"
+        )
+        print(f"{'step':<32}{'wall s':>9}{'jobs s':>9}{'calls':>7}")
+        for label in sorted(wall):
+            print(
+                f"{label:<32}{sum(wall[label]) / n:>9.3f}{job_s[label] / n:>9.3f}"
+                f"{len(wall[label]) // n:>7}"
+            )
+        print(f"{'(outside the steps)':<32}{'':>9}{job_s['other'] / n:>9.3f}")
+    finally:
+        spark.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
