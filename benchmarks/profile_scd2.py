@@ -34,6 +34,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from bench_scd2 import base_table, change_batch
 from py4j import java_gateway
@@ -43,8 +44,15 @@ from lakehouse import scd2
 from lakehouse.config import load_config
 from lakehouse.session import build_spark_session
 
-STEPS = ["_resolve", "_batch_stats", "_events", "_classify", "_metrics_row", "_merge_source"]
-STEPS += ["_merge"]
+STEPS = (
+    "_resolve",
+    "_batch_stats",
+    "_events",
+    "_classify",
+    "_metrics_row",
+    "_merge_source",
+    "_merge",
+)
 
 
 def _instrument(owner: Any, name: str, sc: Any, stack: list[str], wall: dict) -> None:
@@ -117,8 +125,6 @@ def main(argv: list[str] | None = None) -> None:
             calls[0] += 1
             return send(self, *a, **k)
 
-        java_gateway.GatewayClient.send_command = counted  # type: ignore[method-assign]
-
         api = f"http://127.0.0.1:{args.ui_port}/api/v1/applications"
 
         def ui(path: str) -> Any:
@@ -129,20 +135,20 @@ def main(argv: list[str] | None = None) -> None:
         spec = scd2.SCD2Spec(keys=["id"], sequence_by="updated_at")
         totals: list[float] = []
         first_timed_job = 0
-        for rep in range(-args.warmup, args.repeats):
-            if rep == 0:
-                wall.clear()
-                calls[0] = 0
-                first_timed_job = 1 + max((j["jobId"] for j in ui(f"/{app}/jobs")), default=-1)
-            dst = str(work / f"run{rep}")
-            shutil.copytree(base, dst)
-            sc.setJobGroup("other", "other")
-            start = time.perf_counter()
-            scd2.apply_scd2(spark, dst, changes, spec)
-            if rep >= 0:
-                totals.append(time.perf_counter() - start)
-            shutil.rmtree(dst)
-        java_gateway.GatewayClient.send_command = send  # type: ignore[method-assign]
+        with mock.patch.object(java_gateway.GatewayClient, "send_command", counted):
+            for rep in range(-args.warmup, args.repeats):
+                if rep == 0:
+                    wall.clear()
+                    calls[0] = 0
+                    first_timed_job = 1 + max((j["jobId"] for j in ui(f"/{app}/jobs")), default=-1)
+                dst = str(work / f"run{rep}")
+                shutil.copytree(base, dst)
+                sc.setJobGroup("other", "other")
+                start = time.perf_counter()
+                scd2.apply_scd2(spark, dst, changes, spec)
+                if rep >= 0:
+                    totals.append(time.perf_counter() - start)
+                shutil.rmtree(dst)
 
         job_s: dict[str, float] = defaultdict(float)
         for job in ui(f"/{app}/jobs"):
