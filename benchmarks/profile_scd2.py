@@ -13,7 +13,10 @@ of its Spark jobs per call, averaged over the timed runs, and the Py4J calls per
 Delta runs some jobs of a MERGE concurrently, so the job sum may exceed the wall time; where
 it is well below, the rest is driver-side work (building and planning DataFrames, Delta's
 data skipping and commit). Nested steps (``_metrics_row/first``) are inside their parent's
-figures.
+figures. With ``--stages`` it also lists the last timed call's jobs in order, each with its
+stages: tasks, wall time, summed executor run and CPU time, and rows read from input and
+from shuffles (a single-task stage with much CPU is one core's work; several tasks' run
+time exceeds the wall time when they run side by side).
 
 This is a diagnosis tool, not a benchmark: it patches the engine's internals in this
 process only, and its timers add a little overhead. Compare contenders with
@@ -77,6 +80,32 @@ def _ui_time(s: str) -> datetime:
     return datetime.strptime(s.replace("GMT", ""), "%Y-%m-%dT%H:%M:%S.%f")
 
 
+def _print_stages(ui: Callable[[str], Any], app: str, first_job: int) -> None:
+    """The jobs of the last timed call, in order, each with its completed stages."""
+    print(f"\nlast call's jobs and stages (from job {first_job})")
+    print(
+        f"{'job / stage':<38}{'tasks':>6}{'wall s':>8}{'run s':>8}{'cpu s':>8}"
+        f"{'in rows':>10}{'shuffle rows':>13}"
+    )
+    for job in sorted(ui(f"/{app}/jobs"), key=lambda j: j["jobId"]):
+        if job["jobId"] < first_job or not job.get("completionTime"):
+            continue
+        took = _ui_time(job["completionTime"]) - _ui_time(job["submissionTime"])
+        print(f"job {job['jobId']} {job.get('jobGroup') or ''}"[:43].ljust(44), end="")
+        print(f"{took.total_seconds():>8.3f}")
+        for sid in job["stageIds"]:
+            for st in ui(f"/{app}/stages/{sid}"):
+                if st.get("status") != "COMPLETE":
+                    continue  # skipped: its output was reused
+                wall = _ui_time(st["completionTime"]) - _ui_time(st["submissionTime"])
+                print(
+                    f"{'  stage ' + str(sid):<38}{st['numTasks']:>6}"
+                    f"{wall.total_seconds():>8.3f}{st['executorRunTime'] / 1e3:>8.3f}"
+                    f"{st['executorCpuTime'] / 1e9:>8.3f}{st['inputRecords']:>10,}"
+                    f"{st['shuffleReadRecords']:>13,}"
+                )
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -89,6 +118,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--ui-port", type=int, default=4077)
     p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument(
+        "--stages",
+        action="store_true",
+        help="also list the last timed call's Spark jobs and their stages "
+        "(tasks, wall, executor run and CPU time, rows read)",
+    )
     args = p.parse_args(argv)
 
     settings = load_config("local", conf_dir=Path(__file__).resolve().parents[1] / "conf")
@@ -134,13 +169,15 @@ def main(argv: list[str] | None = None) -> None:
         app = ui("")[0]["id"]
         spec = scd2.SCD2Spec(keys=["id"], sequence_by="updated_at")
         totals: list[float] = []
-        first_timed_job = 0
+        first_timed_job = last_call_job = 0
         with mock.patch.object(java_gateway.GatewayClient, "send_command", counted):
             for rep in range(-args.warmup, args.repeats):
+                if rep == 0 or (args.stages and rep == args.repeats - 1):
+                    last_call_job = 1 + max((j["jobId"] for j in ui(f"/{app}/jobs")), default=-1)
                 if rep == 0:
                     wall.clear()
                     calls[0] = 0
-                    first_timed_job = 1 + max((j["jobId"] for j in ui(f"/{app}/jobs")), default=-1)
+                    first_timed_job = last_call_job
                 dst = str(work / f"run{rep}")
                 shutil.copytree(base, dst)
                 sc.setJobGroup("other", "other")
@@ -172,6 +209,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"{len(wall[label]) // n:>7}"
             )
         print(f"{'(outside the steps)':<32}{'':>9}{job_s['other'] / n:>9.3f}")
+        if args.stages:
+            _print_stages(ui, app, last_call_job)
     finally:
         spark.stop()
         shutil.rmtree(work, ignore_errors=True)
