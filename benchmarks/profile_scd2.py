@@ -14,8 +14,8 @@ Delta runs some jobs of a MERGE concurrently, so the job sum may exceed the wall
 it is well below, the rest is driver-side work (building and planning DataFrames, Delta's
 data skipping and commit). Nested steps (``_metrics_row/first``) are inside their parent's
 figures. With ``--stages`` it also lists the last timed call's jobs in order, each with its
-stages: tasks, wall time, summed executor run and CPU time, and rows read from input and
-from shuffles (a single-task stage with much CPU is one core's work; several tasks' run
+stages: tasks, wall time, summed executor run, CPU and GC time, rows read from input and
+from shuffles, and bytes spilled (a single-task stage with much CPU is one core's work; several tasks' run
 time exceeds the wall time when they run side by side).
 
 This is a diagnosis tool, not a benchmark: it patches the engine's internals in this
@@ -85,7 +85,7 @@ def _print_stages(ui: Callable[[str], Any], app: str, first_job: int) -> None:
     print(f"\nlast call's jobs and stages (from job {first_job})")
     print(
         f"{'job / stage':<38}{'tasks':>6}{'wall s':>8}{'run s':>8}{'cpu s':>8}"
-        f"{'in rows':>10}{'shuffle rows':>13}"
+        f"{'gc s':>7}{'in rows':>10}{'shuffle rows':>13}{'spill MB':>9}"
     )
     for job in sorted(ui(f"/{app}/jobs"), key=lambda j: j["jobId"]):
         if job["jobId"] < first_job or not job.get("completionTime"):
@@ -101,8 +101,9 @@ def _print_stages(ui: Callable[[str], Any], app: str, first_job: int) -> None:
                 print(
                     f"{'  stage ' + str(sid):<38}{st['numTasks']:>6}"
                     f"{wall.total_seconds():>8.3f}{st['executorRunTime'] / 1e3:>8.3f}"
-                    f"{st['executorCpuTime'] / 1e9:>8.3f}{st['inputRecords']:>10,}"
-                    f"{st['shuffleReadRecords']:>13,}"
+                    f"{st['executorCpuTime'] / 1e9:>8.3f}{st.get('jvmGcTime', 0) / 1e3:>7.3f}"
+                    f"{st['inputRecords']:>10,}{st['shuffleReadRecords']:>13,}"
+                    f"{st['memoryBytesSpilled'] / 2**20:>9.1f}"
                 )
 
 
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         "--stages",
         action="store_true",
         help="also list the last timed call's Spark jobs and their stages "
-        "(tasks, wall, executor run and CPU time, rows read)",
+        "(tasks, wall, executor run, CPU and GC time, rows read, bytes spilled)",
     )
     args = p.parse_args(argv)
 
