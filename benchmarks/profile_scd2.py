@@ -15,8 +15,8 @@ it is well below, the rest is driver-side work (building and planning DataFrames
 data skipping and commit). Nested steps (``_metrics_row/first``) are inside their parent's
 figures. With ``--stages`` it also lists the last timed call's jobs in order, each with its
 stages: tasks, wall time, summed executor run, CPU and GC time, rows read from input and
-from shuffles, and bytes spilled (a single-task stage with much CPU is one core's work; several tasks' run
-time exceeds the wall time when they run side by side).
+from shuffles, and bytes spilled (a single-task stage with much CPU is one core's work;
+several tasks' run time exceeds the wall time when they run side by side).
 
 This is a diagnosis tool, not a benchmark: it patches the engine's internals in this
 process only, and its timers add a little overhead. Compare contenders with
@@ -80,6 +80,11 @@ def _ui_time(s: str) -> datetime:
     return datetime.strptime(s.replace("GMT", ""), "%Y-%m-%dT%H:%M:%S.%f")
 
 
+def _took(item: dict[str, Any]) -> float:
+    """Seconds from submission to completion of a finished job or stage (UI REST API)."""
+    return (_ui_time(item["completionTime"]) - _ui_time(item["submissionTime"])).total_seconds()
+
+
 def _print_stages(ui: Callable[[str], Any], app: str, first_job: int) -> None:
     """The jobs of the last timed call, in order, each with its completed stages."""
     print(f"\nlast call's jobs and stages (from job {first_job})")
@@ -90,17 +95,15 @@ def _print_stages(ui: Callable[[str], Any], app: str, first_job: int) -> None:
     for job in sorted(ui(f"/{app}/jobs"), key=lambda j: j["jobId"]):
         if job["jobId"] < first_job or not job.get("completionTime"):
             continue
-        took = _ui_time(job["completionTime"]) - _ui_time(job["submissionTime"])
-        print(f"job {job['jobId']} {job.get('jobGroup') or ''}"[:43].ljust(44), end="")
-        print(f"{took.total_seconds():>8.3f}")
+        label = f"job {job['jobId']} {job.get('jobGroup') or ''}"[:43]
+        print(f"{label:<44}{_took(job):>8.3f}")
         for sid in job["stageIds"]:
             for st in ui(f"/{app}/stages/{sid}"):
                 if st.get("status") != "COMPLETE":
                     continue  # skipped: its output was reused
-                wall = _ui_time(st["completionTime"]) - _ui_time(st["submissionTime"])
                 print(
                     f"{'  stage ' + str(sid):<38}{st['numTasks']:>6}"
-                    f"{wall.total_seconds():>8.3f}{st['executorRunTime'] / 1e3:>8.3f}"
+                    f"{_took(st):>8.3f}{st['executorRunTime'] / 1e3:>8.3f}"
                     f"{st['executorCpuTime'] / 1e9:>8.3f}{st.get('jvmGcTime', 0) / 1e3:>7.3f}"
                     f"{st['inputRecords']:>10,}{st['shuffleReadRecords']:>13,}"
                     f"{st['memoryBytesSpilled'] / 2**20:>9.1f}"
@@ -170,15 +173,15 @@ def main(argv: list[str] | None = None) -> None:
         app = ui("")[0]["id"]
         spec = scd2.SCD2Spec(keys=["id"], sequence_by="updated_at")
         totals: list[float] = []
-        first_timed_job = last_call_job = 0
+        first_timed_job = call_start = 0
         with mock.patch.object(java_gateway.GatewayClient, "send_command", counted):
             for rep in range(-args.warmup, args.repeats):
-                if rep == 0 or (args.stages and rep == args.repeats - 1):
-                    last_call_job = 1 + max((j["jobId"] for j in ui(f"/{app}/jobs")), default=-1)
+                # the first job this call will run
+                call_start = 1 + max((j["jobId"] for j in ui(f"/{app}/jobs")), default=-1)
                 if rep == 0:
                     wall.clear()
                     calls[0] = 0
-                    first_timed_job = last_call_job
+                    first_timed_job = call_start
                 dst = str(work / f"run{rep}")
                 shutil.copytree(base, dst)
                 sc.setJobGroup("other", "other")
@@ -191,11 +194,9 @@ def main(argv: list[str] | None = None) -> None:
         job_s: dict[str, float] = defaultdict(float)
         for job in ui(f"/{app}/jobs"):
             group = job.get("jobGroup")
-            if job["jobId"] >= first_timed_job and (group in wall or group == "other"):
-                done = job.get("completionTime")
-                if done:
-                    took = _ui_time(done) - _ui_time(job["submissionTime"])
-                    job_s[group] += took.total_seconds()
+            timed = job["jobId"] >= first_timed_job and (group in wall or group == "other")
+            if timed and job.get("completionTime"):
+                job_s[group] += _took(job)
 
         n = args.repeats
         print(
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         print(f"{'(outside the steps)':<32}{'':>9}{job_s['other'] / n:>9.3f}")
         if args.stages:
-            _print_stages(ui, app, last_call_job)
+            _print_stages(ui, app, call_start)
     finally:
         spark.stop()
         shutil.rmtree(work, ignore_errors=True)
