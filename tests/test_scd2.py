@@ -438,6 +438,71 @@ def test_one_commit_that_names_the_touched_keys(spark, tmp_path):
     assert int(last["operationMetrics"]["numTargetRowsInserted"]) == 2
 
 
+def test_fast_path_takes_only_keys_with_one_event_after_their_history(spark, tmp_path):
+    # a: one newer event (changes v); b: one newer no-op; d: a delete after its history was
+    # already closed; e: a change of w; f: a new key -- all five on the fast path. c's
+    # event is late and g has two events: those two keys go through the window chain.
+    first = [
+        ("a", "x", None, "U", 1),
+        ("b", "x", None, "U", 1),
+        ("c", "x", None, "U", 5),
+        ("d", "x", None, "U", 1),
+        ("d", None, None, "D", 3),
+        ("e", "x", "p", "U", 1),
+    ]
+    second = [
+        ("a", "y", None, "U", 2),
+        ("a", "y", None, "U", 2),
+        ("b", "x", None, "U", 2),
+        ("c", "y", None, "U", 3),
+        ("d", None, None, "D", 4),
+        ("e", "x", "q", "U", 2),
+        ("f", "x", None, "U", 1),
+        ("g", "x", None, "U", 1),
+        ("g", "y", None, "U", 2),
+    ]
+    fast, chain = str(tmp_path / "fast"), str(tmp_path / "chain")
+    for path, on in ((fast, True), (chain, False)):
+        apply_scd2(spark, path, feed(spark, first), SPEC, fast_path=on)
+    res = apply_scd2(spark, fast, feed(spark, second), SPEC)
+    ref = apply_scd2(spark, chain, feed(spark, second), SPEC, fast_path=False)
+    expected = expect(
+        spark,
+        [
+            ("a", "x", None, 1, 2, False),
+            ("a", "y", None, 2, None, True),
+            ("b", "x", None, 1, None, True),
+            ("c", "y", None, 3, 5, False),
+            ("c", "x", None, 5, None, True),
+            ("d", "x", None, 1, 3, False),
+            ("e", "x", "p", 1, 2, False),
+            ("e", "x", "q", 2, None, True),
+            ("f", "x", None, 1, None, True),
+            ("g", "x", None, 1, 2, False),
+            ("g", "y", None, 2, None, True),
+        ],
+    )
+    same(table(spark, fast), expected)
+    same(table(spark, chain), expected)
+    want = {
+        "events": 8,
+        "duplicates": 1,
+        "inserted": 6,
+        "closed": 4,
+        "updated": 2,
+        "removed": 0,
+        "unchanged": 2,
+        "deleted": 0,
+        "late": 1,
+        "touched_keys": 7,
+    }
+    assert {k: res.metrics[k] for k in want} == want
+    assert (res.metrics["fast_path_keys"], ref.metrics["fast_path_keys"]) == (5, 0)
+    assert {k: v for k, v in res.metrics.items() if k != "fast_path_keys"} == {
+        k: v for k, v in ref.metrics.items() if k != "fast_path_keys"
+    }
+
+
 def test_table_version_follows_commits_of_other_writers(spark, tmp_path):
     # The version is read from the snapshot Delta loads when the table is opened; a commit
     # by another writer in between must show, not a snapshot cached from an earlier call.

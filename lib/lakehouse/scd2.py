@@ -753,6 +753,144 @@ def _merge_source(classified: DataFrame, lay: _Layout, spec: SCD2Spec) -> DataFr
     )
 
 
+# ---------------------------------------------------------------------------------------
+# the fast path: keys whose one new event is newer than all their stored history
+
+#: Counts the fast path contributes to a call's metrics (the chain path adds its own).
+_FAST_METRICS = (
+    "touched_keys",
+    "events",
+    "inserted",
+    "closed",
+    "updated",
+    "unchanged",
+    "deleted",
+    "chain_keys",
+)
+
+
+def _per_key(
+    keyed: DataFrame, stored: DataFrame, lay: _Layout, spec: SCD2Spec, partitions: int
+) -> DataFrame:
+    """One row per touched key: its new events (deduplicated) and its stored history, summed
+    up, and whether the key takes the fast path (``__simple``).
+
+    A key is simple when, after exact duplicates are dropped, it has one new event whose
+    sequence is later than every stored ``valid_from`` and ``valid_to`` of the key, and
+    the key has at most one open version, the latest. The chain model then reduces to
+    comparing the event with that open version (``__c``): the event cannot be late,
+    cannot conflict and cannot split or coalesce anything, so no window is needed. What
+    the MERGE must do for such a key is decided by the flags ``__close`` (end the open
+    version at the event), ``__upd`` (same tracked values: write the event's untracked
+    values into the open version) and ``__ins`` (the event opens a version).
+    """
+    keys = [_c(k) for k in lay.keys]
+    vf, vt = _c(spec.valid_from), _c(spec.valid_to)
+    # Hash-partitioned by the keys once: the distinct and the grouping below both reuse it.
+    batch = (
+        keyed.repartition(partitions, *keys)
+        .dropDuplicates()
+        .groupBy(*keys)
+        .agg(
+            F.count(F.lit(1)).alias("__n"),
+            F.first(F.struct(F.col(_SEQ), F.col(_DEL), *[_c(a) for a in lay.attrs])).alias("__e"),
+        )
+    )
+    history = stored.groupBy(*keys).agg(
+        F.count(F.when(vt.isNull(), F.lit(1))).alias("__nc"),
+        F.max(vf).alias("__mvf"),
+        F.max(vt).alias("__mvt"),
+        F.first(
+            F.when(vt.isNull(), F.struct(vf.alias(_SEQ), *[_c(a) for a in lay.attrs])),
+            ignorenulls=True,
+        ).alias("__c"),
+    )
+    e, c = F.col("__e"), F.col("__c")
+    seq = e[_SEQ]
+    simple = (
+        (F.col("__n") == 1)
+        & (F.coalesce(F.col("__nc"), F.lit(0)) <= 1)
+        & (F.col("__mvf").isNull() | (F.col("__mvf") < seq))
+        & (F.col("__mvt").isNull() | (F.col("__mvt") < seq))
+        & (c.isNull() | (c[_SEQ] == F.col("__mvf")))
+    )
+    has_c, is_del = c.isNotNull(), e[_DEL]
+    changed = _any([~_same(e[t], c[t]) for t in lay.tracked])
+    untracked_changed = _any([~_same(e[u], c[u]) for u in lay.untracked])
+    return batch.join(history, list(lay.keys), "left").withColumns(
+        {
+            "__simple": simple,
+            "__close": simple & has_c & (is_del | changed),
+            "__upd": simple & has_c & ~is_del & ~changed & untracked_changed,
+            "__ins": simple & ~is_del & (~has_c | changed),
+            "__unch": simple & ((is_del & ~has_c) | (~is_del & has_c & ~changed)),
+            "__del": simple & has_c & is_del,
+        }
+    )
+
+
+def _fast_metrics(per_key: DataFrame) -> dict[str, int]:
+    """The fast path's counts, in the chain path's terms (one aggregation)."""
+
+    def n(name: str) -> Column:
+        return F.sum(F.col(name).cast("int"))
+
+    row = per_key.agg(
+        n("__simple").alias("touched_keys"),
+        n("__ins").alias("inserted"),
+        n("__close").alias("closed"),
+        (n("__close") + n("__upd")).alias("updated"),
+        n("__unch").alias("unchanged"),
+        n("__del").alias("deleted"),
+        F.sum((~F.col("__simple")).cast("int")).alias("chain_keys"),
+    ).first()
+    got = row.asDict() if row is not None else {}
+    out = {k: int(got.get(k) or 0) for k in _FAST_METRICS}
+    out["events"] = out["touched_keys"]  # one event per simple key
+    return out
+
+
+def _fast_source(per_key: DataFrame, lay: _Layout, spec: SCD2Spec) -> DataFrame:
+    """MERGE rows of the simple keys, in :func:`_merge_source`'s shape: the open version
+    (ended at the event, or with the event's untracked values) and the event's version."""
+    e, c = F.col("__e"), F.col("__c")
+    vf_type = per_key.schema["__e"].dataType[_SEQ].dataType  # type: ignore[index]
+    keys = [_c(k).alias(k) for k in lay.keys]
+
+    def row(attrs: list[Column], vf: Column, vt: Column, ic: Column) -> Column:
+        return F.struct(
+            *keys,
+            *[a.alias(n) for a, n in zip(attrs, lay.attrs, strict=True)],
+            vf.alias(spec.valid_from),
+            vt.cast(vf_type).alias(spec.valid_to),
+            ic.alias(spec.is_current),
+        )
+
+    stored_row = row(
+        [
+            F.when(F.col("__upd"), e[a]).otherwise(c[a]) if a in lay.untracked else c[a]
+            for a in lay.attrs
+        ],
+        c[_SEQ],
+        F.when(F.col("__close"), e[_SEQ]),
+        ~F.col("__close"),
+    )
+    event_row = row([e[a] for a in lay.attrs], e[_SEQ], F.lit(None), F.lit(True))
+    rows = F.array(
+        F.when(F.col("__close") | F.col("__upd"), stored_row),
+        F.when(F.col("__ins"), event_row),
+    )
+    return (
+        per_key.where(F.col("__simple"))
+        .select(F.inline(F.filter(rows, lambda r: r.isNotNull())))
+        .select(
+            *[_c(k) for k in lay.keys],
+            *[_c(a) for a in lay.attrs],
+            *[_c(m) for m in spec.meta_columns],
+        )
+    )
+
+
 def _metrics_row(classified: DataFrame) -> Any:
     """Every count of a call, in one aggregation."""
     is_new = F.col(_SRC) == _SRC_NEW
@@ -792,6 +930,7 @@ def apply_scd2(
     check_invariants: bool = False,
     txn: TxnIdentity | None = None,
     merge_conf: Mapping[str, str] | None = None,
+    fast_path: bool = True,
 ) -> SCD2Result:
     """Apply a batch of change events to the SCD2 Delta table ``target``.
 
@@ -870,6 +1009,7 @@ def apply_scd2(
                 reason_column,
                 txn,
                 default_merge_conf(spark) if merge_conf is None else dict(merge_conf),
+                fast_path,
             )
         except retryable:
             if attempt >= max_retries:
@@ -901,6 +1041,7 @@ def _apply_once(
     reason_column: str,
     txn: TxnIdentity | None,
     merge_conf: Mapping[str, str],
+    fast_path: bool,
 ) -> SCD2Result:
     exists = tgt.exists()
     version = tgt.version() if exists else None
@@ -969,20 +1110,43 @@ def _apply_once(
         # Sized from the batch, not spark.sql.shuffle.partitions: a 10k-key batch in 200
         # (or 8) partitions spends most of its time starting tasks.
         cap = int(spark.conf.get("spark.sql.shuffle.partitions") or 200)
-        partitions = max(1, min(cap, -(-n_touched // _KEYS_PER_PARTITION)))
+
+        def n_partitions(n_keys: int) -> int:
+            return max(1, min(cap, -(-n_keys // _KEYS_PER_PARTITION)))
+
+        fast_source: DataFrame | None = None
+        fm: dict[str, int] = dict.fromkeys(_FAST_METRICS, 0)
+        chain_keyed, chain_stored, n_chain = keyed, stored, n_touched
+        if fast_path and n_touched:
+            # one scan of the touched keys' versions, kept for the chain path below
+            stored = stored.persist()
+            cached.append(stored)
+            per_key = _per_key(keyed, stored, lay, spec, n_partitions(n_touched)).persist()
+            cached.append(per_key)
+            fm = _fast_metrics(per_key)
+            fast_source = _fast_source(per_key, lay, spec)
+            n_chain = fm["chain_keys"]
+            if n_chain:
+                chain = per_key.where(~F.col("__simple")).select(*key_cols)
+                if n_chain <= _BROADCAST_KEYS:
+                    chain = F.broadcast(chain)
+                chain_keyed = keyed.join(chain, list(lay.keys), "left_semi")
+                chain_stored = stored.join(chain, list(lay.keys), "left_semi")
 
         def classify(new_events: DataFrame) -> tuple[DataFrame, Any]:
             # cached, not checkpointed: a lost executor's blocks are recomputed
-            events = _events(stored, new_events, lay, spec, partitions)
+            events = _events(chain_stored, new_events, lay, spec, n_partitions(n_chain))
             out = _classify(events, lay).persist()
             cached.append(out)
             return out, _metrics_row(out)
 
         k_seq = [*lay.keys, _SEQ]
-        classified, m = classify(keyed)
-        touched_keys = int(m["touched_keys"] or 0) if m is not None else 0
+        classified: DataFrame | None = None
+        m: Any = None
         n_conflict_rows = 0
-        if m is not None and m["conflicts"]:
+        if n_chain or not fast_path:
+            classified, m = classify(chain_keyed)
+        if classified is not None and m is not None and m["conflicts"]:
             conflicts = classified.where(F.col("__conflict")).select(*k_seq).distinct()
             if on_conflict == "fail":
                 sample = conflicts.orderBy(*k_seq).limit(21).collect()
@@ -1011,10 +1175,10 @@ def _apply_once(
             )
             bad = bad.unionByName(conflict_rows)
             n_conflict_rows = conflict_rows.count()
-            classified, m = classify(keyed.join(conflicts, k_seq, "left_anti"))
+            classified, m = classify(chain_keyed.join(conflicts, k_seq, "left_anti"))
 
         def g(name: str) -> int:
-            return int(m[name] or 0) if m is not None else 0
+            return (int(m[name] or 0) if m is not None else 0) + fm.get(name, 0)
 
         metrics = {
             "rows": n_rows,
@@ -1029,10 +1193,15 @@ def _apply_once(
             "unchanged": g("unchanged"),
             "deleted": g("deleted"),
             "late": g("late"),
-            "touched_keys": touched_keys,
+            "touched_keys": g("touched_keys"),
+            "fast_path_keys": fm["touched_keys"],
         }
         n_writes = metrics["inserted"] + metrics["updated"] + metrics["removed"]
-        source = _merge_source(classified, lay, spec)
+        parts = [
+            *([_merge_source(classified, lay, spec)] if classified is not None else []),
+            *([fast_source] if fast_source is not None else []),
+        ]
+        source = reduce(lambda a, b: a.unionByName(b), parts) if parts else stored.limit(0)
         attempted = not exists or bool(n_writes)
         with txn.session(spark) if txn is not None else nullcontext():
             if not exists:
