@@ -50,6 +50,9 @@ from lakehouse.session import build_spark_session
 STEPS = (
     "_resolve",
     "_batch_stats",
+    "_per_key",
+    "_fast_metrics",
+    "_fast_source",
     "_events",
     "_classify",
     "_metrics_row",

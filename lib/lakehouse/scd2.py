@@ -786,30 +786,44 @@ def _per_key(
     """
     keys = [_c(k) for k in lay.keys]
     vf, vt = _c(spec.valid_from), _c(spec.valid_to)
-    # Hash-partitioned by the keys once: the distinct and the grouping below both reuse it.
-    batch = (
-        keyed.repartition(partitions, *keys)
-        .dropDuplicates()
+    attrs = [_c(a) for a in lay.attrs]
+    # New events and stored versions in one frame, shuffled by key once and grouped in
+    # one aggregation. Exact duplicates are equal structs, so a key has one distinct new
+    # event iff the least and greatest of its events are equal (NULL-safe, as in dedup).
+    new_ev = keyed.select(
+        *keys,
+        F.struct(F.col(_SEQ), F.col(_DEL), *attrs).alias("__e"),
+        F.lit(None).cast(stored.schema[spec.valid_from].dataType).alias("__vf"),
+        F.lit(None).cast(stored.schema[spec.valid_to].dataType).alias("__vt"),
+        F.lit(None).alias("__c"),
+    )
+    versions = stored.select(
+        *keys,
+        F.lit(None).alias("__e"),
+        vf.alias("__vf"),
+        vt.alias("__vt"),
+        F.when(vt.isNull(), F.struct(vf.alias(_SEQ), *attrs)).alias("__c"),
+    )
+    is_version = F.col("__vf").isNotNull()
+    both = versions.unionByName(new_ev, allowMissingColumns=False)
+    e_min, e_max = F.min("__e"), F.max("__e")
+    per_key = (
+        both.repartition(partitions, *keys)
         .groupBy(*keys)
         .agg(
-            F.count(F.lit(1)).alias("__n"),
-            F.first(F.struct(F.col(_SEQ), F.col(_DEL), *[_c(a) for a in lay.attrs])).alias("__e"),
+            e_min.alias("__e"),
+            _same(e_min, e_max).alias("__one"),
+            F.count(F.when(is_version & F.col("__vt").isNull(), F.lit(1))).alias("__nc"),
+            F.max("__vf").alias("__mvf"),
+            F.max("__vt").alias("__mvt"),
+            F.first("__c", ignorenulls=True).alias("__c"),
         )
-    )
-    history = stored.groupBy(*keys).agg(
-        F.count(F.when(vt.isNull(), F.lit(1))).alias("__nc"),
-        F.max(vf).alias("__mvf"),
-        F.max(vt).alias("__mvt"),
-        F.first(
-            F.when(vt.isNull(), F.struct(vf.alias(_SEQ), *[_c(a) for a in lay.attrs])),
-            ignorenulls=True,
-        ).alias("__c"),
     )
     e, c = F.col("__e"), F.col("__c")
     seq = e[_SEQ]
     simple = (
-        (F.col("__n") == 1)
-        & (F.coalesce(F.col("__nc"), F.lit(0)) <= 1)
+        F.col("__one")
+        & (F.col("__nc") <= 1)
         & (F.col("__mvf").isNull() | (F.col("__mvf") < seq))
         & (F.col("__mvt").isNull() | (F.col("__mvt") < seq))
         & (c.isNull() | (c[_SEQ] == F.col("__mvf")))
@@ -817,7 +831,7 @@ def _per_key(
     has_c, is_del = c.isNotNull(), e[_DEL]
     changed = _any([~_same(e[t], c[t]) for t in lay.tracked])
     untracked_changed = _any([~_same(e[u], c[u]) for u in lay.untracked])
-    return batch.join(history, list(lay.keys), "left").withColumns(
+    return per_key.withColumns(
         {
             "__simple": simple,
             "__close": simple & has_c & (is_del | changed),
