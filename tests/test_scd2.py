@@ -441,7 +441,8 @@ def test_one_commit_that_names_the_touched_keys(spark, tmp_path):
 def test_fast_path_takes_only_keys_with_one_event_after_their_history(spark, tmp_path):
     # a: one newer event (changes v); b: one newer no-op; d: a delete after its history was
     # already closed; e: a change of w; f: a new key -- all five on the fast path. c's
-    # event is late and g has two events: those two keys go through the window chain.
+    # event is late, g has two events and h's event falls inside its closed history (no
+    # open version, but before the delete): those three keys go through the window chain.
     first = [
         ("a", "x", None, "U", 1),
         ("b", "x", None, "U", 1),
@@ -449,6 +450,8 @@ def test_fast_path_takes_only_keys_with_one_event_after_their_history(spark, tmp
         ("d", "x", None, "U", 1),
         ("d", None, None, "D", 3),
         ("e", "x", "p", "U", 1),
+        ("h", "x", None, "U", 1),
+        ("h", None, None, "D", 4),
     ]
     second = [
         ("a", "y", None, "U", 2),
@@ -460,6 +463,7 @@ def test_fast_path_takes_only_keys_with_one_event_after_their_history(spark, tmp
         ("f", "x", None, "U", 1),
         ("g", "x", None, "U", 1),
         ("g", "y", None, "U", 2),
+        ("h", "y", None, "U", 2),
     ]
     fast, chain = str(tmp_path / "fast"), str(tmp_path / "chain")
     for path, on in ((fast, True), (chain, False)):
@@ -480,21 +484,23 @@ def test_fast_path_takes_only_keys_with_one_event_after_their_history(spark, tmp
             ("f", "x", None, 1, None, True),
             ("g", "x", None, 1, 2, False),
             ("g", "y", None, 2, None, True),
+            ("h", "x", None, 1, 2, False),
+            ("h", "y", None, 2, 4, False),
         ],
     )
     same(table(spark, fast), expected)
     same(table(spark, chain), expected)
     want = {
-        "events": 8,
+        "events": 9,
         "duplicates": 1,
-        "inserted": 6,
-        "closed": 4,
-        "updated": 2,
+        "inserted": 7,
+        "closed": 5,
+        "updated": 3,
         "removed": 0,
         "unchanged": 2,
         "deleted": 0,
-        "late": 1,
-        "touched_keys": 7,
+        "late": 2,
+        "touched_keys": 8,
     }
     assert {k: res.metrics[k] for k in want} == want
     assert (res.metrics["fast_path_keys"], ref.metrics["fast_path_keys"]) == (5, 0)
