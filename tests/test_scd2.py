@@ -385,6 +385,29 @@ def test_narrowing_type_change_is_a_clear_error_and_widening_casts(spark, tmp_pa
     )
 
 
+def test_a_table_with_type_widening_takes_a_wider_feed_type(spark, tmp_path):
+    # With delta.enableTypeWidening the int column becomes bigint in the MERGE itself
+    # (Delta widens only with schema evolution on); without it this is SCD2SchemaError.
+    path = str(tmp_path / "t")
+    spec = SCD2Spec(keys=["id"], sequence_by="seq")
+    schema = "id string, n {}, seq int"
+    apply_scd2(spark, path, feed(spark, [("a", 1, 1), ("b", 1, 1)], schema.format("int")), spec)
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true')")
+    big = 2**40
+    res = apply_scd2(
+        spark, path, feed(spark, [("a", big, 2), ("b", 1, 2)], schema.format("bigint")), spec
+    )
+    same(
+        table(spark, path),
+        expect(
+            spark,
+            [("a", 1, 1, 2, False), ("a", big, 2, None, True), ("b", 1, 1, None, True)],
+            "id string, n bigint, valid_from int, valid_to int, is_current boolean",
+        ),
+    )
+    assert (res.metrics["inserted"], res.metrics["unchanged"]) == (1, 1)
+
+
 # 10 --------------------------------------------------------------------------------
 
 

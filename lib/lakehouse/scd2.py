@@ -13,16 +13,19 @@ How a batch is applied (one Delta commit, or none):
 2. exact duplicate events are dropped; two different events with one (key, sequence) are a
    conflict (default: fail before writing, naming the keys);
 3. the stored versions of the touched keys are read back (a broadcast semi-join, after
-   Delta's data skipping on the key bounds) as events (a version is an event at its
-   ``valid_from``, a closed version with no successor is a delete at its ``valid_to``)
-   and unioned with the new events;
-4. in one pass over that frame, shuffled once by key, the chains are rebuilt with window
-   functions and each row is marked with what the MERGE must do (a stored version
-   remembers its stored end and untracked values, so no join with the table is needed
-   to diff); all counts come from one aggregation. Only the difference is written, with
-   one MERGE keyed on (keys, valid_from) whose condition also bounds the touched keys so
-   Delta can skip files. An empty difference commits nothing, so replaying a batch is a
-   no-op.
+   Delta's data skipping on the key bounds) and grouped with the new events by key, in
+   one shuffle: a key whose one new event is later than all its stored history (the
+   common case) takes the *fast path*, where the chain model reduces to comparing the
+   event with the key's open version, with no window;
+4. every other key takes the *chain path*: its stored versions become events (a version
+   is an event at its ``valid_from``, a closed version with no successor is a delete at
+   its ``valid_to``), are unioned with its new events and, in one pass shuffled once by
+   key, the chains are rebuilt with window functions and each row is marked with what
+   the MERGE must do (a stored version remembers its stored end and untracked values, so
+   no join with the table is needed to diff);
+5. all counts are known before writing; only the difference is written, with one MERGE
+   keyed on (keys, valid_from) whose condition also bounds the touched keys so Delta can
+   skip files. An empty difference commits nothing, so replaying a batch is a no-op.
 
 Examples
 --------
@@ -209,6 +212,7 @@ class SCD2Result:
     set), ``updated`` (stored rows rewritten), ``removed`` (stored rows coalesced away),
     ``unchanged`` (events that changed no tracked column), ``deleted`` (deletes that
     closed a version), ``late`` (new events older than the key's latest stored sequence),
+    ``touched_keys``, ``fast_path_keys`` (of those, the keys decided without windows),
     ``retries`` and ``committed`` (1 if a Delta commit was made).
     """
 
@@ -378,6 +382,7 @@ class _Layout:
     excluded: tuple[str, ...]
     new_columns: tuple[str, ...]
     casts: dict[str, T.DataType]
+    widened: tuple[str, ...] = ()  # target columns Delta's type widening changes in the MERGE
 
 
 _SQL_STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
@@ -454,6 +459,7 @@ def _resolve(
             )
     casts: dict[str, T.DataType] = {}
     new_columns: tuple[str, ...] = ()
+    widened: list[str] = []
     attrs: list[str] = list(feed_attrs)
     if target_schema is not None:
         tcols = {f.name: f.dataType for f in target_schema.fields}
@@ -484,7 +490,8 @@ def _resolve(
                 and feed_col != spec.sequence_by
                 and props().get("delta.enableTypeWidening", "false").lower() == "true"
             ):
-                continue  # Delta type widening changes the column type in the MERGE
+                widened.append(tcol)  # Delta's type widening changes the type in the MERGE
+                continue
             else:
                 raise SCD2SchemaError(
                     f"column {feed_col!r}: change feed type {src.simpleString()} cannot be "
@@ -503,6 +510,7 @@ def _resolve(
         excluded=excluded,
         new_columns=new_columns,
         casts=casts,
+        widened=tuple(widened),
     )
 
 
@@ -986,6 +994,11 @@ def apply_scd2(
         (default): :func:`default_merge_conf`, which lets adaptive execution replace the
         sort-merge join of the MERGE's rewrite with a shuffled hash join when one side's
         partitions are small. ``{}`` runs the MERGE with the session's settings as they are.
+    fast_path
+        ``True`` (default): a key whose one new event is later than all its stored history
+        is decided by comparing the event with its open version, without window functions;
+        the other keys go through the chain rebuild. ``False``: every key goes through the
+        chain rebuild. The table and the metrics are the same either way.
 
     Returns
     -------
@@ -1280,7 +1293,8 @@ def _merge(tgt: _Target, source: DataFrame, lay: _Layout, spec: SCD2Spec, prune:
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll(condition=_c(spec.is_current, "s").isNotNull())
     )
-    if lay.new_columns:
+    if lay.new_columns or lay.widened:
+        # Delta widens a column type in a MERGE only with schema evolution on
         builder = builder.withSchemaEvolution()
     builder.execute()
 
