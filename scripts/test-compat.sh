@@ -33,6 +33,9 @@ SPARK4_ONLY=(
   # CapturedException constructor (retry itself is exercised by drill 2 on this target)
   "tests/test_retry.py::test_conflicts_are_retried_with_bounded_jittered_backoff"
   "tests/test_retry.py::test_gives_up_after_the_attempt_budget"
+  # Delta 3.3's MERGE does not widen a column type even with schema evolution (Delta 4 does);
+  # the engine raises SCD2SchemaError there, which the next test in test_scd2.py checks
+  "tests/test_scd2.py::test_a_table_with_type_widening_takes_a_wider_feed_type"
 )
 
 if [[ ! -f "$stamp" ]]; then

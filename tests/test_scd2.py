@@ -408,6 +408,27 @@ def test_a_table_with_type_widening_takes_a_wider_feed_type(spark, tmp_path):
     assert (res.metrics["inserted"], res.metrics["unchanged"]) == (1, 1)
 
 
+def test_type_widening_on_a_delta_that_cannot_widen_in_a_merge_is_a_clear_error(
+    spark, tmp_path, monkeypatch
+):
+    # Delta 3.x (Spark 3.5, EMR 7) fails such a MERGE deep in the write with a cast
+    # overflow; the engine says what to do before anything is written.
+    monkeypatch.setattr(scd2_mod, "_merge_widens_types", lambda df: False)
+    path = str(tmp_path / "t")
+    spec = SCD2Spec(keys=["id"], sequence_by="seq")
+    apply_scd2(spark, path, feed(spark, [("a", 1, 1)], "id string, n int, seq int"), spec)
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true')")
+    before = version(spark, path)
+    with pytest.raises(SCD2SchemaError) as err:
+        apply_scd2(spark, path, feed(spark, [("a", 2, 2)], "id string, n bigint, seq int"), spec)
+    assert str(err.value) == (
+        "column 'n': change feed type bigint is wider than target column 'n' of type int; "
+        "the table allows type widening, but Delta before 4.0 does not widen a column in a "
+        "MERGE: widen it first (ALTER TABLE ... ALTER COLUMN ... TYPE) or cast the change feed"
+    )
+    assert version(spark, path) == before
+
+
 # 10 --------------------------------------------------------------------------------
 
 

@@ -368,6 +368,13 @@ def _upcasts_to(src: T.DataType, dst: T.DataType) -> bool:
     return False
 
 
+def _merge_widens_types(df: DataFrame) -> bool:
+    """Whether this Delta widens a column type in a MERGE with schema evolution: Delta 4.x,
+    which pairs with Spark 4 (Delta 3.x, on Spark 3.5, fails the write with a cast
+    overflow instead)."""
+    return int(df.sparkSession.version.split(".")[0]) >= 4
+
+
 # ---------------------------------------------------------------------------------------
 # column resolution
 
@@ -490,6 +497,14 @@ def _resolve(
                 and feed_col != spec.sequence_by
                 and props().get("delta.enableTypeWidening", "false").lower() == "true"
             ):
+                if not _merge_widens_types(changes):
+                    raise SCD2SchemaError(
+                        f"column {feed_col!r}: change feed type {src.simpleString()} is wider "
+                        f"than target column {tcol!r} of type {dst.simpleString()}; the "
+                        "table allows type widening, but Delta before 4.0 does not widen a "
+                        "column in a MERGE: widen it first (ALTER TABLE ... ALTER COLUMN ... "
+                        "TYPE) or cast the change feed"
+                    )
                 widened.append(tcol)  # Delta's type widening changes the type in the MERGE
                 continue
             else:
