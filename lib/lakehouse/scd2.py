@@ -88,6 +88,8 @@ _INTERNAL = (_SEQ, _DEL, _SRC, _ACT)
 _BROADCAST_KEYS = 2_000_000
 # Touched keys per partition of the event frame (a key has its new events and versions).
 _KEYS_PER_PARTITION = 50_000
+# Valid rows per touched key above which a batch is taken to have keys with several events.
+_SEVERAL_EVENTS = 1.1
 
 # Event origins, also the tie-break order of events with the same (key, sequence).
 _SRC_STORED_VERSION = 0
@@ -1160,9 +1162,14 @@ def _apply_once(
         fm: dict[str, int] = dict.fromkeys(_FAST_METRICS, 0)
         chain_keyed, chain_stored, n_chain = keyed, stored, n_touched
         if fast_path and n_touched:
-            # one scan of the touched keys' versions, kept for the chain path below
-            stored = stored.persist()
-            cached.append(stored)
+            # A key with several events in the batch takes the chain path, which reads its
+            # stored versions again: the scan is cached when the batch has clearly more
+            # events than keys (the key count may be a ~5% estimate). Otherwise chain keys
+            # (late events) are rare and caching would cost every batch more than reading
+            # those keys' versions again costs the few batches that have them.
+            if n_rows - n_bad > n_touched * _SEVERAL_EVENTS:
+                stored = stored.persist()
+                cached.append(stored)
             per_key = _per_key(keyed, stored, lay, spec, n_partitions(n_touched)).persist()
             cached.append(per_key)
             fm = _fast_metrics(per_key)
