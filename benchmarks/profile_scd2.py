@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--change-frac", type=float, default=0.01)
     p.add_argument("--layout", choices=["scattered", "clustered"], default="scattered")
+    p.add_argument("--deletion-vectors", choices=["on", "off"], default="off")
     p.add_argument("--files", type=int, default=16)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
@@ -150,7 +151,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         base = str(work / "base")
         meta = ("valid_from", "valid_to", "is_current")
-        base_table(spark, args.rows, args.files, meta).write.format("delta").save(base)
+        dv = "true" if args.deletion_vectors == "on" else "false"
+        base_table(spark, args.rows, args.files, meta).write.format("delta").option(
+            "delta.enableDeletionVectors", dv
+        ).save(base)
         changes = change_batch(spark, args.rows, args.change_frac, args.layout).localCheckpoint()
         changes.count()
 
@@ -203,7 +207,8 @@ def main(argv: list[str] | None = None) -> None:
 
         n = args.repeats
         print(
-            f"\napply_scd2: rows={args.rows:,} {args.layout}, {n} timed call(s): median "
+            f"\napply_scd2: rows={args.rows:,} {args.layout}, deletion vectors "
+            f"{args.deletion_vectors}, {n} timed call(s): median "
             f"{statistics.median(totals):.2f} s ({' '.join(f'{t:.2f}' for t in totals)}); "
             f"{calls[0] / n:.0f} Py4J calls per call"
         )
