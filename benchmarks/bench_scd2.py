@@ -63,6 +63,15 @@ def base_table(spark: SparkSession, rows: int, files: int, meta: tuple[str, str,
     return df.repartitionByRange(files, "id")
 
 
+def write_base(spark: SparkSession, df: DataFrame, path: str, deletion_vectors: bool) -> None:
+    """Write the base table as Delta with deletion vectors on or off."""
+    dv = str(deletion_vectors).lower()
+    df.write.format("delta").option("delta.enableDeletionVectors", dv).save(path)
+    spark.sql(
+        f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = '{dv}')"
+    )
+
+
 def change_batch(spark: SparkSession, rows: int, frac: float, layout: str) -> DataFrame:
     n = max(1, int(rows * frac))
     ids = spark.range(rows)
@@ -222,7 +231,6 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-scd2-"))
     names = [c for c in args.contenders.split(",") if c]
     try:
-        dv = "true" if args.deletion_vectors == "on" else "false"
         bases = {}
         for meta in [
             ("valid_from", "valid_to", "is_current"),
@@ -234,11 +242,7 @@ def main(argv: list[str] | None = None) -> None:
                 meta[0] == "effective_time"
             ):  # mack wants pk, attrs, is_current, effective_time, end_time
                 df = df.select("id", *ATTRS, "is_current", "effective_time", "end_time")
-            df.write.format("delta").option("delta.enableDeletionVectors", dv).save(path)
-            spark.sql(
-                f"ALTER TABLE delta.`{path}` "
-                f"SET TBLPROPERTIES ('delta.enableDeletionVectors' = '{dv}')"
-            )
+            write_base(spark, df, path, args.deletion_vectors == "on")
             bases[meta[0]] = path
         changes = change_batch(spark, args.rows, args.change_frac, args.layout).localCheckpoint()
         n_changes = changes.count()

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from bench_scd2 import base_table, change_batch
+from bench_scd2 import base_table, change_batch, write_base
 from py4j import java_gateway
 from pyspark.sql.classic import dataframe as classic_dataframe
 
@@ -151,10 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         base = str(work / "base")
         meta = ("valid_from", "valid_to", "is_current")
-        dv = "true" if args.deletion_vectors == "on" else "false"
-        base_table(spark, args.rows, args.files, meta).write.format("delta").option(
-            "delta.enableDeletionVectors", dv
-        ).save(base)
+        write_base(
+            spark,
+            base_table(spark, args.rows, args.files, meta),
+            base,
+            args.deletion_vectors == "on",
+        )
         changes = change_batch(spark, args.rows, args.change_frac, args.layout).localCheckpoint()
         changes.count()
 
