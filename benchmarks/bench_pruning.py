@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(work, ignore_errors=True)
     fact, dim = str(work / "fact"), str(work / "dim_date")
     start = dt.date(2025, 1, 1)
-    week = PartitionRange.days("d", start + dt.timedelta(days=70), 7)
+    first_day = start + dt.timedelta(days=70)
+    last_day = first_day + dt.timedelta(days=6)
+    week = PartitionRange.days("d", first_day, 7)
     t0 = time.perf_counter()
     try:
         n = args.days * args.rows_per_day
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             .write.format("delta")
             .save(dim)
         )
-        lo, hi = week.start, week.end  # plain dates: the UDF must not pickle lakehouse objects
+        lo, hi = first_day, last_day  # plain dates: the UDF must not pickle lakehouse objects
         in_week = F.udf(lambda d: lo <= d <= hi, BooleanType())
         facts = spark.read.format("delta").load(fact)
         dims = spark.read.format("delta").load(dim)
@@ -99,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             "Python UDF over d": lambda: facts.where(in_week("d")),
             "ts BETWEEN (not partition col)": lambda: facts.where(
                 F.col("ts").between(
-                    F.lit(dt.datetime.combine(week.start, dt.time())),
-                    F.lit(dt.datetime.combine(week.end, dt.time(23, 59, 59))),
+                    F.lit(dt.datetime.combine(first_day, dt.time())),
+                    F.lit(dt.datetime.combine(last_day, dt.time(23, 59, 59))),
                 )
             ),
             "join dim week=10 (DPP on)": lambda: facts.join(
@@ -114,15 +116,16 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for name, build in contenders.items():
             spark.conf.set(dpp_key, "false" if "DPP off" in name else "true")
-            times, stats, dpp = [], None, []
+            times: list[float] = []
+            stats = None
             for _ in range(args.repeat):
                 df = build()
                 t = time.perf_counter()
                 stats = scan_stats(df, path=fact)
                 times.append(time.perf_counter() - t)
-            dpp = dynamic_pruning_filters(build()) if "join" in name else []
+            dpp = bool(dynamic_pruning_filters(build())) if "join" in name else False
             assert stats is not None
-            rows.append((name, stats, statistics.median(times), bool(dpp)))
+            rows.append((name, stats, statistics.median(times), dpp))
         spark.conf.unset(dpp_key)
     finally:
         total = time.perf_counter() - t0

@@ -175,6 +175,8 @@ def commit_metrics(spark: SparkSession, path: str) -> dict[str, Any]:
     from delta.tables import DeltaTable
 
     row = DeltaTable.forPath(spark, path).history(1).first()
+    if row is None:
+        raise RuntimeError(f"{path}: the Delta table has no history")
     m = {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v.isdigit()}
     if row["operation"] == "MERGE":
         return {

@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             (F.rand(22) * 1_000_000).cast("int").alias("y"),
         )
         data.write.format("delta").save(base)
-        size = int(DeltaTable.forPath(spark, base).detail().first()["sizeInBytes"])
+        detail = DeltaTable.forPath(spark, base).detail().first()
+        assert detail is not None, base
+        size = int(detail["sizeInBytes"])
         target = max(1, size // args.files)
         sample = (
             spark.read.format("delta")
