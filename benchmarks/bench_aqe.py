@@ -44,10 +44,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from pyspark.sql import functions as F
 
-    from lakehouse.aqe import apply_profile, aqe_conf, shuffle_reads
     from lakehouse.config import AqeProfile, load_config
-    from lakehouse.pruning import executed_plan
-    from lakehouse.session import build_spark_session
+    from lakehouse.spark.session import build_spark_session
+    from lakehouse.tuning.aqe import apply_profile, aqe_conf, shuffle_reads
+    from lakehouse.tuning.pruning import executed_plan
 
     settings = load_config("local", conf_dir=REPO / "conf")
     spark = build_spark_session(

@@ -27,8 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from lakehouse.packaging import build_artifacts
-from lakehouse.standalone import StandaloneCluster, SubmittedJob
+from harness.standalone import StandaloneCluster, SubmittedJob
+from lakehouse.deploy.artifacts import build_artifacts
 
 REPO = Path(__file__).resolve().parents[1]
 JOB = REPO / "tests" / "cluster_jobs" / "shuffle_job.py"
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     for decommission in (True, False):
         clean = statistics.median(results[(decommission, False)])
         hit = statistics.median(results[(decommission, True)])
-        label = "on (lakehouse.allocation)" if decommission else "off (Spark default)"
+        label = "on (lakehouse.deploy.allocation)" if decommission else "off (Spark default)"
         print(f"| {label} | {clean:.1f} | {hit:.1f} | {hit / clean:.2f} |")
     return 0
 

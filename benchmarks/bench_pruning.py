@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     from pyspark.sql.types import BooleanType
 
     from lakehouse.config import load_config
-    from lakehouse.pruning import PartitionRange, dynamic_pruning_filters, scan_stats
-    from lakehouse.session import build_spark_session
+    from lakehouse.spark.session import build_spark_session
+    from lakehouse.tuning.pruning import PartitionRange, dynamic_pruning_filters, scan_stats
 
     settings = load_config("local", conf_dir=REPO / "conf")
     spark = build_spark_session(

@@ -14,7 +14,7 @@ Delta's min/max data skipping) for:
 3. ``OPTIMIZE ZORDER BY (x, y)`` with files of 1/``--files`` of the table (same file count),
 4. the same Z-order without Delta's noise byte (``spark.databricks.io.skipping.mdc.addNoise``
    false), from the table as written,
-5. ``lakehouse.layout.optimize`` with ``zorder_ranges = sqrt(--files)`` (range buckets per
+5. ``lakehouse.tuning.maintenance.optimize`` with ``zorder_ranges = sqrt(--files)`` (range buckets per
    column, noise off: every output file is one cell of the curve), from the table as written,
 6. liquid clustering ``CLUSTER BY (x, y)`` + ``OPTIMIZE`` with the same file size.
 
@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     from pyspark.sql import functions as F
 
     from lakehouse.config import TableSettings, load_config
-    from lakehouse.layout import MDC_ADD_NOISE, explain_skipping, optimize
-    from lakehouse.session import build_spark_session
+    from lakehouse.spark.session import build_spark_session
+    from lakehouse.tuning.maintenance import MDC_ADD_NOISE, explain_skipping, optimize
 
     settings = load_config("local", conf_dir=REPO / "conf")
     spark = build_spark_session(

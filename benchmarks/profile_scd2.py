@@ -6,7 +6,7 @@
 
 Builds the same base table and batch as ``bench_scd2.py`` and applies the batch to a
 fresh copy of the table ``--warmup + --repeats`` times. Around each internal step of
-``lakehouse.scd2`` (and ``DataFrame.persist`` / ``first``) it keeps the wall time and sets
+``lakehouse.scd2.engine`` (and ``DataFrame.persist`` / ``first``) it keeps the wall time and sets
 a Spark job group named after the step, so the Spark UI's REST API can say which jobs ran
 in it and for how long. Printed per step: wall seconds per call and the summed durations
 of its Spark jobs per call, averaged over the timed runs, and the Py4J calls per call.
@@ -43,9 +43,9 @@ from bench_scd2 import base_table, change_batch, write_base
 from py4j import java_gateway
 from pyspark.sql.classic import dataframe as classic_dataframe
 
-from lakehouse import scd2
 from lakehouse.config import load_config
-from lakehouse.session import build_spark_session
+from lakehouse.scd2 import engine as scd2
+from lakehouse.spark.session import build_spark_session
 
 STEPS = (
     "_resolve",

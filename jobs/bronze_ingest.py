@@ -18,19 +18,30 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from lakehouse.config import BronzeSource, Settings
-from lakehouse.delta import is_delta_table, table_version
-from lakehouse.generator import CUSTOMER_COLUMNS, ORDER_COLUMNS, PRODUCT_COLUMNS
-from lakehouse.idempotency import BatchWrites
-from lakehouse.quality import SchemaDriftError
-from lakehouse.quarantine import to_quarantine
-from lakehouse.report import JobResult
+from lakehouse.config import Settings
+from lakehouse.config.models import BronzeSource
+from lakehouse.pipeline.report import JobResult
+from lakehouse.quality.expectations import SchemaDriftError
+from lakehouse.quality.quarantine import to_quarantine
+from lakehouse.spark.delta import is_delta_table, table_version
+from lakehouse.writes.idempotency import BatchWrites
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 JOB = "bronze_ingest"
 CORRUPT = "_corrupt_record"
+#: The columns of each landing feed (the contract the landing files are held to).
+CUSTOMER_COLUMNS = ("customer_id", "name", "email", "city", "tier", "op", "updated_at")
+PRODUCT_COLUMNS = ("product_id", "name", "category", "price", "updated_at")
+ORDER_COLUMNS = (
+    "order_id",
+    "customer_id",
+    "product_id",
+    "quantity",
+    "unit_price",
+    "order_ts",
+)
 ENTITY_COLUMNS: dict[str, tuple[str, ...]] = {
     "customers": CUSTOMER_COLUMNS,
     "products": PRODUCT_COLUMNS,
@@ -201,7 +212,7 @@ def landing_columns(
     """Columns each landing file brings, checked against the feed's (schema drift, issue 7).
 
     CSV: each file's header. JSON: the keys present in the files' well-formed lines (one
-    entry for all files). Raises :class:`~lakehouse.quality.SchemaDriftError` naming the
+    entry for all files). Raises :class:`~lakehouse.quality.expectations.SchemaDriftError` naming the
     file, the extra and missing columns, unless ``source.schema_evolution`` is set.
     """
     expected = list(ENTITY_COLUMNS[source.entity])

@@ -19,18 +19,18 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from lakehouse.aqe import apply_job_profile
 from lakehouse.config import Settings
-from lakehouse.delta import is_delta_table, table_version
-from lakehouse.idempotency import BatchWrites
-from lakehouse.pruning import (
+from lakehouse.pipeline.report import JobResult
+from lakehouse.spark.delta import is_delta_table, table_version
+from lakehouse.tuning.aqe import apply_job_profile
+from lakehouse.tuning.pruning import (
     PartitionRange,
     check_pruning,
     partition_values,
     read_partitions,
     read_report,
 )
-from lakehouse.report import JobResult
+from lakehouse.writes.idempotency import BatchWrites
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -4,7 +4,7 @@ OPTIMIZE, then VACUUM with a retention that cannot drop below the table's safety
 unless ``jobs.maintain.allow_retention_below_safety`` is set (and then it is logged).
 
 ``plan`` is pure: from the settings and what is known about each table it decides what to do.
-``run`` looks the tables up, calls ``plan`` and executes it with :mod:`lakehouse.layout`.
+``run`` looks the tables up, calls ``plan`` and executes it with :mod:`lakehouse.tuning.maintenance`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from lakehouse.aqe import apply_job_profile
 from lakehouse.config import Settings
-from lakehouse.delta import is_delta_table, table_version
-from lakehouse.layout import (
+from lakehouse.pipeline.report import JobResult
+from lakehouse.spark.delta import is_delta_table, table_version
+from lakehouse.tuning.aqe import apply_job_profile
+from lakehouse.tuning.maintenance import (
     apply_layout,
     changed_partitions,
     check_retention,
@@ -26,8 +27,7 @@ from lakehouse.layout import (
     safety_retention_hours,
     vacuum,
 )
-from lakehouse.report import JobResult
-from lakehouse.retry import retry_on_conflict
+from lakehouse.writes.retry import retry_on_conflict
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -83,7 +83,7 @@ def plan(settings: Settings, states: Mapping[str, TableState]) -> list[TableTask
 
     Raises
     ------
-    lakehouse.layout.VacuumRetentionError
+    lakehouse.tuning.maintenance.VacuumRetentionError
         If the configured retention is below a table's safety retention and the override
         is not set: nothing runs.
     """

@@ -1,7 +1,7 @@
 """Bronze customer change feed -> ``dim_customer``, an SCD Type 2 Delta table.
 
 Rows whose key is NULL, whose ``updated_at`` does not parse, or whose ``op`` is not
-I/U/D are quarantined with a reason; the rest go through :func:`lakehouse.scd2.apply_scd2`
+I/U/D are quarantined with a reason; the rest go through :func:`lakehouse.scd2.engine.apply_scd2`
 (ordering by ``updated_at``, deletes on ``op = 'D'``, late events, replays).
 """
 
@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from lakehouse.aqe import apply_job_profile
 from lakehouse.config import Settings
-from lakehouse.delta import insert_new_rows, table_version
-from lakehouse.idempotency import BatchWrites
-from lakehouse.pruning import read_report
-from lakehouse.quality import apply_constraints
-from lakehouse.quarantine import to_quarantine
-from lakehouse.report import JobResult
-from lakehouse.scd2 import SCD2Spec, apply_scd2
+from lakehouse.pipeline.report import JobResult
+from lakehouse.quality.expectations import apply_constraints
+from lakehouse.quality.quarantine import to_quarantine
+from lakehouse.scd2.engine import SCD2Spec, apply_scd2
+from lakehouse.spark.delta import insert_new_rows, table_version
+from lakehouse.tuning.aqe import apply_job_profile
+from lakehouse.tuning.pruning import read_report
+from lakehouse.writes.idempotency import BatchWrites
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

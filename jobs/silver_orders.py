@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from lakehouse.aqe import apply_job_profile
 from lakehouse.config import Settings
-from lakehouse.delta import insert_new_rows, table_version
-from lakehouse.idempotency import BatchWrites
-from lakehouse.pruning import read_report
-from lakehouse.quality import apply_constraints, apply_table_quality
-from lakehouse.quarantine import to_quarantine
-from lakehouse.report import JobResult
+from lakehouse.pipeline.report import JobResult
+from lakehouse.quality.expectations import apply_constraints, apply_table_quality
+from lakehouse.quality.quarantine import to_quarantine
+from lakehouse.spark.delta import insert_new_rows, table_version
+from lakehouse.tuning.aqe import apply_job_profile
+from lakehouse.tuning.pruning import read_report
+from lakehouse.writes.idempotency import BatchWrites
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -158,7 +158,7 @@ def _upsert_products(
     """Insert new products and update changed ones (NULL-safe); returns rows written."""
     from delta.tables import DeltaTable
 
-    from lakehouse.delta import last_operation_metrics
+    from lakehouse.spark.delta import last_operation_metrics
 
     changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in ("name", "category", "price"))
     before = table_version(spark, path)

@@ -26,16 +26,16 @@ stamp="$venv/.lakehouse-compat-$PYSPARK_VERSION-$DELTA_VERSION"
 # Tests that need Spark 4 (feature in the comment). Keep this list short and explained.
 SPARK4_ONLY=(
   # asserts the MERGE plan text Spark 4 prints for the touched-key IN list (3.5 prints a range)
-  "tests/test_scd2.py::test_one_commit_that_names_the_touched_keys"
+  "tests/unit/scd2/test_scd2.py::test_one_commit_that_names_the_touched_keys"
   # builds pyspark's CapturedException(message=...): the pyspark 4 constructor signature
-  "tests/test_scd2.py::test_concurrent_modification_is_retried_then_surfaced"
+  "tests/unit/scd2/test_scd2.py::test_concurrent_modification_is_retried_then_surfaced"
   # same: they build delta.exceptions.ConcurrentAppendException("msg"), the pyspark 4
   # CapturedException constructor (retry itself is exercised by drill 2 on this target)
-  "tests/test_retry.py::test_conflicts_are_retried_with_bounded_jittered_backoff"
-  "tests/test_retry.py::test_gives_up_after_the_attempt_budget"
+  "tests/unit/writes/test_retry.py::test_conflicts_are_retried_with_bounded_jittered_backoff"
+  "tests/unit/writes/test_retry.py::test_gives_up_after_the_attempt_budget"
   # Delta 3.3's MERGE does not widen a column type even with schema evolution (Delta 4 does);
   # the engine raises SCD2SchemaError there, which the next test in test_scd2.py checks
-  "tests/test_scd2.py::test_a_table_with_type_widening_takes_a_wider_feed_type"
+  "tests/unit/scd2/test_scd2.py::test_a_table_with_type_widening_takes_a_wider_feed_type"
 )
 
 if [[ ! -f "$stamp" ]]; then

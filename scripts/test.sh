@@ -8,8 +8,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 VENV="${LAKEHOUSE_VENV:-$ROOT/.venv}"
-echo "== ruff"; "$VENV/bin/ruff" check lib jobs tests benchmarks
-"$VENV/bin/ruff" format --check lib jobs tests benchmarks
+echo "== ruff"; "$VENV/bin/ruff" check lib jobs harness tests benchmarks
+"$VENV/bin/ruff" format --check lib jobs harness tests benchmarks
 echo "== mypy"; "$VENV/bin/mypy"
 echo "== pytest"; "$VENV/bin/python" -m pytest "$@"
 echo "== compatibility target: pyspark 3.5 + delta-spark 3.3 (EMR 7.x)"; bash "$ROOT/scripts/test-compat.sh"

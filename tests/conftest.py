@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings, load_config
-from lakehouse.session import build_spark_session
+from lakehouse.spark.session import build_spark_session
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,7 @@
 """Keep secrets out of logs, run reports and printed commands.
 
 Spark redacts configuration values whose *key* matches ``spark.redaction.regex`` (set to
-:data:`lakehouse.session.REDACTION_REGEX` by the session builder) in its UI, event log and
+:data:`lakehouse.spark.session.REDACTION_REGEX` by the session builder) in its UI, event log and
 logs. This module applies the same rule to what the suite prints or saves itself.
 
 Examples
@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from lakehouse.session import REDACTION_REGEX
+from lakehouse.spark.session import REDACTION_REGEX
 
 __all__ = ["REDACTED", "find_leaks", "redact_args", "redact_mapping"]
 

@@ -22,8 +22,8 @@ from chispa import assert_df_equality
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from lakehouse.delta import table_version
-from lakehouse.idempotency import txn_identity
+from lakehouse.spark.delta import table_version
+from lakehouse.writes.idempotency import txn_identity
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = "id long, v string"
@@ -33,8 +33,8 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from lakehouse.config import load_config
-    from lakehouse.idempotency import txn_identity
-    from lakehouse.session import build_spark_session
+    from lakehouse.writes.idempotency import txn_identity
+    from lakehouse.spark.session import build_spark_session
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 

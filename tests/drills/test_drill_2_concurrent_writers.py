@@ -1,8 +1,8 @@
 """Drill 2: two concurrent writers on one table (an SCD2 merge and a maintenance OPTIMIZE).
 
-Pass criterion: ``lakehouse.scd2.apply_scd2`` (its own retry switched off) and
+Pass criterion: ``lakehouse.scd2.engine.apply_scd2`` (its own retry switched off) and
 ``OPTIMIZE`` run in two threads of one application against the same SCD2 table, each
-through ``lakehouse.retry.retry_on_conflict``; both finish, directly or after a bounded
+through ``lakehouse.writes.retry.retry_on_conflict``; both finish, directly or after a bounded
 retry of a Delta commit conflict; the final table equals the table produced by running
 the same operations one after the other on a second path, with exactly one OPTIMIZE in
 the history and the change batch applied once.
@@ -21,8 +21,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse.retry import RetryPolicy, retry_on_conflict
-from lakehouse.scd2 import SCD2Spec, apply_scd2
+from lakehouse.scd2.engine import SCD2Spec, apply_scd2
+from lakehouse.writes.retry import RetryPolicy, retry_on_conflict
 
 SCHEMA = "id long, seq long, v string"
 SPEC = SCD2Spec(keys=["id"], sequence_by="seq")

@@ -13,11 +13,11 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import SparkSession
 
+from harness.generator import generate_landing
 from lakehouse.config import Settings
-from lakehouse.delta import is_delta_table, table_version
-from lakehouse.generator import generate_landing
-from lakehouse.pipeline import run_pipeline
-from lakehouse.quality import RESULTS_TABLE
+from lakehouse.pipeline.runner import run_pipeline
+from lakehouse.quality.expectations import RESULTS_TABLE
+from lakehouse.spark.delta import is_delta_table, table_version
 
 NO_NEW_VERSION = ("bronze_orders", "bronze_customers", "bronze_products", "dim_customer")
 

@@ -20,8 +20,8 @@ from pyspark.sql import SparkSession
 import jobs.bronze_ingest as bronze
 import jobs.silver_orders as silver_orders
 from lakehouse.config import load_config
-from lakehouse.delta import is_delta_table
-from lakehouse.quality import SchemaDriftError
+from lakehouse.quality.expectations import SchemaDriftError
+from lakehouse.spark.delta import is_delta_table
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = "order_id,customer_id,product_id,quantity,unit_price,order_ts"

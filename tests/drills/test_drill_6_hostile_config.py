@@ -16,8 +16,8 @@ import pytest
 from pyspark.sql import SparkSession
 
 from lakehouse.config import ConfigError, TableQuality, load_config
-from lakehouse.delta import table_version
-from lakehouse.quality import UnsafeExpressionError, validate_quality
+from lakehouse.quality.expectations import UnsafeExpressionError, validate_quality
+from lakehouse.spark.delta import table_version
 
 REPO = Path(__file__).resolve().parents[2]
 IDENT = "must match [A-Za-z_][A-Za-z0-9_]* (at most 128 characters)"
@@ -86,15 +86,15 @@ EXPRESSION_CASES = [
     ("DROP TABLE orders", None),
     (
         "java_method('java.lang.System', 'setProperty', 'lakehouse.drill6', 'executed') IS NOT NULL",
-        "function 'java_method' is not allowed (only deterministic row-level functions are; see lakehouse.quality.ALLOWED_FUNCTIONS)",
+        "function 'java_method' is not allowed (only deterministic row-level functions are; see lakehouse.quality.expectations.ALLOWED_FUNCTIONS)",
     ),
     (
         "uuid() IS NOT NULL",
-        "function 'uuid' is not allowed (only deterministic row-level functions are; see lakehouse.quality.ALLOWED_FUNCTIONS)",
+        "function 'uuid' is not allowed (only deterministic row-level functions are; see lakehouse.quality.expectations.ALLOWED_FUNCTIONS)",
     ),
     (
         "current_timestamp() > ts",
-        "function 'current_timestamp' is not allowed (only deterministic row-level functions are; see lakehouse.quality.ALLOWED_FUNCTIONS)",
+        "function 'current_timestamp' is not allowed (only deterministic row-level functions are; see lakehouse.quality.expectations.ALLOWED_FUNCTIONS)",
     ),
     (
         "current_date IS NOT NULL",
@@ -102,11 +102,11 @@ EXPRESSION_CASES = [
     ),
     (
         "max(qty) > 0",
-        "function 'max' is not allowed (only deterministic row-level functions are; see lakehouse.quality.ALLOWED_FUNCTIONS)",
+        "function 'max' is not allowed (only deterministic row-level functions are; see lakehouse.quality.expectations.ALLOWED_FUNCTIONS)",
     ),
     (
         "transform(array(qty), x -> x + 1) IS NOT NULL",
-        "function 'transform' is not allowed (only deterministic row-level functions are; see lakehouse.quality.ALLOWED_FUNCTIONS)",
+        "function 'transform' is not allowed (only deterministic row-level functions are; see lakehouse.quality.expectations.ALLOWED_FUNCTIONS)",
     ),
 ]
 

@@ -21,9 +21,9 @@ import pytest
 from pyspark.sql import SparkSession
 
 from lakehouse.config import load_config
+from lakehouse.pipeline.report import JobResult, RunReport
 from lakehouse.redaction import REDACTED, find_leaks, redact_args, redact_mapping
-from lakehouse.report import JobResult, RunReport
-from lakehouse.session import REDACTION_REGEX, spark_conf_for
+from lakehouse.spark.session import REDACTION_REGEX, spark_conf_for
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-DRILL7-value"
@@ -80,7 +80,7 @@ def test_spark_ui_environment_page_hides_the_secret(tmp_path: Path) -> None:
         f"""
         import json, sys, time, urllib.request
         from lakehouse.config import load_config
-        from lakehouse.session import build_spark_session
+        from lakehouse.spark.session import build_spark_session
         s = load_config("local", conf_dir={str(REPO / "conf")!r}, environ={{"DRILL_SECRET": {SECRET!r}}},
                         overrides={{"spark": {{"conf": {{{KEY!r}: "${{DRILL_SECRET}}"}}}}}})
         spark = build_spark_session(s, extra_conf={{

@@ -1,0 +1,35 @@
+"""Configuration: YAML files -> ``${VAR}`` substitution -> validation -> frozen typed objects.
+
+:mod:`lakehouse.config.loader` holds the stages, :mod:`lakehouse.config.models` the
+pydantic models each stage validates against.
+"""
+
+from lakehouse.config.loader import ConfigError, default_conf_dir, load_config
+from lakehouse.config.models import (
+    AqeProfile,
+    Expectation,
+    FreshnessCheck,
+    JobSettings,
+    RowCountBounds,
+    Settings,
+    SubmitSettings,
+    TableQuality,
+    TableSettings,
+    parse_byte_string,
+)
+
+__all__ = [
+    "AqeProfile",
+    "ConfigError",
+    "Expectation",
+    "FreshnessCheck",
+    "JobSettings",
+    "RowCountBounds",
+    "Settings",
+    "SubmitSettings",
+    "TableQuality",
+    "TableSettings",
+    "default_conf_dir",
+    "load_config",
+    "parse_byte_string",
+]

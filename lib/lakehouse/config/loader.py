@@ -1,0 +1,257 @@
+"""Staged configuration loading: YAML files -> ``${VAR}`` substitution -> validation -> frozen objects.
+
+Files, in the order they are merged (later wins, mappings merge key by key):
+
+1. ``conf/base.yaml``: settings shared by every environment.
+2. ``conf/jobs/<job>.yaml``: one file per job, merged under ``jobs.<job>``.
+3. ``conf/env/<env>.yaml``: the environment overlay (``local``, ``emr``, ``kubernetes``, ...).
+
+Every error names the file that set the offending value, the dotted key path, what is
+allowed and what was found. Unknown keys are errors. Secrets never live in YAML: write
+``${NAME}`` (or ``${NAME:-default}``) and the value is taken from the environment.
+
+Examples
+--------
+>>> from lakehouse.config import load_config
+>>> cfg = load_config("local")
+>>> cfg.env
+'local'
+>>> cfg.spark.conf["spark.sql.shuffle.partitions"]
+'8'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from lakehouse.config.models import Settings
+from lakehouse.errors import LakehouseError
+
+__all__ = ["ConfigError", "default_conf_dir", "load_config"]
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(LakehouseError, ValueError):
+    """A configuration file is missing, unreadable or invalid.
+
+    The message names the file, the key path, what is allowed and what was found.
+    """
+
+
+def default_conf_dir() -> Path:
+    """Return the ``conf/`` directory: ``$LAKEHOUSE_CONF_DIR`` or ``./conf`` or the repo's."""
+    env = os.environ.get("LAKEHOUSE_CONF_DIR")
+    if env:
+        return Path(env)
+    cwd = Path.cwd() / "conf"
+    if (cwd / "base.yaml").is_file():
+        return cwd
+    return Path(__file__).resolve().parents[3] / "conf"
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration file: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping; found {type(data).__name__}")
+    return data
+
+
+def _merge(
+    base: dict[str, Any],
+    overlay: Mapping[str, Any],
+    origin: dict[tuple[str, ...], str],
+    source: str,
+    prefix: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Deep-merge ``overlay`` into ``base``, recording which file set each key."""
+    out = dict(base)
+    for key, value in overlay.items():
+        if not isinstance(key, str):
+            raise ConfigError(
+                f"{source}: {'.'.join(prefix) or '<top>'}: keys must be strings; found {key!r}"
+            )
+        path = (*prefix, key)
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value, origin, source, path)
+        else:
+            out[key] = value
+            _record(value, path, origin, source)
+    return out
+
+
+def _record(
+    value: Any, path: tuple[str, ...], origin: dict[tuple[str, ...], str], source: str
+) -> None:
+    origin[path] = source
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _record(v, (*path, str(k)), origin, source)
+
+
+def _substitute(
+    value: Any,
+    path: tuple[str, ...],
+    origin: Mapping[tuple[str, ...], str],
+    environ: Mapping[str, str],
+) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, (*path, str(k)), origin, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, (*path, str(i)), origin, environ) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def repl(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{_origin(origin, path)}: {'.'.join(path)}: environment variable {name!r} "
+            f"is not set and has no default (write ${{{name}:-default}} to give one)"
+        )
+
+    return _VAR.sub(repl, value)
+
+
+def _origin(origin: Mapping[tuple[str, ...], str], path: tuple[str, ...]) -> str:
+    for end in range(len(path), 0, -1):
+        if path[:end] in origin:
+            return origin[path[:end]]
+    return "<configuration>"
+
+
+def _describe_error(
+    err: Mapping[str, Any], origin: Mapping[tuple[str, ...], str], default_file: str
+) -> str:
+    loc = tuple(str(p) for p in err.get("loc", ()) if str(p) != "[key]")
+    key = ".".join(loc) or "<top>"
+    source = _origin(origin, loc) if loc else default_file
+    kind = err.get("type", "")
+    msg = str(err.get("msg", ""))
+    if kind == "extra_forbidden":
+        parent = loc[:-1]
+        return f"{source}: {key}: unknown key {loc[-1]!r} under {'.'.join(parent) or '<top>'}"
+    if kind == "missing":
+        return f"{source}: {key}: required key is missing"
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    found = err.get("input")
+    return f"{source}: {key}: {msg}; found {found!r}"
+
+
+def load_config(
+    env: str = "local",
+    *,
+    conf_dir: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Load, substitute, validate and freeze the configuration of environment ``env``.
+
+    Parameters
+    ----------
+    env:
+        Name of the overlay file ``conf/env/<env>.yaml``.
+    conf_dir:
+        The configuration directory; defaults to :func:`default_conf_dir`.
+    environ:
+        Variables for ``${VAR}`` substitution; defaults to ``os.environ``.
+    overrides:
+        A nested mapping merged last (tests, command-line ``--set``).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, key path, what is allowed and what was found.
+    """
+    root = Path(conf_dir) if conf_dir is not None else default_conf_dir()
+    environ = os.environ if environ is None else environ
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", env):
+        raise ConfigError(f"environment name must match [A-Za-z0-9_-]+; found {env!r}")
+    env_file = root / "env" / f"{env}.yaml"
+    if not env_file.is_file():
+        known = sorted(p.stem for p in (root / "env").glob("*.yaml"))
+        raise ConfigError(f"{env_file}: no such environment {env!r}; allowed: {known}")
+
+    origin: dict[tuple[str, ...], str] = {}
+    base_file = root / "base.yaml"
+    merged = _merge({}, _read_yaml(base_file), origin, str(base_file))
+    for job_file in sorted((root / "jobs").glob("*.yaml")):
+        merged = _merge(
+            merged, {"jobs": {job_file.stem: _read_yaml(job_file)}}, origin, str(job_file)
+        )
+    merged = _merge(merged, _read_yaml(env_file), origin, str(env_file))
+    if overrides:
+        merged = _merge(merged, overrides, origin, "<overrides>")
+    for key in ("env", "conf_dir"):
+        if key in merged:
+            raise ConfigError(f"{_origin(origin, (key,))}: {key}: reserved key, set by the loader")
+
+    merged = _substitute(merged, (), origin, environ)
+    merged["env"] = env
+    merged["conf_dir"] = str(root.resolve())
+    data_root = (
+        merged.get("paths", {}).get("data_root") if isinstance(merged.get("paths"), dict) else None
+    )
+    if isinstance(data_root, str) and "://" not in data_root and not os.path.isabs(data_root):
+        merged["paths"]["data_root"] = str((root.resolve().parent / data_root).resolve())
+
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        lines = [_describe_error(e, origin, str(env_file)) for e in exc.errors()]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from exc
+    _check_references(settings, origin)
+    return settings
+
+
+def _check_references(settings: Settings, origin: Mapping[tuple[str, ...], str]) -> None:
+    """Names that refer to other sections (tables, AQE profiles) must exist there."""
+    problems: list[str] = []
+
+    def bad(path: tuple[str, ...], what: str, value: object, allowed: list[str]) -> None:
+        problems.append(
+            f"{_origin(origin, path)}: {'.'.join(path)}: unknown {what} {value!r}; "
+            f"allowed: {allowed}"
+        )
+
+    tables = sorted(settings.tables)
+    for job_name in type(settings.jobs).model_fields:
+        job = getattr(settings.jobs, job_name)
+        if job.aqe_profile not in settings.aqe_profiles:
+            bad(
+                ("jobs", job_name, "aqe_profile"),
+                "AQE profile",
+                job.aqe_profile,
+                sorted(settings.aqe_profiles),
+            )
+        for field_name, value in job:
+            if field_name.endswith("_table") and value not in settings.tables:
+                bad(("jobs", job_name, field_name), "table", value, tables)
+    for i, src in enumerate(settings.jobs.bronze_ingest.sources):
+        if src.table not in settings.tables:
+            bad(("jobs", "bronze_ingest", "sources", str(i), "table"), "table", src.table, tables)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))

@@ -1,0 +1,522 @@
+"""The typed, frozen configuration models (pydantic): what each YAML key may hold."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from lakehouse.spark.sql import validate_identifier
+
+# --------------------------------------------------------------------------- models
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _ident(value: str) -> str:
+    return validate_identifier(value)
+
+
+Identifier = Annotated[str, AfterValidator(_ident)]
+
+
+class SparkSettings(_Model):
+    """How the SparkSession is built."""
+
+    app_name: str = "lakehouse"
+    master: str | None = "local[2]"
+    #: Maven coordinates of Delta's JVM jars; ``auto`` derives them from the installed
+    #: pyspark and delta-spark (``io.delta:delta-spark_4.1_2.13:4.2.0``). ``None`` when the
+    #: platform provides Delta (EMR's ``delta-defaults`` classification, an image with the jars).
+    delta_package: str | None = "auto"
+    #: Spark's Ivy directory (``spark.jars.ivy``): jars are downloaded once and reused.
+    ivy_dir: str | None = None
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("master")
+    @classmethod
+    def _master(cls, value: str | None) -> str | None:
+        allowed = ("local", "local[", "spark://", "yarn", "k8s://")
+        if value is not None and not value.startswith(allowed):
+            raise ValueError(
+                "must be local, local[N], local[*], spark://host:port, yarn or k8s://url"
+            )
+        return value
+
+
+_BYTE_STRING = re.compile(r"(?i)(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib|p|pb|pib)?")
+_BYTE_UNITS = {"": 0, "b": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+
+
+def parse_byte_string(value: str) -> int:
+    """Bytes in a Spark size string (``64m``, ``256MB``, ``1g``, ``1048576``); binary units.
+
+    Examples
+    --------
+    >>> parse_byte_string("64m")
+    67108864
+    >>> parse_byte_string("1GB")
+    1073741824
+    >>> parse_byte_string("-1")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a Spark size string (digits and an optional unit b/k/m/g/t/p): '-1'
+    """
+    match = _BYTE_STRING.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(
+            f"not a Spark size string (digits and an optional unit b/k/m/g/t/p): {value!r}"
+        )
+    unit = (match.group(2) or "").lower()[:1]
+    return int(match.group(1)) * 1024 ** _BYTE_UNITS[unit]
+
+
+def _byte_string(value: str) -> str:
+    parse_byte_string(value)
+    return value.strip()
+
+
+def _positive_byte_string(value: str) -> str:
+    if parse_byte_string(value) <= 0:
+        raise ValueError("must be a positive size (e.g. 64m)")
+    return value.strip()
+
+
+def _broadcast_threshold(value: str) -> str:
+    if value.strip() == "-1":
+        return "-1"
+    return _byte_string(value)
+
+
+ByteString = Annotated[str, AfterValidator(_byte_string)]
+PositiveByteString = Annotated[str, AfterValidator(_positive_byte_string)]
+BroadcastThreshold = Annotated[str, AfterValidator(_broadcast_threshold)]
+
+
+class AqeProfile(_Model):
+    """A named set of adaptive-query-execution settings (see ``lakehouse.aqe``).
+
+    Every field defaults to ``None`` = "leave Spark's own default": the ``default``
+    profile is empty. Sizes are Spark size strings (``64m``, ``256MB``);
+    ``auto_broadcast_threshold`` also accepts ``-1`` (never broadcast).
+    """
+
+    enabled: bool | None = None
+    coalesce_partitions: bool | None = None
+    parallelism_first: bool | None = None
+    advisory_partition_size: PositiveByteString | None = None
+    min_partition_size: PositiveByteString | None = None
+    initial_partitions: int | None = Field(default=None, ge=1, le=100_000)
+    skew_join: bool | None = None
+    skewed_partition_factor: float | None = Field(default=None, gt=1, le=1000)
+    skewed_partition_threshold: PositiveByteString | None = None
+    local_shuffle_reader: bool | None = None
+    auto_broadcast_threshold: BroadcastThreshold | None = None
+    #: Further runtime SQL settings (``spark.sql.*`` only), passed through verbatim.
+    extra: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("extra")
+    @classmethod
+    def _extra_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k in value if not k.startswith("spark.sql."))
+        if bad:
+            raise ValueError(f"keys must be runtime SQL settings starting with 'spark.sql.': {bad}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AqeProfile:
+        if (
+            self.min_partition_size is not None
+            and self.advisory_partition_size is not None
+            and parse_byte_string(self.min_partition_size)
+            > parse_byte_string(self.advisory_partition_size)
+        ):
+            raise ValueError(
+                f"min_partition_size ({self.min_partition_size}) must not exceed "
+                f"advisory_partition_size ({self.advisory_partition_size})"
+            )
+        if self.enabled is False:
+            tuned = sorted(
+                name
+                for name, value in self
+                if name not in ("enabled", "extra") and value is not None
+            )
+            if tuned:
+                raise ValueError(f"enabled is false, so these settings would be ignored: {tuned}")
+        return self
+
+
+# ------------------------------------------------------------- data quality (issue 7)
+
+#: SQL text that must never appear in an expectation or constraint (comment markers would
+#: let a fragment hide the rest of a generated statement; ``;`` would start another one).
+_FORBIDDEN_SQL = (";", "--", "/*", "*/")
+
+
+def _sql_expression(value: str) -> str:
+    text = value.strip()
+    if not text:
+        raise ValueError("must be a non-empty SQL boolean expression")
+    if len(text) > 2000:
+        raise ValueError("must be at most 2000 characters")
+    for token in _FORBIDDEN_SQL:
+        if token in text:
+            raise ValueError(
+                f"must be a single SQL boolean expression over the row; {token!r} is not allowed"
+            )
+    return text
+
+
+SqlExpression = Annotated[str, AfterValidator(_sql_expression)]
+
+
+class Expectation(_Model):
+    """A row-level data-quality rule: a SQL boolean expression over one row.
+
+    ``warn`` keeps failing rows (counted), ``drop`` sends them to the quarantine table
+    with the expectation's name, ``fail`` stops the job before the target is written.
+    A NULL result counts as a failure. The expression is checked with Spark's SQL parser
+    (see :func:`lakehouse.quality.validate_expression`) before anything runs.
+    """
+
+    name: Identifier
+    expr: SqlExpression
+    action: Literal["warn", "drop", "fail"] = "warn"
+
+
+class RowCountBounds(_Model):
+    """Table-level check: the number of rows lies in ``[min, max]`` (either may be omitted)."""
+
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+    action: Literal["warn", "fail"] = "fail"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RowCountBounds:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+class FreshnessCheck(_Model):
+    """Table-level check: the newest value of ``column`` is at most ``max_age_hours`` old."""
+
+    column: Identifier
+    max_age_hours: float = Field(gt=0)
+    action: Literal["warn", "fail"] = "fail"
+
+
+class TableQuality(_Model):
+    """Data-quality settings of one table (``tables.<name>.quality`` in YAML).
+
+    Examples
+    --------
+    >>> q = TableQuality.model_validate({
+    ...     "expectations": [{"name": "positive_qty", "expr": "quantity > 0", "action": "drop"}],
+    ...     "unique_keys": ["order_id"],
+    ...     "not_null": ["order_id"],
+    ...     "checks": {"valid_interval": "valid_to IS NULL OR valid_to > valid_from"},
+    ... })
+    >>> q.expectations[0].action
+    'drop'
+    """
+
+    expectations: list[Expectation] = Field(default_factory=list)
+    row_count: RowCountBounds | None = None
+    #: Columns that together identify a row; duplicates fail the check.
+    unique_keys: list[Identifier] = Field(default_factory=list)
+    unique_action: Literal["warn", "fail"] = "fail"
+    freshness: FreshnessCheck | None = None
+    #: Delta constraints added with ``ALTER TABLE ... ADD CONSTRAINT`` (see
+    #: :func:`lakehouse.quality.apply_constraints`): ``<col>_not_null`` CHECKs and named CHECKs.
+    not_null: list[Identifier] = Field(default_factory=list)
+    checks: dict[Identifier, SqlExpression] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> TableQuality:
+        names = [e.name for e in self.expectations]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"expectation names must be unique; duplicated: {dupes}")
+        return self
+
+
+class TableSettings(_Model):
+    """Where a table lives and how it is laid out (see ``lakehouse.layout``)."""
+
+    path: str
+    layer: Literal["landing", "bronze", "silver", "gold", "quarantine", "meta"]
+    partition_by: list[Identifier] = Field(default_factory=list)
+    description: str = ""
+    #: Columns OPTIMIZE ... ZORDER BY uses (not partition columns; not with cluster_by).
+    zorder_by: list[Identifier] = Field(default_factory=list)
+    #: Range buckets per Z-order column (Delta's ``spark.databricks.io.skipping.mdc.rangeId.max``,
+    #: default 1000), with Delta's noise byte off. About files ** (1 / len(zorder_by)) per
+    #: Z-ordered partition (8 for 64 files and two columns) makes every output file one cell
+    #: of the curve; see docs/performance.md. None keeps Delta's defaults.
+    zorder_ranges: int | None = Field(default=None, ge=2)
+    #: Delta liquid clustering columns (not with partition_by or zorder_by).
+    cluster_by: list[Identifier] = Field(default_factory=list)
+    #: ``delta.targetFileSize`` (a size string such as ``128m``).
+    target_file_size: PositiveByteString | None = None
+    #: ``delta.dataSkippingStatsColumns``: the columns Delta keeps min/max statistics for.
+    data_skipping_stats_columns: list[Identifier] = Field(default_factory=list)
+    #: ``delta.enableDeletionVectors``; None leaves Delta's default.
+    deletion_vectors: bool | None = None
+    #: What a read that declares a partition range does when it reads outside it.
+    pruning_guard: Literal["off", "warn", "fail"] = "off"
+
+    @model_validator(mode="after")
+    def _layout(self) -> TableSettings:
+        if self.cluster_by and self.partition_by:
+            raise ValueError(
+                f"cluster_by {self.cluster_by} cannot be combined with partition_by "
+                f"{self.partition_by} (Delta liquid clustering replaces partitioning)"
+            )
+        if self.cluster_by and self.zorder_by:
+            raise ValueError(
+                f"cluster_by {self.cluster_by} cannot be combined with zorder_by "
+                f"{self.zorder_by} (a clustered table is laid out by OPTIMIZE itself)"
+            )
+        overlap = sorted(set(self.zorder_by) & set(self.partition_by))
+        if overlap:
+            raise ValueError(f"zorder_by must not repeat partition columns: {overlap}")
+        if self.zorder_ranges is not None and not self.zorder_by:
+            raise ValueError(f"zorder_ranges {self.zorder_ranges} needs zorder_by columns")
+        return self
+
+    #: Expectations, table-level checks and Delta constraints (issue 7); None = no checks.
+    quality: TableQuality | None = None
+
+
+class BronzeSource(_Model):
+    """One landing feed ingested by ``bronze_ingest``."""
+
+    entity: Literal["customers", "products", "orders"]
+    format: Literal["csv", "json"]
+    glob: str
+    table: Identifier
+    #: Accept landing files whose columns differ from the bronze table's (new columns are
+    #: added, missing ones become NULL). Off by default: drift is rejected with a clear error.
+    schema_evolution: bool = False
+
+
+class JobSettings(_Model):
+    """Settings shared by every job."""
+
+    enabled: bool = True
+    aqe_profile: str = "default"
+
+
+class BronzeIngestSettings(JobSettings):
+    sources: list[BronzeSource]
+    quarantine_table: Identifier = "quarantine_bronze"
+
+
+class SilverCustomersSettings(JobSettings):
+    source_table: Identifier = "bronze_customers"
+    target_table: Identifier = "dim_customer"
+    quarantine_table: Identifier = "quarantine_silver_customers"
+
+
+class SilverOrdersSettings(JobSettings):
+    source_table: Identifier = "bronze_orders"
+    products_source_table: Identifier = "bronze_products"
+    target_table: Identifier = "orders"
+    products_table: Identifier = "products"
+    quarantine_table: Identifier = "quarantine_silver_orders"
+    min_order_date: str = "2000-01-01"
+    max_order_date: str = "2100-01-01"
+
+
+class GoldDailySalesSettings(JobSettings):
+    orders_table: Identifier = "orders"
+    customers_table: Identifier = "dim_customer"
+    products_table: Identifier = "products"
+    fact_table: Identifier = "fact_sales"
+    daily_table: Identifier = "daily_revenue"
+    #: None: rebuild gold whole from silver every run. N: once gold exists, recompute only
+    #: the newest N days of order_date (replaceWhere), reading just those partitions of
+    #: the orders table under its pruning_guard. Orders older than the window that arrive
+    #: late are not picked up until a full rebuild (recompute_days: null).
+    recompute_days: int | None = Field(default=None, ge=1)
+
+
+class MaintainSettings(JobSettings):
+    """The ``maintain`` job: OPTIMIZE (+ Z-order / clustering) and VACUUM per table layout."""
+
+    #: Tables to maintain; empty = every Delta table of the silver and gold layers.
+    tables: list[Identifier] = Field(default_factory=list)
+    optimize: bool = True
+    #: Optimize only partitions with commits since the last OPTIMIZE (when partitioned).
+    incremental: bool = True
+    vacuum: bool = True
+    #: VACUUM retention; None = the table's delta.deletedFileRetentionDuration (168 h default).
+    vacuum_retention_hours: float | None = Field(default=None, ge=0)
+    #: Must be true to VACUUM with less than the table's safety retention (logged loudly).
+    allow_retention_below_safety: bool = False
+    #: Tasks VACUUM lists the table directory with; None = 4 x the default parallelism
+    #: (min 8). Spark's own default (spark.sql.sources.parallelPartitionDiscovery.parallelism,
+    #: 10000) makes VACUUM of a small table run 10000 near-empty tasks.
+    vacuum_listing_parallelism: int | None = Field(default=None, ge=1)
+
+
+class JobsSettings(_Model):
+    bronze_ingest: BronzeIngestSettings
+    silver_customers: SilverCustomersSettings = SilverCustomersSettings()
+    silver_orders: SilverOrdersSettings = SilverOrdersSettings()
+    gold_daily_sales: GoldDailySalesSettings = GoldDailySalesSettings()
+    maintain: MaintainSettings = MaintainSettings()
+
+
+class PathSettings(_Model):
+    #: Root of every table path; local directory or an object-store URI (s3://...).
+    data_root: str
+    #: Where landing files are read from (relative to data_root unless absolute/URI).
+    landing: str = "landing"
+    #: Where run reports (JSON) are written.
+    reports: str = "_reports"
+
+
+class GeneratorSettings(_Model):
+    seed: int = 42
+    orders: int = Field(default=100_000, ge=1)
+    customers: int | None = Field(default=None, ge=1)
+    products: int | None = Field(default=None, ge=1)
+    days: int = Field(default=365, ge=1)
+    start_date: str = "2025-01-01"
+    malformed_fraction: float = Field(default=0.002, ge=0, le=0.5)
+
+
+class EmrSubmitSettings(_Model):
+    """Amazon EMR (steps on a running cluster) and EMR Serverless; values from Terraform."""
+
+    cluster_id: str = ""
+    region: str = "us-east-1"
+    release_label: str = "emr-spark-8.1.0"
+    #: Where artifacts are uploaded: ``s3://<artifacts_bucket>/<prefix>``.
+    artifacts_uri: str = ""
+    #: The cluster's LogUri (``s3://<logs_bucket>/emr/``); step stderr is read from it.
+    log_uri: str = ""
+    kms_key_arn: str = ""
+    step_timeout_s: int = Field(default=3600, ge=1)
+    poll_s: int = Field(default=30, ge=1)
+    action_on_failure: Literal["CONTINUE", "CANCEL_AND_WAIT", "TERMINATE_CLUSTER"] = "CONTINUE"
+    #: EMR Serverless application id and the job's execution role.
+    serverless_application_id: str = ""
+    serverless_execution_role_arn: str = ""
+    #: Alternative endpoint (tests: a local moto server); empty for AWS.
+    endpoint_url: str = ""
+
+
+class KubernetesSubmitSettings(_Model):
+    """Spark on Kubernetes (spark-operator ``SparkApplication`` or native spark-submit)."""
+
+    namespace: str = "spark"
+    service_account: str = "spark"
+    #: IAM role for the service account (IRSA), annotated on the driver/executor pods.
+    spark_role_arn: str = ""
+    region: str = "us-east-1"
+    image: str = "apache/spark:4.1.1-scala2.13-java17-python3-ubuntu"
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    spark_version: str = "4.1.1"
+    #: ``k8s://https://<api-server>`` for native ``spark-submit --master k8s://...``.
+    api_server: str = "https://kubernetes.default.svc"
+    artifacts_uri: str = ""
+    #: ``key=value`` node selectors and ``key=value:Effect`` toleration (Terraform outputs).
+    driver_node_selector: str = "lakehouse/capacity=on-demand"
+    executor_node_selector: str = "lakehouse/capacity=spot"
+    executor_toleration: str = "lakehouse/capacity=spot:NoSchedule"
+    driver_cores: int = Field(default=1, ge=1)
+    driver_memory: str = "2g"
+    ttl_seconds: int = Field(default=3600, ge=0)
+
+
+class SubmitSettings(_Model):
+    """How ``spark-submit.sh`` / ``lakehouse submit`` run the packaged job on this environment.
+
+    ``cluster`` is the node description given to :func:`lakehouse.allocation.spot_aware_allocation`;
+    its settings are merged under ``conf`` (``conf`` wins).
+    """
+
+    target: Literal[
+        "local", "standalone", "yarn", "k8s", "emr", "emr-serverless", "spark-operator"
+    ] = "local"
+    master: str | None = None
+    deploy_mode: Literal["client", "cluster"] = "client"
+    dist_dir: str = "dist"
+    #: Leave pyspark/py4j out of the env archive (the cluster provides them).
+    exclude_pyspark: bool = True
+    driver_memory: str | None = None
+    conf: dict[str, str] = Field(default_factory=dict)
+    cluster: dict[str, Any] | None = None
+    emr: EmrSubmitSettings = EmrSubmitSettings()
+    kubernetes: KubernetesSubmitSettings = KubernetesSubmitSettings()
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            from lakehouse.allocation import ClusterSpec
+
+            ClusterSpec.parse(value)  # AllocationError(ValueError) -> reported with the key path
+        return value
+
+
+class Settings(_Model):
+    """The whole, validated configuration of one environment."""
+
+    env: str
+    conf_dir: str
+    paths: PathSettings
+    spark: SparkSettings = SparkSettings()
+    aqe_profiles: dict[str, AqeProfile] = Field(default_factory=lambda: {"default": AqeProfile()})
+    tables: dict[Identifier, TableSettings]
+    jobs: JobsSettings
+    generator: GeneratorSettings = GeneratorSettings()
+    submit: SubmitSettings | None = None
+
+    # ------------------------------------------------------------------ helpers
+
+    def _resolve(self, path: str) -> str:
+        if "://" in path or os.path.isabs(path):
+            return path
+        root = self.paths.data_root
+        if "://" in root:
+            return root.rstrip("/") + "/" + path
+        return str(Path(root) / path)
+
+    def table_path(self, name: str) -> str:
+        """Location of table ``name`` (an absolute local path or a URI)."""
+        try:
+            table = self.tables[name]
+        except KeyError as exc:
+            raise KeyError(f"unknown table {name!r}; known: {sorted(self.tables)}") from exc
+        return self._resolve(table.path)
+
+    @property
+    def landing_path(self) -> str:
+        return self._resolve(self.paths.landing)
+
+    @property
+    def reports_path(self) -> str:
+        return self._resolve(self.paths.reports)
+
+    def job(self, name: str) -> JobSettings:
+        """The settings of job ``name``."""
+        if name not in type(self.jobs).model_fields:
+            raise KeyError(f"unknown job {name!r}; known: {sorted(type(self.jobs).model_fields)}")
+        settings: JobSettings = getattr(self.jobs, name)
+        return settings

@@ -1,0 +1,371 @@
+"""Spot-aware dynamic allocation: from a description of the cluster to Spark settings.
+
+Spot capacity is cheap and disappears with a two-minute notice. Spark survives that well
+when four things hold, and :func:`spot_aware_allocation` produces the settings for all of
+them from one validated :class:`ClusterSpec`:
+
+1. Executors are sized to *fit the nodes*: the smallest executor node decides the
+   executor's cores and memory, so an executor fits on every node it may land on and no
+   node is left with unusable slivers.
+2. *Dynamic allocation with shuffle tracking* (``spark.dynamicAllocation.shuffleTracking``):
+   no external shuffle service is needed (Kubernetes, standalone), executors holding live
+   shuffle data are not released, the floor (``minExecutors``) is what on-demand capacity
+   can always host and the ceiling (``maxExecutors``) what every node at its maximum hosts.
+3. *Graceful decommissioning* (``spark.decommission.enabled``) with shuffle and RDD block
+   migration: when a spot node gets its notice, the executor stops taking tasks and hands
+   its blocks to the survivors instead of dying with them; the kill interval is the spot
+   warning minus a safety margin, so Spark finishes before the cloud pulls the plug.
+4. The *driver / application master stays on on-demand capacity*: YARN node-label
+   expressions on EMR (``ON_DEMAND``), node selectors on Kubernetes.
+
+Examples
+--------
+>>> from lakehouse.deploy.allocation import ClusterSpec, NodeGroup, spot_aware_allocation
+>>> spec = ClusterSpec(
+...     platform="kubernetes",
+...     node_groups=[
+...         NodeGroup(name="core", cores=4, memory_gib=16, capacity="on-demand",
+...                   min_nodes=1, max_nodes=2, runs_driver=True),
+...         NodeGroup(name="spot", cores=8, memory_gib=32, capacity="spot",
+...                   min_nodes=0, max_nodes=10),
+...     ],
+... )
+>>> plan = spot_aware_allocation(spec)
+>>> plan.conf["spark.executor.cores"], plan.conf["spark.executor.memory"]
+('3', '12186m')
+>>> plan.min_executors, plan.initial_executors, plan.max_executors
+(1, 1, 22)
+>>> plan.conf["spark.executor.decommission.killInterval"]
+'110s'
+>>> plan.driver_node_selector
+{'lakehouse/capacity': 'on-demand'}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "AllocationError",
+    "AllocationPlan",
+    "ClusterSpec",
+    "NodeGroup",
+    "spot_aware_allocation",
+]
+
+Platform = Literal["standalone", "yarn", "emr", "kubernetes"]
+
+#: The node label / node-selector key the Terraform modules put on every node.
+CAPACITY_LABEL = "lakehouse/capacity"
+
+
+class AllocationError(ValueError):
+    """The cluster description is invalid or no executor fits on its nodes."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeGroup(_Model):
+    """One homogeneous group of nodes (an EMR instance group/fleet, a k8s node group).
+
+    Attributes
+    ----------
+    name:
+        Free-form name used in messages.
+    cores, memory_gib:
+        vCPUs and memory of *one* node.
+    capacity:
+        ``on-demand`` or ``spot``.
+    min_nodes, max_nodes:
+        Autoscaling bounds of the group.
+    runs_executors:
+        Whether executors may be placed here (EMR's primary node does not run executors).
+    runs_driver:
+        Whether this group may host the driver / YARN application master; must be on-demand.
+    """
+
+    name: str = Field(min_length=1)
+    instance_type: str | None = None
+    cores: int = Field(ge=1)
+    memory_gib: float = Field(gt=0)
+    capacity: Literal["on-demand", "spot"]
+    min_nodes: int = Field(default=0, ge=0)
+    max_nodes: int = Field(ge=1)
+    runs_executors: bool = True
+    runs_driver: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> NodeGroup:
+        if self.min_nodes > self.max_nodes:
+            raise ValueError(
+                f"node group {self.name!r}: min_nodes ({self.min_nodes}) > max_nodes "
+                f"({self.max_nodes})"
+            )
+        if self.runs_driver and self.capacity == "spot":
+            raise ValueError(
+                f"node group {self.name!r}: the driver must run on on-demand capacity; "
+                "found runs_driver=true on a spot group"
+            )
+        return self
+
+
+class ClusterSpec(_Model):
+    """What the cluster looks like; input of :func:`spot_aware_allocation`.
+
+    Attributes
+    ----------
+    platform:
+        ``standalone``, ``yarn``, ``emr`` or ``kubernetes``.
+    node_groups:
+        At least one group; at least one group must run executors.
+    executor_cores:
+        Preferred cores per executor (capped by what the smallest executor node offers).
+    reserved_cores, reserved_memory_gib:
+        Per node, kept for the OS, node daemons (YARN NodeManager, kubelet) and sidecars.
+    memory_overhead_factor:
+        Share of executor memory that goes to off-heap overhead (Python workers live there).
+    spot_warning_s:
+        The cloud's interruption notice (AWS: 120 s).
+    decommission_margin_s:
+        How long before the notice expires Spark should be done migrating.
+    migration_interval_s:
+        How often a decommissioning executor looks for new shuffle/RDD blocks to migrate
+        (``spark.storage.decommission.replicationReattemptInterval``, Spark default 30 s).
+        An executor only exits after a round that started after its last task finished,
+        so with 30 s it can need a minute; keep it well under the spot warning.
+    fallback_storage_path:
+        Optional ``spark.storage.decommission.fallbackStorage.path`` (e.g. an S3 prefix) for
+        blocks no surviving executor can take.
+    """
+
+    platform: Platform
+    node_groups: list[NodeGroup] = Field(min_length=1)
+    executor_cores: int = Field(default=4, ge=1)
+    reserved_cores: int = Field(default=1, ge=0)
+    reserved_memory_gib: float = Field(default=2.0, ge=0)
+    memory_overhead_factor: float = Field(default=0.15, gt=0, lt=1)
+    spot_warning_s: int = Field(default=120, ge=30)
+    decommission_margin_s: int = Field(default=10, ge=0)
+    migration_interval_s: int = Field(default=10, ge=1)
+    executor_idle_timeout_s: int = Field(default=60, ge=1)
+    shuffle_tracking_timeout_s: int | None = Field(default=None, ge=1)
+    fallback_storage_path: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ClusterSpec:
+        names = [g.name for g in self.node_groups]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"node group names must be unique; duplicated: {dupes}")
+        if not any(g.runs_executors for g in self.node_groups):
+            raise ValueError("no node group runs executors (runs_executors=true on none)")
+        if self.migration_interval_s >= self.spot_warning_s - self.decommission_margin_s:
+            raise ValueError(
+                f"migration_interval_s ({self.migration_interval_s}) must be smaller than "
+                f"spot_warning_s - decommission_margin_s "
+                f"({self.spot_warning_s - self.decommission_margin_s})"
+            )
+        if self.decommission_margin_s >= self.spot_warning_s:
+            raise ValueError(
+                f"decommission_margin_s ({self.decommission_margin_s}) must be smaller than "
+                f"spot_warning_s ({self.spot_warning_s})"
+            )
+        return self
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> ClusterSpec:
+        """Validate a mapping (from YAML/JSON), raising :class:`AllocationError`."""
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            lines = []
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"]) or "<top>"
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                lines.append(f"{loc}: {msg}")
+            raise AllocationError("invalid cluster description:\n  " + "\n  ".join(lines)) from exc
+
+
+class AllocationPlan(_Model):
+    """Output of :func:`spot_aware_allocation`.
+
+    Attributes
+    ----------
+    conf:
+        Spark properties (``--conf`` pairs) for every target.
+    executor_cores, executor_memory_mib, executor_overhead_mib, executors_per_node:
+        The fitted executor size.
+    min_executors, initial_executors, max_executors:
+        Dynamic-allocation bounds.
+    driver_node_selector, executor_node_selector, executor_tolerations:
+        Kubernetes placement (empty elsewhere).
+    emr_configurations:
+        EMR ``Configurations`` (YARN node labels) for the cluster definition (empty elsewhere).
+    notes:
+        Human-readable reasoning, printed by ``lakehouse submit plan``.
+    """
+
+    conf: dict[str, str]
+    executor_cores: int
+    executor_memory_mib: int
+    executor_overhead_mib: int
+    executors_per_node: int
+    min_executors: int
+    initial_executors: int
+    max_executors: int
+    driver_node_selector: dict[str, str] = Field(default_factory=dict)
+    executor_node_selector: dict[str, str] = Field(default_factory=dict)
+    executor_tolerations: list[dict[str, str]] = Field(default_factory=list)
+    emr_configurations: list[dict[str, Any]] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+_MIN_OVERHEAD_MIB = 384  # Spark's floor for spark.executor.memoryOverhead
+
+
+def _fit(spec: ClusterSpec, group: NodeGroup) -> tuple[int, int, int, int]:
+    """(cores, heap MiB, overhead MiB, executors per node) for executors on ``group``."""
+    usable_cores = group.cores - spec.reserved_cores if group.cores > spec.reserved_cores else 1
+    usable_mib = int((group.memory_gib - spec.reserved_memory_gib) * 1024)
+    cores = min(spec.executor_cores, usable_cores)
+    per_node = usable_cores // cores
+    total_mib = usable_mib // per_node if per_node else 0
+    overhead = max(_MIN_OVERHEAD_MIB, int(total_mib * spec.memory_overhead_factor))
+    heap = total_mib - overhead
+    if heap < 512:
+        raise AllocationError(
+            f"node group {group.name!r}: {group.memory_gib} GiB per node leaves {heap} MiB of "
+            f"executor heap after reserving {spec.reserved_memory_gib} GiB and {overhead} MiB "
+            "overhead; required: at least 512 MiB"
+        )
+    return cores, heap, overhead, per_node
+
+
+def spot_aware_allocation(spec: ClusterSpec | Mapping[str, Any]) -> AllocationPlan:
+    """Spark settings for ``spec``: fitted executors, dynamic allocation, decommissioning.
+
+    Parameters
+    ----------
+    spec:
+        A :class:`ClusterSpec` or a mapping validated into one.
+
+    Returns
+    -------
+    AllocationPlan
+        ``conf`` holds the Spark properties; placement fields hold the platform's
+        driver-on-on-demand / executors-on-spot rules.
+
+    Raises
+    ------
+    AllocationError
+        Invalid description, or nodes too small for an executor.
+    """
+    if not isinstance(spec, ClusterSpec):
+        spec = ClusterSpec.parse(spec)
+    executor_groups = [g for g in spec.node_groups if g.runs_executors]
+    # The smallest executor node decides the size, so an executor fits on every node.
+    smallest = min(executor_groups, key=lambda g: (g.cores, g.memory_gib))
+    cores, heap, overhead, _ = _fit(spec, smallest)
+    per_group = {}
+    for group in executor_groups:
+        usable_cores = max(group.cores - spec.reserved_cores, 1)
+        usable_mib = int((group.memory_gib - spec.reserved_memory_gib) * 1024)
+        per_group[group.name] = min(usable_cores // cores, usable_mib // (heap + overhead))
+    max_execs = sum(per_group[g.name] * g.max_nodes for g in executor_groups)
+    on_demand_floor = sum(
+        per_group[g.name] * g.min_nodes for g in executor_groups if g.capacity == "on-demand"
+    )
+    min_execs = min(on_demand_floor, max_execs)
+    at_min_size = sum(per_group[g.name] * g.min_nodes for g in executor_groups)
+    initial = min(max(min_execs, at_min_size, 1), max_execs)
+    kill_interval = spec.spot_warning_s - spec.decommission_margin_s
+
+    conf: dict[str, str] = {
+        "spark.executor.cores": str(cores),
+        "spark.executor.memory": f"{heap}m",
+        "spark.executor.memoryOverhead": f"{overhead}m",
+        "spark.dynamicAllocation.enabled": "true",
+        "spark.dynamicAllocation.shuffleTracking.enabled": "true",
+        "spark.dynamicAllocation.minExecutors": str(min_execs),
+        "spark.dynamicAllocation.initialExecutors": str(initial),
+        "spark.dynamicAllocation.maxExecutors": str(max_execs),
+        "spark.dynamicAllocation.executorIdleTimeout": f"{spec.executor_idle_timeout_s}s",
+        "spark.decommission.enabled": "true",
+        "spark.storage.decommission.enabled": "true",
+        "spark.storage.decommission.shuffleBlocks.enabled": "true",
+        "spark.storage.decommission.rddBlocks.enabled": "true",
+        "spark.storage.decommission.replicationReattemptInterval": f"{spec.migration_interval_s}s",
+        "spark.executor.decommission.killInterval": f"{kill_interval}s",
+        "spark.executor.decommission.forceKillTimeout": f"{kill_interval}s",
+    }
+    if spec.shuffle_tracking_timeout_s is not None:
+        conf["spark.dynamicAllocation.shuffleTracking.timeout"] = (
+            f"{spec.shuffle_tracking_timeout_s}s"
+        )
+    if spec.fallback_storage_path:
+        conf["spark.storage.decommission.fallbackStorage.path"] = spec.fallback_storage_path
+
+    notes = [
+        f"executor size fitted to the smallest executor node {smallest.name!r} "
+        f"({smallest.cores} cores, {smallest.memory_gib} GiB): {cores} cores, {heap} MiB heap "
+        f"+ {overhead} MiB overhead",
+        f"executors per node: {per_group}; min {min_execs} (on-demand floor), "
+        f"initial {initial}, max {max_execs}",
+        f"decommission: kill after {kill_interval}s (spot warning {spec.spot_warning_s}s "
+        f"- margin {spec.decommission_margin_s}s), shuffle + RDD blocks migrate",
+    ]
+    plan: dict[str, Any] = {}
+    if spec.platform in ("yarn", "emr"):
+        # YARN node labels: EMR labels nodes by market; the AM (and so the driver in
+        # cluster mode) must land on ON_DEMAND, executors may go anywhere.
+        conf["spark.yarn.am.nodeLabelExpression"] = "ON_DEMAND"
+        plan["emr_configurations"] = [
+            {
+                "Classification": "yarn-site",
+                "Properties": {
+                    "yarn.node-labels.enabled": "true",
+                    "yarn.node-labels.am.default-node-label-expression": "ON_DEMAND",
+                },
+            }
+        ]
+        notes.append("driver/AM on ON_DEMAND YARN node label (spark.yarn.am.nodeLabelExpression)")
+    elif spec.platform == "kubernetes":
+        driver_sel = {CAPACITY_LABEL: "on-demand"}
+        exec_sel = (
+            {CAPACITY_LABEL: "spot"}
+            if any(g.capacity == "spot" for g in executor_groups)
+            else {CAPACITY_LABEL: "on-demand"}
+        )
+        plan["driver_node_selector"] = driver_sel
+        plan["executor_node_selector"] = exec_sel
+        if exec_sel[CAPACITY_LABEL] == "spot":
+            plan["executor_tolerations"] = [
+                {
+                    "key": CAPACITY_LABEL,
+                    "operator": "Equal",
+                    "value": "spot",
+                    "effect": "NoSchedule",
+                }
+            ]
+        for key, value in driver_sel.items():
+            conf[f"spark.kubernetes.driver.node.selector.{key}"] = value
+        for key, value in exec_sel.items():
+            conf[f"spark.kubernetes.executor.node.selector.{key}"] = value
+        notes.append(f"driver node selector {driver_sel}, executors {exec_sel} (+ toleration)")
+    return AllocationPlan(
+        conf=conf,
+        executor_cores=cores,
+        executor_memory_mib=heap,
+        executor_overhead_mib=overhead,
+        executors_per_node=per_group[smallest.name],
+        min_executors=min_execs,
+        initial_executors=initial,
+        max_executors=max_execs,
+        notes=notes,
+        **plan,
+    )

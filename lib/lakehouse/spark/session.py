@@ -1,0 +1,138 @@
+"""The one place a SparkSession is built, from validated configuration.
+
+Nothing in this package creates a session at import time: entry points and the test
+fixture call :func:`build_spark_session` and pass the session down.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from lakehouse.config import Settings
+
+__all__ = [
+    "REDACTION_REGEX",
+    "build_spark_session",
+    "cache_dir",
+    "delta_maven_coordinate",
+    "restored_conf",
+    "session_conf",
+]
+
+#: Spark redacts configuration values whose *key* matches this in the UI, logs and event log.
+REDACTION_REGEX = (
+    r"(?i)secret|password|passwd|token|credential|access[._-]?key|session[._-]?key|auth"
+)
+
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def cache_dir() -> Path:
+    """Persistent cache for downloaded jars and tools: ``$LAKEHOUSE_CACHE`` or ~/.cache/lakehouse."""
+    return Path(os.environ.get("LAKEHOUSE_CACHE", Path.home() / ".cache" / "lakehouse"))
+
+
+def delta_maven_coordinate() -> str:
+    """Maven coordinates of the Delta jars matching the installed pyspark and delta-spark.
+
+    Delta 4.x publishes one artifact per Spark minor (``delta-spark_4.1_2.13``);
+    Delta 3.x publishes ``delta-spark_2.12`` for Spark 3.5.
+    """
+    import pyspark
+
+    delta_version = metadata.version("delta-spark")
+    spark_mm = ".".join(pyspark.__version__.split(".")[:2])
+    if int(delta_version.split(".")[0]) >= 4:
+        return f"io.delta:delta-spark_{spark_mm}_2.13:{delta_version}"
+    return f"io.delta:delta-spark_2.12:{delta_version}"
+
+
+def spark_conf_for(
+    settings: Settings, *, extra_conf: Mapping[str, str] | None = None, submitted: bool = False
+) -> dict[str, str]:
+    """The Spark configuration the session gets, without building it.
+
+    ``submitted`` is true when the JVM was started by ``spark-submit`` (which already
+    received master, packages and Delta settings).
+    """
+    conf: dict[str, str] = {"spark.app.name": settings.spark.app_name}
+    conf.update(DELTA_CONF)
+    conf["spark.redaction.regex"] = REDACTION_REGEX
+    conf["spark.sql.redaction.string.regex"] = REDACTION_REGEX
+    if not submitted:
+        if settings.spark.master:
+            conf["spark.master"] = settings.spark.master
+        package = settings.spark.delta_package
+        if package == "auto":
+            package = delta_maven_coordinate()
+        if package:
+            conf["spark.jars.packages"] = package
+            conf["spark.jars.ivy"] = settings.spark.ivy_dir or str(cache_dir() / "ivy")
+    conf.update(settings.spark.conf)
+    if extra_conf:
+        conf.update(extra_conf)
+    return conf
+
+
+def build_spark_session(
+    settings: Settings,
+    *,
+    app_name: str | None = None,
+    extra_conf: Mapping[str, str] | None = None,
+) -> SparkSession:
+    """Build (or return the running) SparkSession for ``settings``.
+
+    Delta's SQL extension and catalog are always on. Outside ``spark-submit`` the master
+    and Delta's jars (resolved from Maven Central into a persistent Ivy cache, so a second
+    run is offline) come from configuration; under ``spark-submit`` they come from the
+    command line, and are not overridden here.
+    """
+    from pyspark.sql import SparkSession
+
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    conf = spark_conf_for(settings, extra_conf=extra_conf, submitted=submitted)
+    if app_name:
+        conf["spark.app.name"] = app_name
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+@contextmanager
+def session_conf(spark: SparkSession, conf: Mapping[str, str]) -> Iterator[None]:
+    """Set runtime SQL settings for the duration of a block, then put back what was there.
+
+    The session's configuration is shared by every thread using the session, so queries
+    another thread starts inside the block see these settings too.
+    """
+    with restored_conf(spark, conf):
+        for key, value in conf.items():
+            spark.conf.set(key, value)
+        yield
+
+
+@contextmanager
+def restored_conf(spark: SparkSession, keys: Iterable[str]) -> Iterator[None]:
+    """Put ``keys`` back as they were before the block (unset if they were unset), whatever
+    the block set them to, also on error."""
+    before = {k: spark.conf.get(k, None) for k in keys}
+    try:
+        yield
+    finally:
+        for key, old in before.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)

@@ -1,0 +1,476 @@
+"""Table layout and maintenance on Delta's own commands: properties, OPTIMIZE, Z-order,
+liquid clustering, VACUUM with a retention guard, and a data-skipping explainer.
+
+Layout comes from :class:`lakehouse.config.TableSettings`:
+
+* ``target_file_size`` -> ``spark.databricks.delta.optimize.maxFileSize`` while OPTIMIZE runs
+  on that table (open-source Delta 4.2 rejects ``delta.targetFileSize`` as an unknown
+  property: ``DELTA_UNKNOWN_CONFIGURATION``; that property is Databricks-only)
+* ``data_skipping_stats_columns`` -> ``delta.dataSkippingStatsColumns``
+* ``deletion_vectors`` -> ``delta.enableDeletionVectors``
+* ``zorder_by`` -> ``OPTIMIZE ... ZORDER BY`` (``DeltaTable.optimize().executeZOrderBy``)
+* ``cluster_by`` -> liquid clustering (``ALTER TABLE ... CLUSTER BY``; OPTIMIZE clusters)
+
+Examples
+--------
+>>> from lakehouse.config import TableSettings, parse_byte_string
+>>> t = TableSettings(path="p", layer="gold", target_file_size="128m",
+...                   data_skipping_stats_columns=["x", "y"], deletion_vectors=True)
+>>> table_properties(t)
+{'delta.dataSkippingStatsColumns': 'x,y', 'delta.enableDeletionVectors': 'true'}
+>>> optimize_conf(t)
+{'spark.databricks.delta.optimize.maxFileSize': '134217728'}
+>>> parse_interval_hours("interval 7 days")
+168.0
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lakehouse.config import TableSettings, parse_byte_string
+from lakehouse.spark.session import session_conf
+from lakehouse.spark.sql import delta_path_identifier, quote_identifier, validate_identifier
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, SparkSession
+
+__all__ = [
+    "DEFAULT_RETENTION_HOURS",
+    "OptimizeReport",
+    "SkippingReport",
+    "VacuumRetentionError",
+    "apply_layout",
+    "changed_partitions",
+    "explain_skipping",
+    "optimize",
+    "optimize_conf",
+    "parse_interval_hours",
+    "partition_predicate",
+    "safety_retention_hours",
+    "sql_string_literal",
+    "table_properties",
+    "vacuum",
+]
+
+log = logging.getLogger(__name__)
+
+#: The session setting bounding the files OPTIMIZE writes (Delta default 1 GiB).
+OPTIMIZE_MAX_FILE_SIZE = "spark.databricks.delta.optimize.maxFileSize"
+MDC_RANGE_IDS = "spark.databricks.io.skipping.mdc.rangeId.max"
+MDC_ADD_NOISE = "spark.databricks.io.skipping.mdc.addNoise"
+#: Tasks Spark (and Delta's VACUUM) list a directory tree with.
+LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+#: Delta's default ``delta.deletedFileRetentionDuration`` (``interval 1 week``).
+DEFAULT_RETENTION_HOURS = 168.0
+
+_UNIT_HOURS = {
+    "second": 1 / 3600,
+    "minute": 1 / 60,
+    "hour": 1.0,
+    "day": 24.0,
+    "week": 168.0,
+}
+_INTERVAL = re.compile(
+    r"(?i)\s*(?:interval\s+)?(\d+(?:\.\d+)?)\s+(second|minute|hour|day|week)s?\s*"
+)
+_SAFE_VALUE = re.compile(r"[A-Za-z0-9_.,:-]*")
+
+
+class VacuumRetentionError(ValueError):
+    """A VACUUM retention below the table's safety retention without an explicit override."""
+
+
+def table_properties(table: TableSettings) -> dict[str, str]:
+    """The Delta table properties ``table``'s layout asks for (only the ones it sets)."""
+    props: dict[str, str] = {}
+    if table.data_skipping_stats_columns:
+        props["delta.dataSkippingStatsColumns"] = ",".join(table.data_skipping_stats_columns)
+    if table.deletion_vectors is not None:
+        props["delta.enableDeletionVectors"] = "true" if table.deletion_vectors else "false"
+    return props
+
+
+def optimize_conf(table: TableSettings) -> dict[str, str]:
+    """Session settings OPTIMIZE of ``table`` runs with: its target file size in bytes and,
+    with ``zorder_ranges``, the Z-order range buckets per column without the noise byte
+    (so the curve has ``zorder_ranges ** len(zorder_by)`` cells and file cuts fall on
+    cell boundaries instead of straddling them)."""
+    conf = {}
+    if table.target_file_size is not None:
+        conf[OPTIMIZE_MAX_FILE_SIZE] = str(parse_byte_string(table.target_file_size))
+    if table.zorder_ranges is not None:
+        conf[MDC_RANGE_IDS] = str(table.zorder_ranges)
+        conf[MDC_ADD_NOISE] = "false"
+    return conf
+
+
+def _detail(spark: SparkSession, path: str) -> dict[str, Any]:
+    from delta.tables import DeltaTable
+
+    row = DeltaTable.forPath(spark, path).detail().first()
+    return {} if row is None else row.asDict(recursive=True)
+
+
+def _property_literal(value: str) -> str:
+    # Values come from validated config (sizes, identifiers, booleans); refuse anything else
+    # rather than splice it into SQL.
+    if not _SAFE_VALUE.fullmatch(value):
+        raise ValueError(f"table property value {value!r} must match [A-Za-z0-9_.,:-]*")
+    return "'" + value + "'"
+
+
+def apply_layout(spark: SparkSession, path: str, table: TableSettings) -> dict[str, Any]:
+    """Bring the table at ``path`` to ``table``'s layout; return what changed.
+
+    Sets the table properties that differ and, for ``cluster_by``, switches the table to
+    liquid clustering on those columns (``ALTER TABLE ... CLUSTER BY``; Delta allows it on
+    unpartitioned tables). Partitioning itself cannot change in place.
+    """
+    detail = _detail(spark, path)
+    current = detail.get("properties") or {}
+    wanted = table_properties(table)
+    changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+    ident = delta_path_identifier(path)
+    if changed:
+        assignments = ", ".join(
+            f"{_property_literal(k)} = {_property_literal(v)}" for k, v in changed.items()
+        )
+        spark.sql(f"ALTER TABLE {ident} SET TBLPROPERTIES ({assignments})")
+    out: dict[str, Any] = {"properties": changed}
+    clustering = list(detail.get("clusteringColumns") or [])
+    if table.cluster_by and clustering != list(table.cluster_by):
+        cols = ", ".join(quote_identifier(validate_identifier(c)) for c in table.cluster_by)
+        spark.sql(f"ALTER TABLE {ident} CLUSTER BY ({cols})")
+        out["cluster_by"] = list(table.cluster_by)
+    return out
+
+
+# --------------------------------------------------------------------------- OPTIMIZE
+
+
+def _history(spark: SparkSession, path: str) -> list[dict[str, Any]]:
+    from delta.tables import DeltaTable
+
+    rows = (
+        DeltaTable.forPath(spark, path)
+        .history()
+        .select("version", "operation", "operationMetrics", "operationParameters")
+        .collect()
+    )
+    return [r.asDict(recursive=True) for r in rows]
+
+
+def changed_partitions(spark: SparkSession, path: str) -> list[dict[str, str | None]] | None:
+    """Partitions that received files since the table's last OPTIMIZE.
+
+    Reads the ``add`` actions of the Delta commits after the last OPTIMIZE. Returns
+    ``None`` when there was no OPTIMIZE yet (or the commits are gone), meaning "all".
+    """
+    history = _history(spark, path)
+    optimized = [h["version"] for h in history if h["operation"] == "OPTIMIZE"]
+    if not optimized:
+        return None
+    last = max(optimized)
+    latest = max(h["version"] for h in history)
+    versions = list(range(last + 1, latest + 1))
+    if not versions:
+        return []
+    log_dir = path.rstrip("/") + "/_delta_log/"
+    files = [f"{log_dir}{v:020d}.json" for v in versions]
+    try:
+        commits = spark.read.json(files)
+    except Exception as exc:  # noqa: BLE001 - cleaned-up log: fall back to the whole table
+        log.info("%s: cannot read commits %s (%s); optimizing every partition", path, files, exc)
+        return None
+    if "add" not in commits.columns:
+        return []
+    rows = (
+        commits.where("add IS NOT NULL")
+        .selectExpr("to_json(add.partitionValues) AS pv")
+        .distinct()
+        .collect()
+    )
+    import json
+
+    return sorted(
+        (json.loads(r["pv"]) if r["pv"] else {} for r in rows),
+        key=lambda d: json.dumps(d, sort_keys=True),
+    )
+
+
+def sql_string_literal(value: str) -> str:
+    """A Spark SQL string literal for ``value``, escaped as Spark's own
+    ``escapeSingleQuotedString`` does (backslash and single quote are backslash-escaped).
+
+    Examples
+    --------
+    >>> print(sql_string_literal("it's"))
+    'it\\'s'
+    """
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def partition_predicate(partitions: Sequence[Mapping[str, str | None]]) -> str:
+    """A SQL predicate selecting exactly ``partitions``: identifiers validated and quoted,
+    values escaped string literals (:func:`sql_string_literal`); Spark casts them to the
+    partition column's type. ``DeltaTable.optimize().where`` only takes a SQL string.
+
+    Examples
+    --------
+    >>> partition_predicate([{"d": "2025-01-02"}, {"d": None}])
+    "(`d` = '2025-01-02') OR (`d` IS NULL)"
+    """
+    terms = []
+    for part in partitions:
+        conds = []
+        for col, value in sorted(part.items()):
+            name = quote_identifier(validate_identifier(col))
+            conds.append(
+                f"{name} IS NULL" if value is None else f"{name} = {sql_string_literal(value)}"
+            )
+        terms.append("(" + " AND ".join(conds) + ")" if conds else "TRUE")
+    return " OR ".join(terms) if terms else "FALSE"
+
+
+@dataclass
+class OptimizeReport:
+    """What one OPTIMIZE did, from its Delta commit metrics."""
+
+    path: str
+    mode: str
+    files_before: int
+    files_after: int
+    files_added: int = 0
+    files_removed: int = 0
+    bytes_added: int = 0
+    bytes_removed: int = 0
+    partitions: list[dict[str, str | None]] | None = None
+    version: int | None = None
+    skipped: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _int(metrics: Mapping[str, Any], key: str) -> int:
+    try:
+        return int(metrics.get(key) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def optimize(
+    spark: SparkSession,
+    path: str,
+    table: TableSettings,
+    *,
+    partitions: Sequence[Mapping[str, str | None]] | None = None,
+) -> OptimizeReport:
+    """OPTIMIZE the table per its layout: Z-order, liquid clustering or plain bin-packing.
+
+    Parameters
+    ----------
+    partitions:
+        Restrict to these partitions (partitioned tables only); ``None`` = all.
+    """
+    from delta.tables import DeltaTable
+
+    before = int(_detail(spark, path).get("numFiles") or 0)
+    if table.cluster_by:
+        mode = "cluster"
+    elif table.zorder_by:
+        mode = "zorder"
+    else:
+        mode = "compact"
+    if partitions is not None and not partitions:
+        return OptimizeReport(path, mode, before, before, partitions=[], skipped="no changes")
+    if table.zorder_by:
+        columns = set(spark.read.format("delta").load(path).columns)
+        missing = sorted(set(table.zorder_by) - columns)
+        if missing:
+            raise ValueError(
+                f"{path}: zorder_by columns {missing} are not in the table; "
+                f"columns: {sorted(columns)}"
+            )
+    builder = DeltaTable.forPath(spark, path).optimize()
+    if partitions is not None and not table.cluster_by:
+        builder = builder.where(partition_predicate(partitions))
+    with session_conf(spark, optimize_conf(table)):
+        if mode == "zorder":
+            builder.executeZOrderBy(*table.zorder_by)
+        else:
+            builder.executeCompaction()
+    last = _history(spark, path)[0]
+    after = int(_detail(spark, path).get("numFiles") or 0)
+    if last["operation"] != "OPTIMIZE":
+        return OptimizeReport(path, mode, before, after, skipped="nothing to rewrite")
+    metrics = last["operationMetrics"] or {}
+    return OptimizeReport(
+        path=path,
+        mode=mode,
+        files_before=before,
+        files_after=after,
+        files_added=_int(metrics, "numAddedFiles"),
+        files_removed=_int(metrics, "numRemovedFiles"),
+        bytes_added=_int(metrics, "numAddedBytes"),
+        bytes_removed=_int(metrics, "numRemovedBytes"),
+        partitions=None if partitions is None else [dict(p) for p in partitions],
+        version=int(last["version"]),
+        metrics=dict(metrics),
+    )
+
+
+# --------------------------------------------------------------------------- VACUUM
+
+
+def parse_interval_hours(text: str) -> float:
+    """Hours in a Delta interval string (``interval 7 days``, ``interval 168 hours``).
+
+    Examples
+    --------
+    >>> parse_interval_hours("interval 1 week")
+    168.0
+    >>> parse_interval_hours("2 hours")
+    2.0
+    """
+    match = _INTERVAL.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not a Delta interval (e.g. 'interval 7 days'): {text!r}")
+    return float(match.group(1)) * _UNIT_HOURS[match.group(2).lower()]
+
+
+def safety_retention_hours(spark: SparkSession, path: str) -> float:
+    """The table's ``delta.deletedFileRetentionDuration`` in hours (168 by default)."""
+    props = _detail(spark, path).get("properties") or {}
+    value = props.get("delta.deletedFileRetentionDuration")
+    return DEFAULT_RETENTION_HOURS if value is None else parse_interval_hours(value)
+
+
+def check_retention(
+    *, table: str, retention_hours: float, safety_hours: float, allow_below_safety: bool
+) -> bool:
+    """Refuse a retention below the safety retention unless explicitly allowed.
+
+    Returns True when the override is in use (the caller must log it).
+
+    Examples
+    --------
+    >>> check_retention(table="t", retention_hours=1, safety_hours=168,
+    ...                 allow_below_safety=False)
+    Traceback (most recent call last):
+    ...
+    lakehouse.tuning.maintenance.VacuumRetentionError: VACUUM of table 't': retention 1.0 h is below the table's safety retention 168.0 h (delta.deletedFileRetentionDuration); set jobs.maintain.allow_retention_below_safety: true to override
+    """
+    if retention_hours >= safety_hours:
+        return False
+    if not allow_below_safety:
+        raise VacuumRetentionError(
+            f"VACUUM of table {table!r}: retention {float(retention_hours)} h is below the "
+            f"table's safety retention {float(safety_hours)} h "
+            "(delta.deletedFileRetentionDuration); set "
+            "jobs.maintain.allow_retention_below_safety: true to override"
+        )
+    return True
+
+
+def vacuum(
+    spark: SparkSession,
+    path: str,
+    *,
+    table: str,
+    retention_hours: float | None = None,
+    allow_below_safety: bool = False,
+    listing_parallelism: int | None = None,
+) -> dict[str, Any]:
+    """VACUUM the table, never below its safety retention unless explicitly overridden.
+
+    VACUUM lists the table directory with as many tasks as
+    ``spark.sql.sources.parallelPartitionDiscovery.parallelism`` (10000 by default), which
+    makes it take minutes on a small table; it runs with ``listing_parallelism`` tasks
+    instead (default: 4 x the default parallelism, at least 8).
+
+    Returns ``{retention_hours, safety_hours, override, files_deleted}``; the override is
+    logged at WARNING.
+    """
+    from delta.tables import DeltaTable
+
+    safety = safety_retention_hours(spark, path)
+    hours = safety if retention_hours is None else float(retention_hours)
+    override = check_retention(
+        table=table,
+        retention_hours=hours,
+        safety_hours=safety,
+        allow_below_safety=allow_below_safety,
+    )
+    if override:
+        log.warning(
+            "VACUUM of table %r with retention %.1f h BELOW the safety retention %.1f h "
+            "(explicit override jobs.maintain.allow_retention_below_safety)",
+            table,
+            hours,
+            safety,
+        )
+    check = "false" if override else "true"
+    listing = listing_parallelism or max(8, 4 * spark.sparkContext.defaultParallelism)
+    conf = {
+        "spark.databricks.delta.retentionDurationCheck.enabled": check,
+        LISTING_PARALLELISM: str(listing),
+    }
+    with session_conf(spark, conf):
+        # DRY RUN lists the files VACUUM will delete; VACUUM's own "VACUUM END" commit
+        # (numDeletedFiles) exists only when spark.databricks.delta.vacuum.logging is on.
+        sql_hours = repr(float(hours))
+        deleted = spark.sql(
+            f"VACUUM {delta_path_identifier(path)} RETAIN {sql_hours} HOURS DRY RUN"
+        ).count()
+        # Nothing to delete: skip VACUUM itself, which would still commit VACUUM START/END
+        # entries and so give an unchanged table new versions on every maintenance run.
+        if deleted:
+            DeltaTable.forPath(spark, path).vacuum(hours)
+    return {
+        "retention_hours": hours,
+        "safety_hours": safety,
+        "override": override,
+        "files_deleted": deleted,
+        "listing_parallelism": listing,
+    }
+
+
+# --------------------------------------------------------------------------- skipping
+
+
+@dataclass(frozen=True)
+class SkippingReport:
+    """How many files Delta's statistics let a filter skip."""
+
+    files_total: int
+    files_read: int
+
+    @property
+    def files_skipped(self) -> int:
+        return self.files_total - self.files_read
+
+    @property
+    def fraction_read(self) -> float:
+        return self.files_read / self.files_total if self.files_total else 0.0
+
+
+def explain_skipping(spark: SparkSession, path: str, predicate: Column | str) -> SkippingReport:
+    """Files the scan of ``path`` filtered by ``predicate`` reads, out of the table's files.
+
+    Measured from the executed scan's ``numFiles`` metric (after partition pruning and
+    Delta's min/max data skipping), against ``numFiles`` in the Delta log.
+
+    Examples
+    --------
+    >>> # explain_skipping(spark, "/data/t", F.col("x") == 5)
+    >>> # SkippingReport(files_total=64, files_read=7)
+    """
+    from lakehouse.tuning.pruning import scan_stats
+
+    df = spark.read.format("delta").load(path).where(predicate)
+    stats = scan_stats(df, path=path)
+    return SkippingReport(files_total=stats.files_total, files_read=stats.files_read)

@@ -1,0 +1,376 @@
+"""Idempotent, restartable writes: Delta transaction identities and the landing-file ledger.
+
+Every write a job makes carries Delta's idempotent-write identity (a ``SetTransaction``
+action in the log): ``txnAppId`` names the job, the target table and the batch, and
+``txnVersion`` is the write's step number within that batch (0, 1, 2... monotonically
+increasing per run). Delta skips a write whose ``txnVersion`` is not greater than the
+last one committed for that ``txnAppId``, so re-running a batch after a crash never
+duplicates data, and a batch re-run out of order is never mistaken for an older one
+(each batch has its own app id).
+
+* DataFrame writes: :meth:`TxnIdentity.apply` adds the ``txnAppId`` / ``txnVersion`` /
+  ``userMetadata`` writer options.
+* MERGE / UPDATE / DELETE / SQL: :meth:`TxnIdentity.session` sets Delta's session confs
+  ``spark.databricks.delta.write.txnAppId`` / ``txnVersion`` and
+  ``spark.databricks.delta.commitInfo.userMetadata`` for the block and restores them after
+  (Delta does not unset them itself: a forgotten conf silently skips the next write).
+  Session confs are per session: concurrent writers in threads should each use
+  ``spark.newSession()``.
+
+Each commit's ``userMetadata`` is JSON ``{"job", "batch_id", "table", "app_id",
+"txn_version"}``, which :mod:`lakehouse.writes.rollback` uses to find the commits of a run.
+
+Examples
+--------
+>>> t = txn_identity("silver_orders", "20260101T000000Z", table="orders")
+>>> t.app_id, t.version
+('lakehouse/silver_orders/orders/20260101T000000Z', 0)
+>>> sorted(t.writer_options())
+['txnAppId', 'txnVersion', 'userMetadata']
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from lakehouse.spark.session import session_conf
+from lakehouse.spark.sql import validate_identifier
+from lakehouse.writes.retry import RetryPolicy, retry_on_conflict
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
+
+R = TypeVar("R")
+
+__all__ = [
+    "LEDGER_COLUMNS",
+    "SESSION_TXN_APP_ID",
+    "SESSION_TXN_VERSION",
+    "SESSION_USER_METADATA",
+    "BatchWrites",
+    "LandingFile",
+    "TxnIdentity",
+    "batch_commits",
+    "commit_metadata",
+    "list_landing_files",
+    "new_files",
+    "record_ingested",
+    "txn_identity",
+]
+
+SESSION_TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
+SESSION_TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+SESSION_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+
+_BATCH = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]{0,127}")
+
+
+@dataclass(frozen=True)
+class TxnIdentity:
+    """Delta's idempotent-write identity of one write of one job in one batch."""
+
+    job: str
+    batch_id: str
+    table: str
+    version: int
+
+    @property
+    def app_id(self) -> str:
+        return f"lakehouse/{self.job}/{self.table}/{self.batch_id}"
+
+    @property
+    def user_metadata(self) -> str:
+        return json.dumps(
+            {
+                "job": self.job,
+                "batch_id": self.batch_id,
+                "table": self.table,
+                "app_id": self.app_id,
+                "txn_version": self.version,
+            },
+            sort_keys=True,
+        )
+
+    def next(self) -> TxnIdentity:
+        """The identity of the next write to the same table in the same batch."""
+        return TxnIdentity(self.job, self.batch_id, self.table, self.version + 1)
+
+    def writer_options(self) -> dict[str, str]:
+        """Options for ``DataFrameWriter``: ``txnAppId``, ``txnVersion``, ``userMetadata``."""
+        return {
+            "txnAppId": self.app_id,
+            "txnVersion": str(self.version),
+            "userMetadata": self.user_metadata,
+        }
+
+    def apply(self, writer: DataFrameWriter) -> DataFrameWriter:
+        """Return ``writer`` with the identity set (DataFrame appends and overwrites)."""
+        for key, value in self.writer_options().items():
+            writer = writer.option(key, value)
+        return writer
+
+    @contextmanager
+    def session(self, spark: SparkSession) -> Iterator[TxnIdentity]:
+        """Set the identity as session confs for MERGE/UPDATE/DELETE/SQL inside the block.
+
+        The previous values are restored on exit, even on error.
+        """
+        keys = {
+            SESSION_TXN_APP_ID: self.app_id,
+            SESSION_TXN_VERSION: str(self.version),
+            SESSION_USER_METADATA: self.user_metadata,
+        }
+        with session_conf(spark, keys):
+            yield self
+
+
+@contextmanager
+def commit_metadata(spark: SparkSession, *, job: str, batch_id: str) -> Iterator[None]:
+    """Tag every Delta commit made inside the block with ``{"job", "batch_id"}``.
+
+    Sets ``spark.databricks.delta.commitInfo.userMetadata`` for the block (restored on
+    exit), so :mod:`lakehouse.writes.rollback` finds a run's commits on every table the job
+    wrote, including MERGEs that carry no transaction identity. A write's own
+    ``userMetadata`` (see :meth:`TxnIdentity.apply` / :meth:`TxnIdentity.session`) wins.
+    """
+    meta = json.dumps({"job": job, "batch_id": batch_id}, sort_keys=True)
+    previous = spark.conf.get(SESSION_USER_METADATA, None)
+    spark.conf.set(SESSION_USER_METADATA, meta)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(SESSION_USER_METADATA)
+        else:
+            spark.conf.set(SESSION_USER_METADATA, previous)
+
+
+def txn_identity(job: str, batch_id: str, *, table: str, step: int = 0) -> TxnIdentity:
+    """The idempotent-write identity of write number ``step`` of ``job`` to ``table``.
+
+    Raises
+    ------
+    ValueError
+        If ``job`` or ``table`` is not an identifier, ``batch_id`` has characters outside
+        ``[A-Za-z0-9_.:+-]`` (or is longer than 128), or ``step`` is negative.
+    """
+    validate_identifier(job)
+    validate_identifier(table)
+    if not isinstance(batch_id, str) or not _BATCH.fullmatch(batch_id):
+        raise ValueError(
+            f"invalid batch id {batch_id!r}: must match [A-Za-z0-9][A-Za-z0-9_.:+-]* "
+            "(at most 128 characters)"
+        )
+    if step < 0:
+        raise ValueError(f"step must be >= 0; found {step}")
+    return TxnIdentity(job, batch_id, table, step)
+
+
+@dataclass
+class BatchWrites:
+    """The writes one job makes in one batch: each gets the next transaction identity of
+    its table, and runs with bounded retry on Delta commit conflicts.
+
+    Examples
+    --------
+    >>> w = BatchWrites("gold_daily_sales", "20260101T000000Z")
+    >>> w.identity("fact_sales").version, w.identity("fact_sales").version
+    (0, 1)
+    """
+
+    job: str
+    batch_id: str
+    policy: RetryPolicy | None = None
+    _steps: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def identity(self, table: str) -> TxnIdentity:
+        """The identity of the next write to ``table`` (steps 0, 1, 2... per table)."""
+        step = self._steps[table] = self._steps.get(table, -1) + 1
+        return txn_identity(self.job, self.batch_id, table=table, step=step)
+
+    def run(self, spark: SparkSession, table: str, operation: Callable[[], R]) -> R:
+        """Run ``operation`` (a MERGE / UPDATE / DELETE or a DataFrame write to ``table``)
+        under the table's next identity as session confs, retrying commit conflicts.
+
+        ``operation`` must do the whole read-modify-write each time it is called. A re-run
+        of the same batch whose write already committed is skipped by Delta (no new
+        version); callers detect that by comparing table versions.
+        """
+        txn = self.identity(table)
+
+        def attempt() -> R:
+            with txn.session(spark):
+                return operation()
+
+        return retry_on_conflict(
+            attempt, policy=self.policy, describe=f"{self.job}: write to {table}"
+        )
+
+    def save(self, table: str, writer: DataFrameWriter, path: str) -> None:
+        """``writer.save(path)`` with the table's next identity as writer options, retrying
+        commit conflicts (a re-run of a committed batch write is skipped by Delta)."""
+        txn = self.identity(table)
+        retry_on_conflict(
+            lambda: txn.apply(writer).save(path),
+            policy=self.policy,
+            describe=f"{self.job}: write to {table}",
+        )
+
+
+def batch_commits(spark: SparkSession, path: str, batch_id: str) -> list[dict[str, Any]]:
+    """Commits of the Delta table at ``path`` whose ``userMetadata`` names ``batch_id``.
+
+    Each item: ``version``, ``operation``, ``timestamp`` and the parsed metadata; oldest
+    first.
+    """
+    from delta.tables import DeltaTable
+
+    rows = (
+        DeltaTable.forPath(spark, path)
+        .history()
+        .select("version", "operation", "timestamp", "userMetadata")
+        .collect()
+    )
+    out = []
+    for row in rows:
+        meta = _parse_meta(row["userMetadata"])
+        if meta is not None and meta.get("batch_id") == batch_id:
+            out.append(
+                {
+                    "version": int(row["version"]),
+                    "operation": row["operation"],
+                    "timestamp": row["timestamp"],
+                    **meta,
+                }
+            )
+    return sorted(out, key=lambda c: c["version"])
+
+
+def _parse_meta(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        meta = json.loads(text)
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+# --------------------------------------------------------------------------- ledger
+
+#: Columns of the landing-file ledger (a Delta table).
+LEDGER_COLUMNS = ("path", "size", "modified_at", "source", "job", "batch_id", "ingested_at")
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One landing file, identified by path, size and modification time."""
+
+    path: str
+    size: int
+    modified_at: dt.datetime
+
+
+def list_landing_files(spark: SparkSession, pattern: str) -> list[LandingFile]:
+    """List files matching ``pattern`` (a Hadoop glob: local path or object-store URI).
+
+    Uses Spark's ``binaryFile`` source without its ``content`` column, so no file is read.
+    """
+    from pyspark.errors import AnalysisException
+
+    try:
+        df = (
+            spark.read.format("binaryFile")
+            .load(pattern)
+            .select("path", "length", "modificationTime")
+        )
+    except AnalysisException as exc:
+        if "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc):
+            return []
+        raise
+    return sorted(
+        (LandingFile(r["path"], int(r["length"]), r["modificationTime"]) for r in df.collect()),
+        key=lambda f: f.path,
+    )
+
+
+def _ledger_df(spark: SparkSession, ledger_path: str) -> DataFrame | None:
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, ledger_path):
+        return None
+    return spark.read.format("delta").load(ledger_path)
+
+
+def new_files(
+    spark: SparkSession, ledger_path: str, files: Sequence[LandingFile], *, source: str
+) -> list[LandingFile]:
+    """The files of ``files`` not yet recorded in the ledger for ``source``.
+
+    A file counts as ingested when its path, size and modification time are all in the
+    ledger: a file rewritten in place (new size or time) is ingested again.
+    """
+    ledger = _ledger_df(spark, ledger_path)
+    if ledger is None or not files:
+        return list(files)
+    from pyspark.sql import functions as F
+
+    seen = {
+        (r["path"], int(r["size"]), r["modified_at"])
+        for r in ledger.filter(F.col("source") == F.lit(source))
+        .select("path", "size", "modified_at")
+        .collect()
+    }
+    return [f for f in files if (f.path, f.size, f.modified_at) not in seen]
+
+
+def record_ingested(
+    spark: SparkSession,
+    ledger_path: str,
+    files: Sequence[LandingFile],
+    *,
+    source: str,
+    job: str,
+    batch_id: str,
+    step: int = 0,
+) -> int:
+    """Record ``files`` as ingested (insert-only, idempotent per batch); return rows added.
+
+    Call it *after* the data write of the same batch committed: a crash in between leaves
+    the files unrecorded, and the re-run of the batch (same ``batch_id``) skips the data
+    write via its transaction identity, then records the files.
+    """
+    from pyspark.sql import types as T
+
+    if not files:
+        return 0
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    schema = T.StructType(
+        [
+            T.StructField("path", T.StringType(), False),
+            T.StructField("size", T.LongType(), False),
+            T.StructField("modified_at", T.TimestampType(), False),
+            T.StructField("source", T.StringType(), False),
+            T.StructField("job", T.StringType(), False),
+            T.StructField("batch_id", T.StringType(), False),
+            T.StructField("ingested_at", T.TimestampType(), False),
+        ]
+    )
+    rows = [(f.path, f.size, f.modified_at, source, job, batch_id, now) for f in files]
+    df = spark.createDataFrame(rows, schema)
+    pending = new_files(spark, ledger_path, files, source=source)
+    if not pending:
+        return 0
+    keep = {f.path for f in pending}
+    from pyspark.sql import functions as F
+
+    df = df.filter(F.col("path").isin(sorted(keep)))
+    txn = txn_identity(job, batch_id, table="landing_ledger", step=step)
+    txn.apply(df.write.format("delta").mode("append")).save(ledger_path)
+    return len(keep)

@@ -1,0 +1,80 @@
+"""The maintain job: a pure plan, and a run over small silver/gold tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+
+from jobs import maintain
+from jobs.maintain import TableState, plan
+from lakehouse.config import load_config
+from lakehouse.tuning.maintenance import VacuumRetentionError
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _settings(tmp_path, **maintain_cfg):
+    return load_config(
+        "local",
+        conf_dir=REPO / "conf",
+        overrides={
+            "paths": {"data_root": str(tmp_path / "data")},
+            "jobs": {"maintain": {"tables": ["orders", "fact_sales"], **maintain_cfg}},
+        },
+    )
+
+
+def test_plan_is_incremental_for_partitioned_tables(tmp_path):
+    settings = _settings(tmp_path)
+    states = {
+        "orders": TableState(exists=True, changed=[{"order_date": "2025-01-02"}]),
+        "fact_sales": TableState(exists=False),
+    }
+    tasks = {t.table: t for t in plan(settings, states)}
+    assert tasks["orders"].partitions == [{"order_date": "2025-01-02"}]
+    assert (tasks["orders"].retention_hours, tasks["orders"].retention_override) == (168.0, False)
+    assert tasks["fact_sales"].skipped == "not a Delta table"
+
+
+def test_plan_refuses_short_retention_without_override(tmp_path):
+    settings = _settings(tmp_path, vacuum_retention_hours=24)
+    with pytest.raises(
+        VacuumRetentionError,
+        match=re.escape("retention 24.0 h is below the table's safety retention 168.0 h"),
+    ):
+        plan(settings, {"orders": TableState(exists=True)})
+    allowed = _settings(tmp_path, vacuum_retention_hours=24, allow_retention_below_safety=True)
+    (task, _) = plan(allowed, {"orders": TableState(exists=True)})
+    assert task.retention_override is True
+
+
+def test_unknown_table_is_an_error(tmp_path):
+    settings = _settings(tmp_path, tables=["nope"])
+    with pytest.raises(KeyError, match=r"jobs.maintain.tables: unknown tables \['nope'\]"):
+        plan(settings, {})
+
+
+def test_run_optimizes_zorders_and_vacuums(spark, tmp_path):
+    settings = _settings(tmp_path)
+    rows = [(i, dt.date(2025, 1, 1 + i % 2), i % 5, float(i)) for i in range(20)]
+    df = spark.createDataFrame(
+        rows, "order_id long, order_date date, customer_id long, amount double"
+    )
+    fact = settings.table_path("fact_sales")
+    df.repartition(3).write.format("delta").partitionBy("order_date").save(fact)
+    result = maintain.run(spark, settings, batch_id="b1")
+    assert result.details["tables"]["orders"] == {"skipped": "not a Delta table"}
+    entry = result.details["tables"]["fact_sales"]
+    assert entry["layout"] == {"properties": {}}
+    opt = entry["optimize"]
+    assert (opt["mode"], opt["files_before"], opt["files_after"]) == ("zorder", 6, 2)
+    assert (opt["files_removed"], opt["files_added"]) == (6, 2)
+    assert opt["bytes_removed"] > 0
+    assert entry["vacuum"]["retention_hours"] == 168.0
+    assert result.details["aqe"] == {"profile": "default", "settings": {}}
+    # second run: nothing changed since the OPTIMIZE -> nothing rewritten
+    again = maintain.run(spark, settings, batch_id="b2")
+    assert again.details["tables"]["fact_sales"]["optimize"]["skipped"] == "no changes"
