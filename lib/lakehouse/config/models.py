@@ -106,7 +106,7 @@ BroadcastThreshold = Annotated[str, AfterValidator(_broadcast_threshold)]
 
 
 class AqeProfile(_Model):
-    """A named set of adaptive-query-execution settings (see ``lakehouse.aqe``).
+    """A named set of adaptive-query-execution settings (see ``lakehouse.tuning.aqe``).
 
     Every field defaults to ``None`` = "leave Spark's own default": the ``default``
     profile is empty. Sizes are Spark size strings (``64m``, ``256MB``);
@@ -254,7 +254,7 @@ class TableQuality(_Model):
 
 
 class TableSettings(_Model):
-    """Where a table lives and how it is laid out (see ``lakehouse.layout``)."""
+    """Where a table lives and how it is laid out (see ``lakehouse.tuning.maintenance``)."""
 
     path: str
     layer: Literal["landing", "bronze", "silver", "gold", "quarantine", "meta"]
@@ -447,7 +447,7 @@ class KubernetesSubmitSettings(_Model):
 class SubmitSettings(_Model):
     """How ``spark-submit.sh`` / ``lakehouse submit`` run the packaged job on this environment.
 
-    ``cluster`` is the node description given to :func:`lakehouse.allocation.spot_aware_allocation`;
+    ``cluster`` is the node description given to :func:`lakehouse.deploy.allocation.spot_aware_allocation`;
     its settings are merged under ``conf`` (``conf`` wins).
     """
 
@@ -469,7 +469,7 @@ class SubmitSettings(_Model):
     @classmethod
     def _cluster(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
-            from lakehouse.allocation import ClusterSpec
+            from lakehouse.deploy.allocation import ClusterSpec
 
             ClusterSpec.parse(value)  # AllocationError(ValueError) -> reported with the key path
         return value
