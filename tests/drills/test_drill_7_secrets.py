@@ -22,7 +22,7 @@ from pyspark.sql import SparkSession
 
 from lakehouse.config import load_config
 from lakehouse.pipeline.report import JobResult, RunReport
-from lakehouse.redaction import REDACTED, find_leaks, redact_args, redact_mapping
+from lakehouse.redaction import REDACTED, find_leaks, redact_argv, redact_mapping
 from lakehouse.spark.session import REDACTION_REGEX, spark_conf_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,7 +64,7 @@ def test_secret_is_redacted_by_spark_and_the_suite(spark: SparkSession) -> None:
     assert find_leaks(report.render(), [SECRET]) == []
     # (c) a printed spark-submit command line
     cmd = ["spark-submit"] + [a for k, v in conf.items() for a in ("--conf", f"{k}={v}")]
-    assert find_leaks(" ".join(redact_args(cmd)), [SECRET]) == []
+    assert find_leaks(" ".join(redact_argv(cmd)), [SECRET]) == []
 
 
 def _free_port() -> int:
