@@ -43,10 +43,13 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lakehouse.errors import LakehouseError
 
 __all__ = [
     "AllocationError",
@@ -62,7 +65,7 @@ Platform = Literal["standalone", "yarn", "emr", "kubernetes"]
 CAPACITY_LABEL = "lakehouse/capacity"
 
 
-class AllocationError(ValueError):
+class AllocationError(LakehouseError, ValueError):
     """The cluster description is invalid or no executor fits on its nodes."""
 
 
@@ -246,6 +249,163 @@ def _fit(spec: ClusterSpec, group: NodeGroup) -> tuple[int, int, int, int]:
     return cores, heap, overhead, per_node
 
 
+@dataclass(frozen=True)
+class _ExecutorSize:
+    """The fitted executor: sized on the smallest executor node (``group``)."""
+
+    group: NodeGroup
+    cores: int
+    heap_mib: int
+    overhead_mib: int
+
+
+@dataclass(frozen=True)
+class _ExecutorCounts:
+    per_node: dict[str, int]
+    min: int
+    initial: int
+    max: int
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Driver-on-on-demand / executors-on-spot rules of one platform."""
+
+    conf: dict[str, str] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+
+def _executor_groups(spec: ClusterSpec) -> list[NodeGroup]:
+    return [g for g in spec.node_groups if g.runs_executors]
+
+
+def _executor_size(spec: ClusterSpec) -> _ExecutorSize:
+    """The smallest executor node decides the size, so an executor fits on every node."""
+    smallest = min(_executor_groups(spec), key=lambda g: (g.cores, g.memory_gib))
+    cores, heap, overhead, _ = _fit(spec, smallest)
+    return _ExecutorSize(group=smallest, cores=cores, heap_mib=heap, overhead_mib=overhead)
+
+
+def _executor_counts(spec: ClusterSpec, size: _ExecutorSize) -> _ExecutorCounts:
+    """Executors per node of each group; the on-demand floor, the start and the ceiling."""
+    groups = _executor_groups(spec)
+    per_node = {}
+    for group in groups:
+        usable_cores = max(group.cores - spec.reserved_cores, 1)
+        usable_mib = int((group.memory_gib - spec.reserved_memory_gib) * 1024)
+        per_node[group.name] = min(
+            usable_cores // size.cores, usable_mib // (size.heap_mib + size.overhead_mib)
+        )
+    most = sum(per_node[g.name] * g.max_nodes for g in groups)
+    on_demand_floor = sum(
+        per_node[g.name] * g.min_nodes for g in groups if g.capacity == "on-demand"
+    )
+    least = min(on_demand_floor, most)
+    at_min_size = sum(per_node[g.name] * g.min_nodes for g in groups)
+    initial = min(max(least, at_min_size, 1), most)
+    return _ExecutorCounts(per_node=per_node, min=least, initial=initial, max=most)
+
+
+def _kill_interval_s(spec: ClusterSpec) -> int:
+    return spec.spot_warning_s - spec.decommission_margin_s
+
+
+def _spark_conf(spec: ClusterSpec, size: _ExecutorSize, counts: _ExecutorCounts) -> dict[str, str]:
+    """Executor size, dynamic allocation with shuffle tracking, graceful decommissioning."""
+    kill_interval = _kill_interval_s(spec)
+    conf: dict[str, str] = {
+        "spark.executor.cores": str(size.cores),
+        "spark.executor.memory": f"{size.heap_mib}m",
+        "spark.executor.memoryOverhead": f"{size.overhead_mib}m",
+        "spark.dynamicAllocation.enabled": "true",
+        "spark.dynamicAllocation.shuffleTracking.enabled": "true",
+        "spark.dynamicAllocation.minExecutors": str(counts.min),
+        "spark.dynamicAllocation.initialExecutors": str(counts.initial),
+        "spark.dynamicAllocation.maxExecutors": str(counts.max),
+        "spark.dynamicAllocation.executorIdleTimeout": f"{spec.executor_idle_timeout_s}s",
+        "spark.decommission.enabled": "true",
+        "spark.storage.decommission.enabled": "true",
+        "spark.storage.decommission.shuffleBlocks.enabled": "true",
+        "spark.storage.decommission.rddBlocks.enabled": "true",
+        "spark.storage.decommission.replicationReattemptInterval": f"{spec.migration_interval_s}s",
+        "spark.executor.decommission.killInterval": f"{kill_interval}s",
+        "spark.executor.decommission.forceKillTimeout": f"{kill_interval}s",
+    }
+    if spec.shuffle_tracking_timeout_s is not None:
+        conf["spark.dynamicAllocation.shuffleTracking.timeout"] = (
+            f"{spec.shuffle_tracking_timeout_s}s"
+        )
+    if spec.fallback_storage_path:
+        conf["spark.storage.decommission.fallbackStorage.path"] = spec.fallback_storage_path
+    return conf
+
+
+def _yarn_placement(spec: ClusterSpec) -> _Placement:
+    """YARN node labels: EMR labels nodes by market; the AM (and so the driver in cluster
+    mode) must land on ON_DEMAND, executors may go anywhere."""
+    return _Placement(
+        conf={"spark.yarn.am.nodeLabelExpression": "ON_DEMAND"},
+        plan={
+            "emr_configurations": [
+                {
+                    "Classification": "yarn-site",
+                    "Properties": {
+                        "yarn.node-labels.enabled": "true",
+                        "yarn.node-labels.am.default-node-label-expression": "ON_DEMAND",
+                    },
+                }
+            ]
+        },
+        note="driver/AM on ON_DEMAND YARN node label (spark.yarn.am.nodeLabelExpression)",
+    )
+
+
+def _kubernetes_placement(spec: ClusterSpec) -> _Placement:
+    """Node selectors: the driver on on-demand nodes, executors on spot nodes if any."""
+    has_spot = any(g.capacity == "spot" for g in _executor_groups(spec))
+    driver_sel = {CAPACITY_LABEL: "on-demand"}
+    exec_sel = {CAPACITY_LABEL: "spot" if has_spot else "on-demand"}
+    tolerations = (
+        [{"key": CAPACITY_LABEL, "operator": "Equal", "value": "spot", "effect": "NoSchedule"}]
+        if has_spot
+        else []
+    )
+    conf = {f"spark.kubernetes.driver.node.selector.{k}": v for k, v in driver_sel.items()}
+    conf |= {f"spark.kubernetes.executor.node.selector.{k}": v for k, v in exec_sel.items()}
+    return _Placement(
+        conf=conf,
+        plan={
+            "driver_node_selector": driver_sel,
+            "executor_node_selector": exec_sel,
+            "executor_tolerations": tolerations,
+        },
+        note=f"driver node selector {driver_sel}, executors {exec_sel} (+ toleration)",
+    )
+
+
+#: How each platform keeps the driver on on-demand capacity (standalone has no means to).
+_PLACEMENTS: dict[str, Callable[[ClusterSpec], _Placement]] = {
+    "yarn": _yarn_placement,
+    "emr": _yarn_placement,
+    "kubernetes": _kubernetes_placement,
+}
+
+
+def _notes(spec: ClusterSpec, size: _ExecutorSize, counts: _ExecutorCounts) -> list[str]:
+    group = size.group
+    return [
+        f"executor size fitted to the smallest executor node {group.name!r} "
+        f"({group.cores} cores, {group.memory_gib} GiB): {size.cores} cores, "
+        f"{size.heap_mib} MiB heap + {size.overhead_mib} MiB overhead",
+        f"executors per node: {counts.per_node}; min {counts.min} (on-demand floor), "
+        f"initial {counts.initial}, max {counts.max}",
+        f"decommission: kill after {_kill_interval_s(spec)}s (spot warning "
+        f"{spec.spot_warning_s}s - margin {spec.decommission_margin_s}s), shuffle + RDD "
+        "blocks migrate",
+    ]
+
+
 def spot_aware_allocation(spec: ClusterSpec | Mapping[str, Any]) -> AllocationPlan:
     """Spark settings for ``spec``: fitted executors, dynamic allocation, decommissioning.
 
@@ -267,105 +427,19 @@ def spot_aware_allocation(spec: ClusterSpec | Mapping[str, Any]) -> AllocationPl
     """
     if not isinstance(spec, ClusterSpec):
         spec = ClusterSpec.parse(spec)
-    executor_groups = [g for g in spec.node_groups if g.runs_executors]
-    # The smallest executor node decides the size, so an executor fits on every node.
-    smallest = min(executor_groups, key=lambda g: (g.cores, g.memory_gib))
-    cores, heap, overhead, _ = _fit(spec, smallest)
-    per_group = {}
-    for group in executor_groups:
-        usable_cores = max(group.cores - spec.reserved_cores, 1)
-        usable_mib = int((group.memory_gib - spec.reserved_memory_gib) * 1024)
-        per_group[group.name] = min(usable_cores // cores, usable_mib // (heap + overhead))
-    max_execs = sum(per_group[g.name] * g.max_nodes for g in executor_groups)
-    on_demand_floor = sum(
-        per_group[g.name] * g.min_nodes for g in executor_groups if g.capacity == "on-demand"
-    )
-    min_execs = min(on_demand_floor, max_execs)
-    at_min_size = sum(per_group[g.name] * g.min_nodes for g in executor_groups)
-    initial = min(max(min_execs, at_min_size, 1), max_execs)
-    kill_interval = spec.spot_warning_s - spec.decommission_margin_s
-
-    conf: dict[str, str] = {
-        "spark.executor.cores": str(cores),
-        "spark.executor.memory": f"{heap}m",
-        "spark.executor.memoryOverhead": f"{overhead}m",
-        "spark.dynamicAllocation.enabled": "true",
-        "spark.dynamicAllocation.shuffleTracking.enabled": "true",
-        "spark.dynamicAllocation.minExecutors": str(min_execs),
-        "spark.dynamicAllocation.initialExecutors": str(initial),
-        "spark.dynamicAllocation.maxExecutors": str(max_execs),
-        "spark.dynamicAllocation.executorIdleTimeout": f"{spec.executor_idle_timeout_s}s",
-        "spark.decommission.enabled": "true",
-        "spark.storage.decommission.enabled": "true",
-        "spark.storage.decommission.shuffleBlocks.enabled": "true",
-        "spark.storage.decommission.rddBlocks.enabled": "true",
-        "spark.storage.decommission.replicationReattemptInterval": f"{spec.migration_interval_s}s",
-        "spark.executor.decommission.killInterval": f"{kill_interval}s",
-        "spark.executor.decommission.forceKillTimeout": f"{kill_interval}s",
-    }
-    if spec.shuffle_tracking_timeout_s is not None:
-        conf["spark.dynamicAllocation.shuffleTracking.timeout"] = (
-            f"{spec.shuffle_tracking_timeout_s}s"
-        )
-    if spec.fallback_storage_path:
-        conf["spark.storage.decommission.fallbackStorage.path"] = spec.fallback_storage_path
-
-    notes = [
-        f"executor size fitted to the smallest executor node {smallest.name!r} "
-        f"({smallest.cores} cores, {smallest.memory_gib} GiB): {cores} cores, {heap} MiB heap "
-        f"+ {overhead} MiB overhead",
-        f"executors per node: {per_group}; min {min_execs} (on-demand floor), "
-        f"initial {initial}, max {max_execs}",
-        f"decommission: kill after {kill_interval}s (spot warning {spec.spot_warning_s}s "
-        f"- margin {spec.decommission_margin_s}s), shuffle + RDD blocks migrate",
-    ]
-    plan: dict[str, Any] = {}
-    if spec.platform in ("yarn", "emr"):
-        # YARN node labels: EMR labels nodes by market; the AM (and so the driver in
-        # cluster mode) must land on ON_DEMAND, executors may go anywhere.
-        conf["spark.yarn.am.nodeLabelExpression"] = "ON_DEMAND"
-        plan["emr_configurations"] = [
-            {
-                "Classification": "yarn-site",
-                "Properties": {
-                    "yarn.node-labels.enabled": "true",
-                    "yarn.node-labels.am.default-node-label-expression": "ON_DEMAND",
-                },
-            }
-        ]
-        notes.append("driver/AM on ON_DEMAND YARN node label (spark.yarn.am.nodeLabelExpression)")
-    elif spec.platform == "kubernetes":
-        driver_sel = {CAPACITY_LABEL: "on-demand"}
-        exec_sel = (
-            {CAPACITY_LABEL: "spot"}
-            if any(g.capacity == "spot" for g in executor_groups)
-            else {CAPACITY_LABEL: "on-demand"}
-        )
-        plan["driver_node_selector"] = driver_sel
-        plan["executor_node_selector"] = exec_sel
-        if exec_sel[CAPACITY_LABEL] == "spot":
-            plan["executor_tolerations"] = [
-                {
-                    "key": CAPACITY_LABEL,
-                    "operator": "Equal",
-                    "value": "spot",
-                    "effect": "NoSchedule",
-                }
-            ]
-        for key, value in driver_sel.items():
-            conf[f"spark.kubernetes.driver.node.selector.{key}"] = value
-        for key, value in exec_sel.items():
-            conf[f"spark.kubernetes.executor.node.selector.{key}"] = value
-        notes.append(f"driver node selector {driver_sel}, executors {exec_sel} (+ toleration)")
+    size = _executor_size(spec)
+    counts = _executor_counts(spec, size)
+    placement = _PLACEMENTS.get(spec.platform, lambda _: _Placement())(spec)
+    notes = _notes(spec, size, counts) + ([placement.note] if placement.note else [])
     return AllocationPlan(
-        conf=conf,
-        executor_cores=cores,
-        executor_memory_mib=heap,
-        executor_overhead_mib=overhead,
-        executors_per_node=per_group[smallest.name],
-        min_executors=min_execs,
-        initial_executors=initial,
-        max_executors=max_execs,
+        conf={**_spark_conf(spec, size, counts), **placement.conf},
+        executor_cores=size.cores,
+        executor_memory_mib=size.heap_mib,
+        executor_overhead_mib=size.overhead_mib,
+        executors_per_node=counts.per_node[size.group.name],
+        min_executors=counts.min,
+        initial_executors=counts.initial,
+        max_executors=counts.max,
         notes=notes,
-        **plan,
+        **placement.plan,
     )
