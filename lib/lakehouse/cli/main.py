@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(redact_mapping(settings.model_dump()), indent=2, default=str))
         return 0
     if args.command == "rollback":
-        from lakehouse.writes.rollback import run_rollback
+        from lakehouse.cli.rollback import run_rollback
 
         return run_rollback(
             settings,

@@ -7,22 +7,12 @@ commit whose ``userMetadata`` says ``{"rollback_of": <batch id>}``; rolling back
 run twice does nothing the second time. If other runs committed after the run, the
 rollback would undo them too and is refused unless ``force=True``.
 
-Command line (wired as ``lakehouse rollback``)::
-
-    lakehouse rollback --env local --batch-id 20260101T000000Z [--table orders ...]
-                       [--dry-run] [--force]
-
-Examples
---------
->>> parse_args(["--batch-id", "b1", "--table", "orders", "--dry-run"]).tables
-['orders']
+The command line is ``lakehouse rollback`` (:mod:`lakehouse.cli.rollback`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,8 +27,6 @@ if TYPE_CHECKING:
 __all__ = [
     "RollbackError",
     "RollbackResult",
-    "main",
-    "parse_args",
     "rollback_batch",
     "rollback_table",
 ]
@@ -206,75 +194,3 @@ def rollback_batch(
             rollback_table(spark, path, batch_id, table=name, dry_run=dry_run, force=force, out=out)
         )
     return results
-
-
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    """Arguments of ``lakehouse rollback``."""
-    parser = argparse.ArgumentParser(
-        prog="lakehouse rollback",
-        description="Restore tables to the Delta version before a given run (batch id).",
-    )
-    parser.add_argument("--env", default="local", help="configuration environment")
-    parser.add_argument("--batch-id", required=True, help="the run to undo")
-    parser.add_argument(
-        "--table", dest="tables", action="append", default=[], help="table name (repeatable)"
-    )
-    parser.add_argument("--dry-run", action="store_true", help="print what would be done")
-    parser.add_argument("--force", action="store_true", help="also undo commits made after the run")
-    return parser.parse_args(list(argv))
-
-
-def run_rollback(
-    settings: Settings,
-    *,
-    batch_id: str,
-    tables: Sequence[str] = (),
-    dry_run: bool = False,
-    force: bool = False,
-    spark: SparkSession | None = None,
-) -> int:
-    """Roll back ``batch_id`` and print what was done; return the process exit code.
-
-    Builds (and stops) its own session unless ``spark`` is given. Exit codes: 0 done (or
-    nothing to do), 2 refused (:class:`RollbackError`) or unknown table.
-    """
-    own_session = spark is None
-    if spark is None:
-        from lakehouse.spark.session import build_spark_session
-
-        spark = build_spark_session(settings, app_name="lakehouse-rollback")
-    try:
-        results = rollback_batch(
-            spark, settings, batch_id, tables=tables, dry_run=dry_run, force=force
-        )
-    except (RollbackError, KeyError) as exc:
-        print(f"rollback failed: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if own_session:
-            spark.stop()
-    if not any(r.run_versions for r in results):
-        print(f"no table has commits of batch {batch_id}")
-    return 0
-
-
-def main(
-    argv: Sequence[str] | None = None,
-    *,
-    spark: SparkSession | None = None,
-    settings: Settings | None = None,
-) -> int:
-    """Stand-alone entry point (``python -m lakehouse.writes.rollback``); see :func:`run_rollback`."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    if settings is None:
-        from lakehouse.config import load_config
-
-        settings = load_config(args.env)
-    return run_rollback(
-        settings, batch_id=args.batch_id, tables=args.tables, dry_run=args.dry_run,
-        force=args.force, spark=spark,
-    )  # fmt: skip
-
-
-if __name__ == "__main__":
-    sys.exit(main())

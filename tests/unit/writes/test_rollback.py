@@ -7,9 +7,10 @@ from chispa import assert_df_equality
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
+from lakehouse.cli.rollback import main
 from lakehouse.config import Settings
 from lakehouse.writes.idempotency import txn_identity
-from lakehouse.writes.rollback import RollbackError, main, rollback_table
+from lakehouse.writes.rollback import RollbackError, rollback_table
 
 
 def _append(spark: SparkSession, path: str, ids: range, batch: str, step: int = 0) -> None:
