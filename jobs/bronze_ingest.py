@@ -13,18 +13,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+from pydantic import BaseModel, ConfigDict
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from lakehouse.config import Settings
-from lakehouse.config.models import BronzeSource
-from lakehouse.pipeline.report import JobResult
-from lakehouse.quality.expectations import SchemaDriftError
-from lakehouse.quality.quarantine import to_quarantine
-from lakehouse.spark.delta import is_delta_table, table_version
-from lakehouse.writes.idempotency import BatchWrites
+from lakehouse.config import Identifier, JobSettings, Settings
+from lakehouse.pipeline import JobContext
+from lakehouse.quality import SchemaDriftError, to_quarantine
+from lakehouse.spark.delta import is_delta_table
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -55,6 +53,32 @@ MAX_RECORD_CHARS = 8_192
 #: What Spark's UTF-8 decoder puts where the bytes are not valid UTF-8.
 REPLACEMENT_CHAR = "\ufffd"
 BOM = "\ufeff"
+
+
+class BronzeSource(BaseModel):
+    """One landing feed: which files, in which format, into which bronze table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    entity: Literal["customers", "products", "orders"]
+    format: Literal["csv", "json"]
+    glob: str
+    table: Identifier
+    #: Accept landing files whose columns differ from the bronze table's (new columns are
+    #: added, missing ones become NULL). Off by default: drift is rejected with a clear error.
+    schema_evolution: bool = False
+
+
+class Config(JobSettings):
+    """``conf/jobs/bronze_ingest.yaml``: the landing feeds and the bronze quarantine."""
+
+    sources: list[BronzeSource]
+    quarantine_table: Identifier = "quarantine_bronze"
+
+    def declared_tables(self) -> dict[str, str]:
+        found = super().declared_tables()
+        found.update({f"sources.{i}.table": s.table for i, s in enumerate(self.sources)})
+        return found
 
 
 @dataclass(frozen=True)
@@ -167,15 +191,15 @@ def _normalise(path: str) -> str:
     return path.replace("file:///", "file:/", 1)
 
 
-def ingested_files(spark: SparkSession, settings: Settings, tables: Sequence[str]) -> set[str]:
+def ingested_files(spark: SparkSession, settings: Settings, cfg: Config) -> set[str]:
     """Landing files already recorded in the bronze tables or the bronze quarantine."""
     seen: set[str] = set()
-    for name in tables:
+    for name in sorted({s.table for s in cfg.sources}):
         path = settings.table_path(name)
         if is_delta_table(spark, path):
             rows = spark.read.format("delta").load(path).select("_source_file").distinct().collect()
             seen.update(_normalise(r[0]) for r in rows if r[0])
-    qpath = settings.table_path(settings.jobs.bronze_ingest.quarantine_table)
+    qpath = settings.table_path(cfg.quarantine_table)
     if is_delta_table(spark, qpath):
         rows = (
             spark.read.format("delta")
@@ -308,64 +332,62 @@ def count_input_records(spark: SparkSession, files: list[str], fmt: str) -> int:
     return int(lines - (len(files) if fmt == "csv" else 0))
 
 
-def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
-    cfg = settings.jobs.bronze_ingest
-    result = JobResult(job=JOB)
+def _ingest_source(
+    ctx: JobContext[Config], source: BronzeSource, files: list[str], ingest_time: datetime
+) -> dict[str, int]:
+    """Parse, split and append one feed's new files; returns its counts."""
+    columns = landing_columns(ctx.spark, files, source)
+    parsed = read_landing(ctx.spark, files, source, columns).persist()
+    try:
+        out = transform(
+            parsed,
+            entity=source.entity,
+            fmt=source.format,
+            batch_id=ctx.batch_id,
+            ingest_time=ingest_time,
+        )
+        n_in = count_input_records(ctx.spark, files, source.format)
+        data_cols = [c for c in parsed.columns if c not in (CORRUPT, "_source_file")]
+        n_bad = parsed.where(rejection_reason(data_cols, source.format).isNotNull()).count()
+        n_ok = parsed.count() - n_bad
+        ctx.result.check_reconciled(rows_in=n_in, accepted=n_ok, quarantined=n_bad)
+        # Idempotent writes (issue 7): re-running this batch after a crash skips the
+        # appends that already committed (Delta txnAppId/txnVersion per batch + step).
+        writer = out.accepted.write.format("delta").mode("append")
+        if source.schema_evolution:
+            writer = writer.option("mergeSchema", "true")
+        ctx.writes.save(source.table, writer, ctx.output_path(source.table))
+        if n_bad:
+            quarantine = ctx.config.quarantine_table
+            ctx.writes.save(
+                quarantine,
+                out.quarantined.write.format("delta").mode("append"),
+                ctx.output_path(quarantine),
+            )
+    finally:
+        parsed.unpersist()
+    return {"files": len(files), "input": n_in, "accepted": n_ok, "quarantined": n_bad}
+
+
+def run(ctx: JobContext[Config]) -> None:
+    cfg = ctx.config
+    result = ctx.result
     ingest_time = datetime.now().replace(microsecond=0)
-    seen = ingested_files(spark, settings, sorted({s.table for s in cfg.sources}))
-    qpath = settings.table_path(cfg.quarantine_table)
+    seen = ingested_files(ctx.spark, ctx.settings, cfg)
     per_source: dict[str, dict[str, int]] = {}
-    writes = BatchWrites(JOB, batch_id)  # txn identity per write + retry on conflicts
     for source in cfg.sources:
-        pattern = settings.landing_path.rstrip("/") + "/" + source.glob
-        files = [f for f in _glob(spark, pattern) if _normalise(f) not in seen]
+        pattern = ctx.settings.landing_path.rstrip("/") + "/" + source.glob
+        files = [f for f in _glob(ctx.spark, pattern) if _normalise(f) not in seen]
         key = f"{source.table}<-{source.glob}"
         if not files:
             per_source[key] = {"files": 0, "input": 0, "accepted": 0, "quarantined": 0}
             continue
-        columns = landing_columns(spark, files, source)
-        parsed = read_landing(spark, files, source, columns).persist()
-        try:
-            out = transform(
-                parsed,
-                entity=source.entity,
-                fmt=source.format,
-                batch_id=batch_id,
-                ingest_time=ingest_time,
-            )
-            n_in = count_input_records(spark, files, source.format)
-            data_cols = [c for c in parsed.columns if c not in (CORRUPT, "_source_file")]
-            n_bad = parsed.where(rejection_reason(data_cols, source.format).isNotNull()).count()
-            n_ok = parsed.count() - n_bad
-            per_source[key] = {
-                "files": len(files),
-                "input": n_in,
-                "accepted": n_ok,
-                "quarantined": n_bad,
-            }
-            result.check_reconciled(rows_in=n_in, accepted=n_ok, quarantined=n_bad)
-            # Idempotent writes (issue 7): re-running this batch after a crash skips the
-            # appends that already committed (Delta txnAppId/txnVersion per batch + step).
-            writer = out.accepted.write.format("delta").mode("append")
-            if source.schema_evolution:
-                writer = writer.option("mergeSchema", "true")
-            writes.save(source.table, writer, settings.table_path(source.table))
-            if n_bad:
-                writes.save(
-                    cfg.quarantine_table,
-                    out.quarantined.write.format("delta").mode("append"),
-                    qpath,
-                )
-        finally:
-            parsed.unpersist()
-        result.rows_in += n_in
-        result.rows_written += n_ok
-        result.rows_quarantined += n_bad
-    for source in cfg.sources:
-        result.tables[source.table] = table_version(spark, settings.table_path(source.table))
-    result.tables[cfg.quarantine_table] = table_version(spark, qpath)
+        counts = _ingest_source(ctx, source, files, ingest_time)
+        per_source[key] = counts
+        result.rows_in += counts["input"]
+        result.rows_written += counts["accepted"]
+        result.rows_quarantined += counts["quarantined"]
     result.details["sources"] = per_source
     result.check_reconciled(
         rows_in=result.rows_in, accepted=result.rows_written, quarantined=result.rows_quarantined
     )
-    return result

@@ -17,23 +17,21 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from pydantic import Field
 from pyspark.sql import functions as F
 
-from lakehouse.config import Settings
-from lakehouse.pipeline.report import JobResult
-from lakehouse.spark.delta import is_delta_table, table_version
-from lakehouse.tuning.aqe import apply_job_profile
+from lakehouse.config import Identifier, JobSettings
+from lakehouse.pipeline import JobContext
+from lakehouse.spark.delta import is_delta_table
 from lakehouse.tuning.pruning import (
     PartitionRange,
     check_pruning,
     partition_values,
     read_partitions,
-    read_report,
 )
-from lakehouse.writes.idempotency import BatchWrites
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 
 JOB = "gold_daily_sales"
 
@@ -78,6 +76,21 @@ def transform(orders: DataFrame, customers: DataFrame, products: DataFrame) -> G
     return GoldOutput(fact=fact, daily=daily)
 
 
+class Config(JobSettings):
+    """``conf/jobs/gold_daily_sales.yaml``."""
+
+    orders_table: Identifier = "orders"
+    customers_table: Identifier = "dim_customer"
+    products_table: Identifier = "products"
+    fact_table: Identifier = "fact_sales"
+    daily_table: Identifier = "daily_revenue"
+    #: None: rebuild gold whole from silver every run. N: once gold exists, recompute only
+    #: the newest N days of order_date (replaceWhere), reading just those partitions of
+    #: the orders table under its pruning_guard. Orders older than the window that arrive
+    #: late are not picked up until a full rebuild (recompute_days: null).
+    recompute_days: int | None = Field(default=None, ge=1)
+
+
 def _window(spark: SparkSession, orders_path: str, days: int) -> PartitionRange | None:
     """The newest ``days`` days of ``order_date`` in the orders table (from the Delta log)."""
     row = partition_values(spark, orders_path).agg(F.max("order_date").alias("hi")).first()
@@ -87,65 +100,64 @@ def _window(spark: SparkSession, orders_path: str, days: int) -> PartitionRange 
     return PartitionRange("order_date", hi - timedelta(days=days - 1), hi)
 
 
-def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
-    cfg = settings.jobs.gold_daily_sales
-    result = JobResult(job=JOB)
-    result.details["aqe"] = apply_job_profile(spark, settings, JOB)
-    orders_path = settings.table_path(cfg.orders_table)
-    fact_path = settings.table_path(cfg.fact_table)
-    daily_path = settings.table_path(cfg.daily_table)
-    window = None
-    if cfg.recompute_days is not None and is_delta_table(spark, fact_path):
-        window = _window(spark, orders_path, cfg.recompute_days)
-    customers = spark.read.format("delta").load(settings.table_path(cfg.customers_table))
-    products = spark.read.format("delta").load(settings.table_path(cfg.products_table))
+def _read_orders(ctx: JobContext[Config], window: PartitionRange | None) -> DataFrame:
+    """All orders, or only the window's partitions under the table's pruning guard."""
+    cfg = ctx.config
     if window is None:
-        orders = spark.read.format("delta").load(orders_path)
-        result.reads[cfg.orders_table] = read_report(orders, path=orders_path)
-    else:
-        # Only the window's partitions; the guard (tables.<orders>.pruning_guard) proves
-        # the scan stayed inside them, from the executed scan's metrics.
-        orders = read_partitions(spark, orders_path, window)
-        result.reads[cfg.orders_table] = check_pruning(
-            orders,
-            table=cfg.orders_table,
-            path=orders_path,
-            declared=window,
-            policy=settings.tables[cfg.orders_table].pruning_guard,
-        ).as_report()
-        result.details["window"] = window.describe()
-    for name, df in ((cfg.customers_table, customers), (cfg.products_table, products)):
-        result.reads[name] = read_report(df, path=settings.table_path(name))
-    out = transform(orders, customers, products)
-    writes = BatchWrites(JOB, batch_id)  # txn identity per write + retry on conflicts
-    fact_writer = (
-        out.fact.write.format("delta")
-        .mode("overwrite")
-        .partitionBy(*settings.tables[cfg.fact_table].partition_by)
-    )
-    daily_writer = out.daily.write.format("delta").mode("overwrite")
+        return ctx.read(cfg.orders_table)
+    # Only the window's partitions; the guard (tables.<orders>.pruning_guard) proves the
+    # scan stayed inside them, from the executed scan's metrics.
+    path = ctx.input_path(cfg.orders_table)
+    orders = read_partitions(ctx.spark, path, window)
+    ctx.result.reads[cfg.orders_table] = check_pruning(
+        orders,
+        table=cfg.orders_table,
+        path=path,
+        declared=window,
+        policy=ctx.settings.tables[cfg.orders_table].pruning_guard,
+    ).as_report()
+    ctx.result.details["window"] = window.describe()
+    return orders
+
+
+def _writers(
+    ctx: JobContext[Config], out: GoldOutput, window: PartitionRange | None
+) -> tuple[DataFrameWriter, DataFrameWriter]:
+    """Writers of the fact and the daily table: whole rebuild, or replace just the window."""
+    partition_by = ctx.settings.tables[ctx.config.fact_table].partition_by
+    fact = out.fact.write.format("delta").mode("overwrite").partitionBy(*partition_by)
+    daily = out.daily.write.format("delta").mode("overwrite")
     if window is None:  # gold is rebuilt whole from silver
-        fact_writer = fact_writer.option("partitionOverwriteMode", "static").option(
-            "overwriteSchema", "true"
-        )
-        daily_writer = daily_writer.option("overwriteSchema", "true")
-    else:  # replace just the window (Delta checks every written row matches it)
-        fact_writer = fact_writer.option("replaceWhere", _sql(window))
-        daily_writer = daily_writer.option("replaceWhere", _sql(window))
-    writes.save(cfg.fact_table, fact_writer, fact_path)
-    writes.save(cfg.daily_table, daily_writer, daily_path)
-    fact = spark.read.format("delta").load(fact_path)
+        fact = fact.option("partitionOverwriteMode", "static").option("overwriteSchema", "true")
+        return fact, daily.option("overwriteSchema", "true")
+    # replace just the window (Delta checks every written row matches it)
+    return fact.option("replaceWhere", _sql(window)), daily.option("replaceWhere", _sql(window))
+
+
+def run(ctx: JobContext[Config]) -> None:
+    cfg = ctx.config
+    orders_path = ctx.input_path(cfg.orders_table)
+    fact_path = ctx.output_path(cfg.fact_table)
+    daily_path = ctx.output_path(cfg.daily_table)
+    window = None
+    if cfg.recompute_days is not None and is_delta_table(ctx.spark, fact_path):
+        window = _window(ctx.spark, orders_path, cfg.recompute_days)
+    customers = ctx.read(cfg.customers_table)
+    products = ctx.read(cfg.products_table)
+    orders = _read_orders(ctx, window)
+    out = transform(orders, customers, products)
+    fact_writer, daily_writer = _writers(ctx, out, window)
+    ctx.writes.save(cfg.fact_table, fact_writer, fact_path)
+    ctx.writes.save(cfg.daily_table, daily_writer, daily_path)
+    fact = ctx.spark.read.format("delta").load(fact_path)
     if window is not None:
         fact = fact.where(window.filter())
     n_in = orders.count()
     n_fact = fact.count()
-    result.rows_in = n_in
-    result.rows_written = n_fact
-    result.check_reconciled(rows_in=n_in, accepted=n_fact, quarantined=0)
-    result.details["daily_rows"] = spark.read.format("delta").load(daily_path).count()
-    result.tables[cfg.fact_table] = table_version(spark, fact_path)
-    result.tables[cfg.daily_table] = table_version(spark, daily_path)
-    return result
+    ctx.result.rows_in = n_in
+    ctx.result.rows_written = n_fact
+    ctx.result.check_reconciled(rows_in=n_in, accepted=n_fact, quarantined=0)
+    ctx.result.details["daily_rows"] = ctx.spark.read.format("delta").load(daily_path).count()
 
 
 def _sql(window: PartitionRange) -> str:

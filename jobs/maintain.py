@@ -16,9 +16,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.config import Settings
-from lakehouse.pipeline.report import JobResult
+from lakehouse.config.models import MaintainSettings
+from lakehouse.pipeline import JobContext
 from lakehouse.spark.delta import is_delta_table, table_version
-from lakehouse.tuning.aqe import apply_job_profile
 from lakehouse.tuning.maintenance import (
     apply_layout,
     changed_partitions,
@@ -32,11 +32,17 @@ from lakehouse.writes.retry import retry_on_conflict
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["JOB", "MAINTAINED_LAYERS", "TableState", "TableTask", "plan", "run"]
+__all__ = ["JOB", "Config", "TableState", "TableTask", "plan", "run"]
 
 JOB = "maintain"
-#: Layers maintained when ``jobs.maintain.tables`` is empty.
-MAINTAINED_LAYERS = ("silver", "gold")
+
+
+class Config(MaintainSettings):
+    """``conf/jobs/maintain.yaml``: which tables, OPTIMIZE and VACUUM settings.
+
+    ``tables`` empty means every table in the job's declared ``inputs``.
+    """
+
 
 log = logging.getLogger(__name__)
 
@@ -66,19 +72,12 @@ class TableTask:
     skipped: str | None = None
 
 
-def _targets(settings: Settings) -> list[str]:
-    cfg = settings.jobs.maintain
-    if cfg.tables:
-        unknown = sorted(set(cfg.tables) - set(settings.tables))
-        if unknown:
-            raise KeyError(
-                f"jobs.maintain.tables: unknown tables {unknown}; allowed: {sorted(settings.tables)}"
-            )
-        return list(cfg.tables)
-    return [n for n, t in settings.tables.items() if t.layer in MAINTAINED_LAYERS]
+def _targets(cfg: Config) -> list[str]:
+    """``tables`` if set, else every declared input (the loader checks both are declared)."""
+    return list(cfg.tables or cfg.inputs)
 
 
-def plan(settings: Settings, states: Mapping[str, TableState]) -> list[TableTask]:
+def plan(settings: Settings, cfg: Config, states: Mapping[str, TableState]) -> list[TableTask]:
     """Decide what to do per table (pure: no IO).
 
     Raises
@@ -87,9 +86,8 @@ def plan(settings: Settings, states: Mapping[str, TableState]) -> list[TableTask
         If the configured retention is below a table's safety retention and the override
         is not set: nothing runs.
     """
-    cfg = settings.jobs.maintain
     tasks = []
-    for name in _targets(settings):
+    for name in _targets(cfg):
         state = states.get(name, TableState(exists=False))
         path = settings.table_path(name)
         if not state.exists:
@@ -136,43 +134,44 @@ def _state(spark: SparkSession, path: str) -> TableState:
     )
 
 
-def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
+def _maintain(ctx: JobContext[Config], task: TableTask) -> dict[str, Any]:
+    """Layout properties, OPTIMIZE and VACUUM of one table, as the task says."""
+    cfg = ctx.config
+    layout = ctx.settings.tables[task.table]
+    entry: dict[str, Any] = {"layout": apply_layout(ctx.spark, task.path, layout)}
+    if task.optimize:
+        # OPTIMIZE rewrites only what is still uncompacted, so a retry after a commit
+        # conflict with a concurrent writer is safe.
+        report = retry_on_conflict(
+            partial(optimize, ctx.spark, task.path, layout, partitions=task.partitions),
+            describe=f"{JOB}: OPTIMIZE {task.table}",
+        )
+        entry["optimize"] = _optimize_details(asdict(report))
+        ctx.result.rows_written += report.files_added
+    if task.vacuum:
+        entry["vacuum"] = vacuum(
+            ctx.spark,
+            task.path,
+            table=task.table,
+            retention_hours=task.retention_hours,
+            allow_below_safety=cfg.allow_retention_below_safety,
+            listing_parallelism=cfg.vacuum_listing_parallelism,
+        )
+    return entry
+
+
+def run(ctx: JobContext[Config]) -> None:
     """Maintain every configured table; details per table in ``result.details["tables"]``."""
-    result = JobResult(job=JOB)
-    result.details["aqe"] = apply_job_profile(spark, settings, JOB)
-    cfg = settings.jobs.maintain
-    states = {name: _state(spark, settings.table_path(name)) for name in _targets(settings)}
-    tasks = plan(settings, states)
+    states = {name: _state(ctx.spark, ctx.input_path(name)) for name in _targets(ctx.config)}
     per_table: dict[str, Any] = {}
-    for task in tasks:
+    for task in plan(ctx.settings, ctx.config, states):
         if task.skipped:
             per_table[task.table] = {"skipped": task.skipped}
             continue
-        layout = settings.tables[task.table]
-        entry: dict[str, Any] = {"layout": apply_layout(spark, task.path, layout)}
-        if task.optimize:
-            # OPTIMIZE rewrites only what is still uncompacted, so a retry after a commit
-            # conflict with a concurrent writer is safe.
-            report = retry_on_conflict(
-                partial(optimize, spark, task.path, layout, partitions=task.partitions),
-                describe=f"{JOB}: OPTIMIZE {task.table}",
-            )
-            entry["optimize"] = _optimize_details(asdict(report))
-            result.rows_written += report.files_added
-        if task.vacuum:
-            entry["vacuum"] = vacuum(
-                spark,
-                task.path,
-                table=task.table,
-                retention_hours=task.retention_hours,
-                allow_below_safety=cfg.allow_retention_below_safety,
-                listing_parallelism=cfg.vacuum_listing_parallelism,
-            )
-        per_table[task.table] = entry
-        result.tables[task.table] = table_version(spark, task.path)
-    result.details["tables"] = per_table
-    result.details["batch_id"] = batch_id
-    return result
+        per_table[task.table] = _maintain(ctx, task)
+        ctx.result.tables[task.table] = table_version(ctx.spark, task.path)
+    ctx.result.details["tables"] = per_table
+    ctx.result.details["batch_id"] = ctx.batch_id
 
 
 def _optimize_details(report: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Bronze customer change feed -> ``dim_customer``, an SCD Type 2 Delta table.
 
 Rows whose key is NULL, whose ``updated_at`` does not parse, or whose ``op`` is not
-I/U/D are quarantined with a reason; the rest go through :func:`lakehouse.scd2.engine.apply_scd2`
+I/U/D are quarantined with a reason; the rest go through :func:`lakehouse.scd2.apply_scd2`
 (ordering by ``updated_at``, deletes on ``op = 'D'``, late events, replays).
 """
 
@@ -12,22 +12,26 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from lakehouse.config import Settings
-from lakehouse.pipeline.report import JobResult
-from lakehouse.quality.expectations import apply_constraints
-from lakehouse.quality.quarantine import to_quarantine
-from lakehouse.scd2.engine import SCD2Spec, apply_scd2
-from lakehouse.spark.delta import insert_new_rows, table_version
-from lakehouse.tuning.aqe import apply_job_profile
-from lakehouse.tuning.pruning import read_report
-from lakehouse.writes.idempotency import BatchWrites
+from lakehouse.config import Identifier, JobSettings
+from lakehouse.pipeline import JobContext
+from lakehouse.quality import apply_constraints, to_quarantine
+from lakehouse.scd2 import SCD2Spec, apply_scd2
+from lakehouse.spark.delta import insert_new_rows
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
 
 JOB = "silver_customers"
 ATTRIBUTES = ("name", "email", "city", "tier")
 SPEC = SCD2Spec(keys=["customer_id"], sequence_by="updated_at", delete_when="op = 'D'")
+
+
+class Config(JobSettings):
+    """``conf/jobs/silver_customers.yaml``: which tables the job reads and writes."""
+
+    source_table: Identifier = "bronze_customers"
+    target_table: Identifier = "dim_customer"
+    quarantine_table: Identifier = "quarantine_silver_customers"
 
 
 @dataclass(frozen=True)
@@ -72,51 +76,54 @@ def transform(bronze: DataFrame, *, batch_id: str) -> CustomerChanges:
     return CustomerChanges(changes=changes, rejected=rejected)
 
 
-def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
-    cfg = settings.jobs.silver_customers
-    result = JobResult(job=JOB)
-    result.details["aqe"] = apply_job_profile(spark, settings, JOB)
-    writes = BatchWrites(JOB, batch_id)  # txn identity per write + retry on conflicts
-    bronze = spark.read.format("delta").load(settings.table_path(cfg.source_table))
-    result.reads[cfg.source_table] = read_report(bronze, path=settings.table_path(cfg.source_table))
-    out = transform(bronze, batch_id=batch_id)
+def run(ctx: JobContext[Config]) -> None:
+    cfg = ctx.config
+    bronze = ctx.read(cfg.source_table)
+    out = transform(bronze, batch_id=ctx.batch_id)
     changes = out.changes.persist()
     try:
         n_in = bronze.count()
         n_ok = changes.count()
         n_bad = out.rejected.count()
-        result.check_reconciled(rows_in=n_in, accepted=n_ok, quarantined=n_bad)
-        target = settings.table_path(cfg.target_table)
-        scd = apply_scd2(spark, target, changes, SPEC, txn=writes.identity(cfg.target_table))
+        ctx.result.check_reconciled(rows_in=n_in, accepted=n_ok, quarantined=n_bad)
+        target = ctx.output_path(cfg.target_table)
+        scd = apply_scd2(
+            ctx.spark, target, changes, SPEC, txn=ctx.writes.identity(cfg.target_table)
+        )
     finally:
         changes.unpersist()
-    qpath = settings.table_path(cfg.quarantine_table)
-    rejected = out.rejected
     n_scd_bad = int(scd.metrics.get("quarantined", 0))
+    rejected = out.rejected
     if n_scd_bad:
-        q = scd.quarantine
-        rejected = rejected.unionByName(
-            to_quarantine(
-                q,
-                stage=JOB,
-                reason=q["reason"],
-                source=F.lit(cfg.source_table),
-                record=F.to_json(F.struct(*[q[c] for c in q.columns if c != "reason"])),
-                batch_id=batch_id,
-            )
-        )
+        rejected = rejected.unionByName(_scd2_rejects(scd.quarantine, cfg, ctx.batch_id))
     new_rejects = insert_new_rows(
-        spark, rejected, qpath, ["row_hash"], writes=writes, table=cfg.quarantine_table
+        ctx.spark,
+        rejected,
+        ctx.output_path(cfg.quarantine_table),
+        ["row_hash"],
+        writes=ctx.writes,
+        table=cfg.quarantine_table,
     )
-    result.rows_in = n_in
-    result.rows_quarantined = n_bad + n_scd_bad
-    result.rows_written = int(scd.metrics.get("inserted", 0)) + int(scd.metrics.get("closed", 0))
+    ctx.result.rows_in = n_in
+    ctx.result.rows_quarantined = n_bad + n_scd_bad
+    ctx.result.rows_written = int(scd.metrics.get("inserted", 0)) + int(
+        scd.metrics.get("closed", 0)
+    )
     # SCD2 invariants as Delta CHECK constraints (tables.<target>.quality; added once).
-    result.details["constraints"] = apply_constraints(
-        spark, target, settings.tables[cfg.target_table].quality, table=cfg.target_table
+    ctx.result.details["constraints"] = apply_constraints(
+        ctx.spark, target, ctx.settings.tables[cfg.target_table].quality, table=cfg.target_table
     )
-    result.tables[cfg.target_table] = table_version(spark, target)
-    result.tables[cfg.quarantine_table] = table_version(spark, qpath)
-    result.details["scd2"] = dict(scd.metrics)
-    result.details["new_quarantine_rows"] = new_rejects
-    return result
+    ctx.result.details["scd2"] = dict(scd.metrics)
+    ctx.result.details["new_quarantine_rows"] = new_rejects
+
+
+def _scd2_rejects(q: DataFrame, cfg: Config, batch_id: str) -> DataFrame:
+    """Rows the SCD2 engine refused (conflicts), in the quarantine shape."""
+    return to_quarantine(
+        q,
+        stage=JOB,
+        reason=q["reason"],
+        source=F.lit(cfg.source_table),
+        record=F.to_json(F.struct(*[q[c] for c in q.columns if c != "reason"])),
+        batch_id=batch_id,
+    )

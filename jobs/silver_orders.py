@@ -12,17 +12,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
+from delta.tables import DeltaTable
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from lakehouse.config import Settings
-from lakehouse.pipeline.report import JobResult
-from lakehouse.quality.expectations import apply_constraints, apply_table_quality
-from lakehouse.quality.quarantine import to_quarantine
-from lakehouse.spark.delta import insert_new_rows, table_version
-from lakehouse.tuning.aqe import apply_job_profile
-from lakehouse.tuning.pruning import read_report
-from lakehouse.writes.idempotency import BatchWrites
+from lakehouse.config import Identifier, JobSettings
+from lakehouse.pipeline import JobContext
+from lakehouse.quality import apply_constraints, apply_table_quality, to_quarantine
+from lakehouse.spark.delta import insert_new_rows, last_operation_metrics, table_version
+from lakehouse.writes import BatchWrites
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -30,6 +28,19 @@ if TYPE_CHECKING:
 JOB = "silver_orders"
 PRODUCTS_STAGE = "silver_orders:products"
 ORDER_KEYS = ("order_id", "customer_id", "product_id")
+
+
+class Config(JobSettings):
+    """``conf/jobs/silver_orders.yaml``."""
+
+    source_table: Identifier = "bronze_orders"
+    products_source_table: Identifier = "bronze_products"
+    target_table: Identifier = "orders"
+    products_table: Identifier = "products"
+    quarantine_table: Identifier = "quarantine_silver_orders"
+    #: Orders dated outside [min_order_date, max_order_date] are quarantined.
+    min_order_date: str = "2000-01-01"
+    max_order_date: str = "2100-01-01"
 
 
 @dataclass(frozen=True)
@@ -156,10 +167,6 @@ def _upsert_products(
     spark: SparkSession, df: DataFrame, path: str, writes: BatchWrites, table: str
 ) -> int:
     """Insert new products and update changed ones (NULL-safe); returns rows written."""
-    from delta.tables import DeltaTable
-
-    from lakehouse.spark.delta import last_operation_metrics
-
     changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in ("name", "category", "price"))
     before = table_version(spark, path)
 
@@ -185,89 +192,96 @@ def _upsert_products(
     return int(m.get("numTargetRowsInserted", 0)) + int(m.get("numTargetRowsUpdated", 0))
 
 
-def run(spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult:
-    cfg = settings.jobs.silver_orders
-    result = JobResult(job=JOB)
-    result.details["aqe"] = apply_job_profile(spark, settings, JOB)
-    qpath = settings.table_path(cfg.quarantine_table)
-    writes = BatchWrites(JOB, batch_id)  # txn identity per write + retry on conflicts
-
-    bronze_products = spark.read.format("delta").load(
-        settings.table_path(cfg.products_source_table)
+def _products(ctx: JobContext[Config]) -> tuple[dict[str, int], int, DataFrame]:
+    """Catalogue rows -> ``products`` (upsert); returns the counts, rows written, rejects."""
+    cfg = ctx.config
+    bronze_products = ctx.read(cfg.products_source_table)
+    products = transform_products(bronze_products, batch_id=ctx.batch_id)
+    counts = {
+        "input": bronze_products.count(),
+        "accepted": products.accepted.count(),
+        "quarantined": products.rejected.count(),
+    }
+    ctx.result.check_reconciled(
+        rows_in=counts["input"], accepted=counts["accepted"], quarantined=counts["quarantined"]
     )
-    products = transform_products(bronze_products, batch_id=batch_id)
-    p_in, p_ok, p_bad = (
-        bronze_products.count(),
-        products.accepted.count(),
-        products.rejected.count(),
-    )
-    result.details["products"] = {"input": p_in, "accepted": p_ok, "quarantined": p_bad}
-    result.check_reconciled(rows_in=p_in, accepted=p_ok, quarantined=p_bad)
-    products_written = _upsert_products(
-        spark,
+    written = _upsert_products(
+        ctx.spark,
         products.accepted,
-        settings.table_path(cfg.products_table),
-        writes,
+        ctx.output_path(cfg.products_table),
+        ctx.writes,
         cfg.products_table,
     )
+    return counts, written, products.rejected
 
-    bronze = spark.read.format("delta").load(settings.table_path(cfg.source_table))
-    result.reads[cfg.source_table] = read_report(bronze, path=settings.table_path(cfg.source_table))
-    result.reads[cfg.products_source_table] = read_report(
-        bronze_products, path=settings.table_path(cfg.products_source_table)
-    )
+
+def _orders(ctx: JobContext[Config]) -> tuple[dict[str, int], int, DataFrame]:
+    """Bronze orders -> ``orders`` (insert by key); returns the counts, rows written, rejects."""
+    cfg = ctx.config
+    bronze = ctx.read(cfg.source_table)
     out = transform(
         bronze,
         min_date=date.fromisoformat(cfg.min_order_date),
         max_date=date.fromisoformat(cfg.max_order_date),
-        batch_id=batch_id,
+        batch_id=ctx.batch_id,
     )
     # Data-quality expectations from tables.<target>.quality (issue 7): `drop` rows join
     # the rejects, `fail` raises before anything is written.
     quality = apply_table_quality(
-        spark, settings, cfg.target_table, out.accepted, job=JOB, batch_id=batch_id
+        ctx.spark, ctx.settings, cfg.target_table, out.accepted, job=JOB, batch_id=ctx.batch_id
     )
+    ctx.result.details["quality"] = quality.report.as_details()
     rejected = out.rejected.unionByName(quality.quarantined)
     accepted = quality.accepted.persist()
     try:
-        n_in, n_ok, n_bad = bronze.count(), accepted.count(), rejected.count()
-        result.check_reconciled(rows_in=n_in, accepted=n_ok, quarantined=n_bad)
-        target = settings.table_path(cfg.target_table)
+        counts = {
+            "input": bronze.count(),
+            "accepted": accepted.count(),
+            "quarantined": rejected.count(),
+        }
+        ctx.result.check_reconciled(
+            rows_in=counts["input"], accepted=counts["accepted"], quarantined=counts["quarantined"]
+        )
+        target = ctx.output_path(cfg.target_table)
         written = insert_new_rows(
-            spark,
+            ctx.spark,
             accepted,
             target,
             ["order_id"],
-            partition_by=settings.tables[cfg.target_table].partition_by,
-            writes=writes,
+            partition_by=ctx.settings.tables[cfg.target_table].partition_by,
+            writes=ctx.writes,
             table=cfg.target_table,
         )
         # Delta CHECK constraints from tables.<target>.quality (added once, then no-ops).
-        result.details["constraints"] = apply_constraints(
-            spark, target, settings.tables[cfg.target_table].quality, table=cfg.target_table
+        ctx.result.details["constraints"] = apply_constraints(
+            ctx.spark, target, ctx.settings.tables[cfg.target_table].quality, table=cfg.target_table
         )
     finally:
         accepted.unpersist()
+    return counts, written, rejected
+
+
+def run(ctx: JobContext[Config]) -> None:
+    cfg = ctx.config
+    p_counts, products_written, products_rejected = _products(ctx)
+    o_counts, orders_written, orders_rejected = _orders(ctx)
     new_rejects = insert_new_rows(
-        spark,
-        rejected.unionByName(products.rejected),
-        qpath,
+        ctx.spark,
+        orders_rejected.unionByName(products_rejected),
+        ctx.output_path(cfg.quarantine_table),
         ["row_hash"],
-        writes=writes,
+        writes=ctx.writes,
         table=cfg.quarantine_table,
     )
-    result.details["quality"] = quality.report.as_details()
-    result.rows_in = n_in + p_in
-    result.rows_written = written + products_written
-    result.rows_quarantined = n_bad + p_bad
-    result.tables[cfg.target_table] = table_version(spark, target)
-    result.tables[cfg.products_table] = table_version(
-        spark, settings.table_path(cfg.products_table)
-    )
-    result.tables[cfg.quarantine_table] = table_version(spark, qpath)
-    result.details["orders"] = {"input": n_in, "accepted": n_ok, "quarantined": n_bad}
+    result = ctx.result
+    result.details["products"] = p_counts
+    result.details["orders"] = o_counts
     result.details["new_quarantine_rows"] = new_rejects
+    result.rows_in = o_counts["input"] + p_counts["input"]
+    result.rows_written = orders_written + products_written
+    result.rows_quarantined = o_counts["quarantined"] + p_counts["quarantined"]
     result.check_reconciled(
-        rows_in=result.rows_in, accepted=n_ok + p_ok, quarantined=result.rows_quarantined
+        rows_in=result.rows_in,
+        accepted=o_counts["accepted"] + p_counts["accepted"],
+        quarantined=result.rows_quarantined,
     )
-    return result

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-import jobs.bronze_ingest as bronze
 import jobs.silver_orders as silver_orders
 from lakehouse.config import load_config
+from lakehouse.pipeline import execute_job
 from lakehouse.quality.expectations import SchemaDriftError
 from lakehouse.spark.delta import is_delta_table
 
@@ -59,7 +59,7 @@ def test_csv_drift_is_rejected_then_accepted_with_evolution(
     s = _settings(tmp_path, "csv", evolution=False)
     f = _write(s, "extra.csv", HEADER + ",coupon\nO1,C1,P1,1,2.00,2025-01-01 00:00:00,SAVE10\n")
     with pytest.raises(SchemaDriftError) as info:
-        bronze.run(spark, s, batch_id="d4")
+        execute_job(spark, s, "bronze_ingest", batch_id="d4")
     assert str(info.value) == (
         f"{f}: schema drift rejected for bronze_orders: extra columns ['coupon']. "
         "Set schema_evolution: true on this source to accept it."
@@ -73,7 +73,7 @@ def test_csv_drift_is_rejected_then_accepted_with_evolution(
         "order_id,customer_id,product_id,quantity,order_ts\nO2,C1,P1,1,2025-01-01 00:00:00\n",
     )
     with pytest.raises(SchemaDriftError) as info:
-        bronze.run(spark, s, batch_id="d4")
+        execute_job(spark, s, "bronze_ingest", batch_id="d4")
     assert str(info.value) == (
         f"{g}: schema drift rejected for bronze_orders: missing columns ['unit_price']. "
         "Set schema_evolution: true on this source to accept it."
@@ -81,7 +81,7 @@ def test_csv_drift_is_rejected_then_accepted_with_evolution(
 
     _write(s, "extra.csv", HEADER + ",coupon\nO1,C1,P1,1,2.00,2025-01-01 00:00:00,SAVE10\n")
     ev = _settings(tmp_path, "csv", evolution=True)
-    result = bronze.run(spark, ev, batch_id="d4")
+    result = execute_job(spark, ev, "bronze_ingest", batch_id="d4")
     assert result.rows_written == 2
     rows = {
         r["order_id"]: (r["unit_price"], r["coupon"])
@@ -99,7 +99,7 @@ def test_json_extra_key_is_rejected(spark: SparkSession, tmp_path: Path) -> None
         '"order_ts":"2025-01-01 00:00:00","channel":"app"}\n',
     )  # fmt: skip
     with pytest.raises(SchemaDriftError) as info:
-        bronze.run(spark, s, batch_id="d4")
+        execute_job(spark, s, "bronze_ingest", batch_id="d4")
     assert str(info.value) == (
         "orders/*.json (1 files): schema drift rejected for bronze_orders: extra columns "
         "['channel']. Set schema_evolution: true on this source to accept it."

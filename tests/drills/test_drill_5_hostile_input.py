@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 import jobs.bronze_ingest as bronze
 import jobs.silver_orders as silver_orders
 from lakehouse.config import load_config
+from lakehouse.pipeline import execute_job
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = "order_id,customer_id,product_id,quantity,unit_price,order_ts"
@@ -105,7 +106,7 @@ def test_hostile_corpus_is_accepted_or_quarantined_and_reconciles(
     (landing / "hostile.json").write_bytes(JSON)
     lines = sum(1 for blob in (CSV, JSON) for ln in blob.split(b"\n") if ln.strip()) - 1  # header
 
-    result = bronze.run(spark, settings, batch_id="d5")
+    result = execute_job(spark, settings, "bronze_ingest", batch_id="d5")
 
     rec = result.details["reconciliation"]
     assert rec == {"input": lines, "accepted": 4, "quarantined": 12, "reconciled": True}
@@ -128,6 +129,6 @@ def test_hostile_corpus_is_accepted_or_quarantined_and_reconciles(
     assert split.rejected.count() == 2
 
     # re-run: every file is remembered, nothing is read or written twice
-    again = bronze.run(spark, settings, batch_id="d5-again")
+    again = execute_job(spark, settings, "bronze_ingest", batch_id="d5-again")
     assert again.rows_in == 0
     assert spark.read.format("delta").load(settings.table_path("bronze_orders")).count() == 4

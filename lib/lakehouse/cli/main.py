@@ -1,11 +1,11 @@
-"""The ``lakehouse`` command: generate sample data, run jobs or the whole pipeline.
+"""The ``lakehouse`` command: run declared jobs, inspect the configuration, roll back, submit.
 
 Examples
 --------
-``lakehouse pipeline``            generate landing data if there is none, run every job
-``lakehouse run silver_orders``   run one job against the ``local`` environment
-``lakehouse --env emr run all``   run the pipeline with the EMR overlay
-``lakehouse generate --orders 1000000``
+``lakehouse run all``             every declared job, in dependency order (``local`` env)
+``lakehouse run silver_orders``   one job
+``lakehouse --env emr run all``   the pipeline with the EMR overlay
+``lakehouse jobs``                the declared jobs in run order, with inputs and outputs
 ``lakehouse --env kubernetes config``  print the validated configuration
 ``lakehouse submit --help``       build artifacts and submit them (spark-submit, EMR, k8s)
 """
@@ -17,10 +17,16 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from lakehouse.config import ConfigError, Settings, load_config
-from lakehouse.pipeline.runner import PIPELINE, JobFailedError, new_batch_id, run_pipeline
+from lakehouse.pipeline import (
+    JobFailedError,
+    JobGraphError,
+    JobRegistry,
+    UnknownJobError,
+    new_batch_id,
+    run_pipeline,
+)
 
 __all__ = ["main"]
 
@@ -34,18 +40,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
-    g = sub.add_parser("generate", help="write deterministic sample landing files")
-    g.add_argument("--orders", type=int, default=None, help="number of orders (default: config)")
-    g.add_argument("--seed", type=int, default=None)
-
-    r = sub.add_parser("run", help="run one job, or 'all' for the pipeline in order")
-    r.add_argument("job", choices=[*PIPELINE, "all"])
+    r = sub.add_parser("run", help="run declared jobs in dependency order")
+    r.add_argument(
+        "jobs", nargs="+", metavar="JOB", help="job names (see `lakehouse jobs`), or all"
+    )
     r.add_argument("--batch-id", default=None, help="batch id (default: time-based, unique)")
+    r.add_argument(
+        "--downstream", action="store_true", help="also run every job downstream of the given ones"
+    )
 
-    pl = sub.add_parser("pipeline", help="generate data if missing, then run every job")
-    pl.add_argument("--orders", type=int, default=None)
-    pl.add_argument("--regenerate", action="store_true", help="rewrite landing files first")
-
+    sub.add_parser("jobs", help="list the declared jobs in run order with inputs and outputs")
     sub.add_parser("config", help="print the validated configuration as JSON")
 
     rb = sub.add_parser("rollback", help="restore tables to the version before a run")
@@ -56,25 +60,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _generate(settings: Settings, orders: int | None, seed: int | None) -> dict[str, int]:
-    from harness.generator import generate_landing
-
-    gen = settings.generator
-    landing = settings.landing_path
-    if "://" in landing:
-        raise SystemExit(f"generate writes local files only; landing is {landing}")
-    stats = generate_landing(
-        landing,
-        orders=orders or gen.orders,
-        customers=gen.customers,
-        products=gen.products,
-        days=gen.days,
-        start_date=gen.start_date,
-        seed=gen.seed if seed is None else seed,
-        malformed_fraction=gen.malformed_fraction,
-    )
-    print(f"landing files written to {landing}: {json.dumps(stats)}")
-    return stats
+def _selected(registry: JobRegistry, names: Sequence[str], downstream: bool) -> list[str]:
+    """The jobs to run, in order: ``all`` is every declared job."""
+    if list(names) == ["all"]:
+        return registry.order()
+    chosen = {*names}
+    if downstream:
+        for name in names:
+            chosen.update(registry.downstream(name))
+    return registry.order(chosen)
 
 
 def _run(settings: Settings, jobs: Sequence[str], batch_id: str | None) -> int:
@@ -97,10 +91,20 @@ def _run(settings: Settings, jobs: Sequence[str], batch_id: str | None) -> int:
     return code
 
 
+def _list_jobs(registry: JobRegistry) -> int:
+    for name in registry.order():
+        job = registry.jobs[name]
+        state = "" if job.enabled else "  (disabled)"
+        print(f"{name}{state}  [{job.module}]")
+        print(f"    inputs:  {', '.join(job.inputs) or '-'}")
+        print(f"    outputs: {', '.join(job.outputs) or '-'}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
-    if raw[:1] == ["submit"]:  # package once, submit anywhere: see lakehouse.deploy.spark_submit
-        from lakehouse.deploy.spark_submit import main as submit_main
+    if raw[:1] == ["submit"]:  # package once, submit anywhere: see lakehouse.cli.submit
+        from lakehouse.cli.submit import main as submit_main
 
         return submit_main(raw[1:])
     args = _parser().parse_args(argv)
@@ -128,15 +132,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             dry_run=args.dry_run,
             force=args.force,
         )
-    if args.command == "generate":
-        _generate(settings, args.orders, args.seed)
-        return 0
-    if args.command == "pipeline":
-        landing = Path(settings.landing_path)
-        if args.regenerate or not any(landing.glob("*/*")):
-            _generate(settings, args.orders, None)
-        return _run(settings, PIPELINE, None)
-    jobs = PIPELINE if args.job == "all" else (args.job,)
+    try:
+        registry = JobRegistry.from_settings(settings)
+        if args.command == "jobs":
+            return _list_jobs(registry)
+        jobs = _selected(registry, args.jobs, args.downstream)
+    except (JobGraphError, UnknownJobError) as exc:
+        print(f"lakehouse: {exc}", file=sys.stderr)
+        return 2
     return _run(settings, jobs, args.batch_id)
 
 

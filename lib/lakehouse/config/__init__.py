@@ -4,11 +4,12 @@
 pydantic models each stage validates against.
 """
 
-from lakehouse.config.loader import ConfigError, default_conf_dir, load_config
+from lakehouse.config.loader import ConfigError, default_conf_dir, job_config_model, load_config
 from lakehouse.config.models import (
     AqeProfile,
     Expectation,
     FreshnessCheck,
+    Identifier,
     JobSettings,
     RowCountBounds,
     Settings,
@@ -23,6 +24,7 @@ __all__ = [
     "ConfigError",
     "Expectation",
     "FreshnessCheck",
+    "Identifier",
     "JobSettings",
     "RowCountBounds",
     "Settings",
@@ -30,6 +32,7 @@ __all__ = [
     "TableQuality",
     "TableSettings",
     "default_conf_dir",
+    "job_config_model",
     "load_config",
     "parse_byte_string",
 ]

@@ -22,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Mapping
@@ -31,10 +32,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from lakehouse.config.models import Settings
+from lakehouse.config.models import JobSettings, Settings
 from lakehouse.errors import LakehouseError
 
-__all__ = ["ConfigError", "default_conf_dir", "load_config"]
+__all__ = ["ConfigError", "default_conf_dir", "job_config_model", "load_config"]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -218,13 +219,66 @@ def load_config(
     if isinstance(data_root, str) and "://" not in data_root and not os.path.isabs(data_root):
         merged["paths"]["data_root"] = str((root.resolve().parent / data_root).resolve())
 
+    problems: list[str] = []
+    if isinstance(merged.get("jobs"), dict):
+        merged["jobs"] = _validate_jobs(merged["jobs"], origin, problems)
     try:
         settings = Settings.model_validate(merged)
     except ValidationError as exc:
-        lines = [_describe_error(e, origin, str(env_file)) for e in exc.errors()]
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from exc
+        problems += [_describe_error(e, origin, str(env_file)) for e in exc.errors()]
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     _check_references(settings, origin)
     return settings
+
+
+def job_config_model(module: str) -> type[JobSettings]:
+    """The settings model of the job in ``module``: its ``Config`` class, else :class:`JobSettings`.
+
+    Raises
+    ------
+    ConfigError
+        The module cannot be imported, has no ``run`` function, or its ``Config`` is not
+        a :class:`JobSettings` subclass.
+    """
+    try:
+        mod = importlib.import_module(module)
+    except (ImportError, SyntaxError) as exc:
+        raise ConfigError(
+            f"cannot import job module {module!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not callable(getattr(mod, "run", None)):
+        raise ConfigError(f"job module {module!r} has no run(ctx) function")
+    model = getattr(mod, "Config", JobSettings)
+    if not (isinstance(model, type) and issubclass(model, JobSettings)):
+        raise ConfigError(f"{module}.Config must subclass lakehouse.config.JobSettings")
+    return model
+
+
+def _validate_jobs(
+    jobs: dict[str, Any], origin: Mapping[tuple[str, ...], str], problems: list[str]
+) -> dict[str, Any]:
+    """Each job's YAML validated against its module's ``Config``; errors go to ``problems``."""
+    out: dict[str, Any] = {}
+    for name, raw in jobs.items():
+        where = ("jobs", str(name))
+        if not isinstance(raw, dict) or not isinstance(raw.get("module"), str):
+            out[name] = raw  # the Settings model reports the missing or malformed key
+            continue
+        try:
+            model = job_config_model(raw["module"])
+            out[name] = model.model_validate(raw)
+        except ConfigError as exc:
+            problems.append(
+                f"{_origin(origin, (*where, 'module'))}: {'.'.join(where)}.module: {exc}"
+            )
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = (*where, *(str(p) for p in err.get("loc", ())))
+                problems.append(
+                    _describe_error({**err, "loc": loc}, origin, _origin(origin, where))
+                )
+    return out
 
 
 def _check_references(settings: Settings, origin: Mapping[tuple[str, ...], str]) -> None:
@@ -238,8 +292,7 @@ def _check_references(settings: Settings, origin: Mapping[tuple[str, ...], str])
         )
 
     tables = sorted(settings.tables)
-    for job_name in type(settings.jobs).model_fields:
-        job = getattr(settings.jobs, job_name)
+    for job_name, job in settings.jobs.items():
         if job.aqe_profile not in settings.aqe_profiles:
             bad(
                 ("jobs", job_name, "aqe_profile"),
@@ -247,11 +300,19 @@ def _check_references(settings: Settings, origin: Mapping[tuple[str, ...], str])
                 job.aqe_profile,
                 sorted(settings.aqe_profiles),
             )
-        for field_name, value in job:
-            if field_name.endswith("_table") and value not in settings.tables:
-                bad(("jobs", job_name, field_name), "table", value, tables)
-    for i, src in enumerate(settings.jobs.bronze_ingest.sources):
-        if src.table not in settings.tables:
-            bad(("jobs", "bronze_ingest", "sources", str(i), "table"), "table", src.table, tables)
+        for kind in ("inputs", "outputs"):
+            for i, table in enumerate(getattr(job, kind)):
+                if table not in settings.tables:
+                    bad(("jobs", job_name, kind, str(i)), "table", table, tables)
+        declared = {*job.inputs, *job.outputs}
+        for key, table in job.declared_tables().items():
+            path = ("jobs", job_name, *key.split("."))
+            if table not in settings.tables:
+                bad(path, "table", table, tables)
+            elif table not in declared:
+                problems.append(
+                    f"{_origin(origin, path)}: {'.'.join(path)}: table {table!r} is not "
+                    f"declared in the job's inputs or outputs; declared: {sorted(declared)}"
+                )
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))

@@ -12,11 +12,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializeAsAny,
     field_validator,
     model_validator,
 )
 
-from lakehouse.spark.sql import validate_identifier
+from lakehouse.spark.sql import check_expression_text, validate_identifier
 
 # --------------------------------------------------------------------------- models
 
@@ -30,6 +31,17 @@ def _ident(value: str) -> str:
 
 
 Identifier = Annotated[str, AfterValidator(_ident)]
+
+_MODULE_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _module_path(value: str) -> str:
+    if not _MODULE_PATH.fullmatch(value):
+        raise ValueError("must be a dotted Python module path such as jobs.silver_orders")
+    return value
+
+
+ModulePath = Annotated[str, AfterValidator(_module_path)]
 
 
 class SparkSettings(_Model):
@@ -160,23 +172,10 @@ class AqeProfile(_Model):
 
 # ------------------------------------------------------------- data quality (issue 7)
 
-#: SQL text that must never appear in an expectation or constraint (comment markers would
-#: let a fragment hide the rest of a generated statement; ``;`` would start another one).
-_FORBIDDEN_SQL = (";", "--", "/*", "*/")
-
-
 def _sql_expression(value: str) -> str:
-    text = value.strip()
-    if not text:
-        raise ValueError("must be a non-empty SQL boolean expression")
-    if len(text) > 2000:
-        raise ValueError("must be at most 2000 characters")
-    for token in _FORBIDDEN_SQL:
-        if token in text:
-            raise ValueError(
-                f"must be a single SQL boolean expression over the row; {token!r} is not allowed"
-            )
-    return text
+    # The static checks (non-empty, length, no ';' or comment markers) live with the rest of
+    # SQL safety; Spark's parser checks the rest when a job starts.
+    return check_expression_text(value)
 
 
 SqlExpression = Annotated[str, AfterValidator(_sql_expression)]
@@ -260,6 +259,9 @@ class TableSettings(_Model):
     layer: Literal["landing", "bronze", "silver", "gold", "quarantine", "meta"]
     partition_by: list[Identifier] = Field(default_factory=list)
     description: str = ""
+    #: Written outside this pipeline (another team, a CDC tool): jobs may read it although
+    #: no declared job writes it. Without it, such an input is a configuration error.
+    external: bool = False
     #: Columns OPTIMIZE ... ZORDER BY uses (not partition columns; not with cluster_by).
     zorder_by: list[Identifier] = Field(default_factory=list)
     #: Range buckets per Z-order column (Delta's ``spark.databricks.io.skipping.mdc.rangeId.max``,
@@ -301,57 +303,53 @@ class TableSettings(_Model):
     quality: TableQuality | None = None
 
 
-class BronzeSource(_Model):
-    """One landing feed ingested by ``bronze_ingest``."""
-
-    entity: Literal["customers", "products", "orders"]
-    format: Literal["csv", "json"]
-    glob: str
-    table: Identifier
-    #: Accept landing files whose columns differ from the bronze table's (new columns are
-    #: added, missing ones become NULL). Off by default: drift is rejected with a clear error.
-    schema_evolution: bool = False
-
-
 class JobSettings(_Model):
-    """Settings shared by every job."""
+    """A job's declaration (``conf/jobs/<job>.yaml``): where its code is, what it reads and
+    writes, and the settings every job has.
 
+    A job module may define ``class Config(JobSettings)`` with its own keys; the loader
+    validates the job's YAML against it (unknown keys are errors, as everywhere). The run
+    order comes from ``inputs`` and ``outputs`` (see :mod:`lakehouse.pipeline.registry`).
+
+    Examples
+    --------
+    >>> spec = JobSettings.model_validate(
+    ...     {"module": "jobs.silver_customers", "inputs": ["bronze_customers"],
+    ...      "outputs": ["dim_customer"]})
+    >>> spec.enabled, spec.aqe_profile
+    (True, 'default')
+    """
+
+    #: The importable module that holds the job's ``run(ctx)`` (and optional ``Config``).
+    module: ModulePath
+    #: Tables the job reads (names under ``tables:``).
+    inputs: list[Identifier] = Field(default_factory=list)
+    #: Tables the job writes.
+    outputs: list[Identifier] = Field(default_factory=list)
+    description: str = ""
     enabled: bool = True
     aqe_profile: str = "default"
 
+    @model_validator(mode="after")
+    def _distinct(self) -> JobSettings:
+        for name in ("inputs", "outputs"):
+            values = getattr(self, name)
+            dupes = sorted({v for v in values if values.count(v) > 1})
+            if dupes:
+                raise ValueError(f"{name} lists a table more than once: {dupes}")
+        return self
 
-class BronzeIngestSettings(JobSettings):
-    sources: list[BronzeSource]
-    quarantine_table: Identifier = "quarantine_bronze"
-
-
-class SilverCustomersSettings(JobSettings):
-    source_table: Identifier = "bronze_customers"
-    target_table: Identifier = "dim_customer"
-    quarantine_table: Identifier = "quarantine_silver_customers"
-
-
-class SilverOrdersSettings(JobSettings):
-    source_table: Identifier = "bronze_orders"
-    products_source_table: Identifier = "bronze_products"
-    target_table: Identifier = "orders"
-    products_table: Identifier = "products"
-    quarantine_table: Identifier = "quarantine_silver_orders"
-    min_order_date: str = "2000-01-01"
-    max_order_date: str = "2100-01-01"
-
-
-class GoldDailySalesSettings(JobSettings):
-    orders_table: Identifier = "orders"
-    customers_table: Identifier = "dim_customer"
-    products_table: Identifier = "products"
-    fact_table: Identifier = "fact_sales"
-    daily_table: Identifier = "daily_revenue"
-    #: None: rebuild gold whole from silver every run. N: once gold exists, recompute only
-    #: the newest N days of order_date (replaceWhere), reading just those partitions of
-    #: the orders table under its pruning_guard. Orders older than the window that arrive
-    #: late are not picked up until a full rebuild (recompute_days: null).
-    recompute_days: int | None = Field(default=None, ge=1)
+    def declared_tables(self) -> dict[str, str]:
+        """Every table this job's own settings name (``*_table`` keys, ``tables`` and
+        ``*_tables`` lists), keyed by the setting's dotted name. The loader checks each is a
+        declared table and is listed in the job's inputs or outputs."""
+        found: dict[str, str] = {}
+        for key, value in self:
+            if key.endswith("_table") and isinstance(value, str):
+                found[key] = value
+            elif (key == "tables" or key.endswith("_tables")) and isinstance(value, list):
+                found.update({f"{key}.{i}": v for i, v in enumerate(value)})
+        return found
 
 
 class MaintainSettings(JobSettings):
@@ -363,7 +361,10 @@ class MaintainSettings(JobSettings):
     #: Optimize only partitions with commits since the last OPTIMIZE (when partitioned).
     incremental: bool = True
     vacuum: bool = True
-    #: VACUUM retention; None = the table's delta.deletedFileRetentionDuration (168 h default).
+    #: VACUUM retention, set as the table property delta.deletedFileRetentionDuration
+    #: (Delta 4.2 ignores ``VACUUM ... RETAIN n HOURS`` for n != 0). None = the table's safety
+    #: retention: its delta.deletedFileRetentionDuration before maintain first changed it
+    #: (recorded in lakehouse.safetyRetentionDuration; 168 h unless set).
     vacuum_retention_hours: float | None = Field(default=None, ge=0)
     #: Must be true to VACUUM with less than the table's safety retention (logged loudly).
     allow_retention_below_safety: bool = False
@@ -371,14 +372,6 @@ class MaintainSettings(JobSettings):
     #: (min 8). Spark's own default (spark.sql.sources.parallelPartitionDiscovery.parallelism,
     #: 10000) makes VACUUM of a small table run 10000 near-empty tasks.
     vacuum_listing_parallelism: int | None = Field(default=None, ge=1)
-
-
-class JobsSettings(_Model):
-    bronze_ingest: BronzeIngestSettings
-    silver_customers: SilverCustomersSettings = SilverCustomersSettings()
-    silver_orders: SilverOrdersSettings = SilverOrdersSettings()
-    gold_daily_sales: GoldDailySalesSettings = GoldDailySalesSettings()
-    maintain: MaintainSettings = MaintainSettings()
 
 
 class PathSettings(_Model):
@@ -425,9 +418,9 @@ class KubernetesSubmitSettings(_Model):
     """Spark on Kubernetes (spark-operator ``SparkApplication`` or native spark-submit)."""
 
     namespace: str = "spark"
+    #: The driver's and executors' service account. Its ``eks.amazonaws.com/role-arn``
+    #: annotation (set by terraform/modules/spark-kubernetes) gives the pods their IAM role.
     service_account: str = "spark"
-    #: IAM role for the service account (IRSA), annotated on the driver/executor pods.
-    spark_role_arn: str = ""
     region: str = "us-east-1"
     image: str = "apache/spark:4.1.1-scala2.13-java17-python3-ubuntu"
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
@@ -457,8 +450,6 @@ class SubmitSettings(_Model):
     master: str | None = None
     deploy_mode: Literal["client", "cluster"] = "client"
     dist_dir: str = "dist"
-    #: Leave pyspark/py4j out of the env archive (the cluster provides them).
-    exclude_pyspark: bool = True
     driver_memory: str | None = None
     conf: dict[str, str] = Field(default_factory=dict)
     cluster: dict[str, Any] | None = None
@@ -484,7 +475,9 @@ class Settings(_Model):
     spark: SparkSettings = SparkSettings()
     aqe_profiles: dict[str, AqeProfile] = Field(default_factory=lambda: {"default": AqeProfile()})
     tables: dict[Identifier, TableSettings]
-    jobs: JobsSettings
+    #: Each value is an instance of its job module's ``Config`` (validated by the loader);
+    #: SerializeAsAny keeps the job's own keys in ``model_dump`` (resolved cluster configs).
+    jobs: dict[Identifier, SerializeAsAny[JobSettings]]
     generator: GeneratorSettings = GeneratorSettings()
     submit: SubmitSettings | None = None
 
@@ -515,8 +508,8 @@ class Settings(_Model):
         return self._resolve(self.paths.reports)
 
     def job(self, name: str) -> JobSettings:
-        """The settings of job ``name``."""
-        if name not in type(self.jobs).model_fields:
-            raise KeyError(f"unknown job {name!r}; known: {sorted(type(self.jobs).model_fields)}")
-        settings: JobSettings = getattr(self.jobs, name)
-        return settings
+        """The declaration and settings of job ``name``."""
+        try:
+            return self.jobs[name]
+        except KeyError as exc:
+            raise KeyError(f"unknown job {name!r}; known: {sorted(self.jobs)}") from exc

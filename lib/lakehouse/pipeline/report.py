@@ -10,10 +10,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lakehouse.errors import LakehouseError
+
 __all__ = ["JobResult", "ReconciliationError", "RunReport", "timed"]
 
 
-class ReconciliationError(RuntimeError):
+class ReconciliationError(LakehouseError, RuntimeError):
     """Row counts do not add up (input != accepted + quarantined)."""
 
 

@@ -1,36 +1,32 @@
-"""Run jobs in medallion order and collect a :class:`~lakehouse.pipeline.report.RunReport`."""
+"""Run declared jobs in dependency order and collect a :class:`~lakehouse.pipeline.report.RunReport`.
+
+The order comes from the job graph (:class:`~lakehouse.pipeline.registry.JobRegistry`);
+each job's ``run(ctx)`` gets a :class:`~lakehouse.pipeline.context.JobContext`.
+"""
 
 from __future__ import annotations
 
-import importlib
 import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from lakehouse.config import Settings
-from lakehouse.pipeline.report import JobResult, RunReport
-from lakehouse.writes.idempotency import commit_metadata
+from lakehouse.errors import LakehouseError
+from lakehouse.pipeline.context import job_context
+from lakehouse.pipeline.registry import JobRegistry
+from lakehouse.pipeline.report import JobResult, RunReport, timed
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["PIPELINE", "JobFailedError", "new_batch_id", "run_job", "run_pipeline"]
+__all__ = ["JobFailedError", "execute_job", "new_batch_id", "run_job", "run_pipeline"]
 
 log = logging.getLogger(__name__)
 
-#: The jobs of the pipeline, in the order they run.
-PIPELINE: tuple[str, ...] = (
-    "bronze_ingest",
-    "silver_customers",
-    "silver_orders",
-    "gold_daily_sales",
-    "maintain",
-)
 
-
-class JobFailedError(RuntimeError):
+class JobFailedError(LakehouseError, RuntimeError):
     """A job of the pipeline failed; ``report`` holds what ran before and the failure."""
 
     def __init__(self, job: str, reason: str, report: RunReport) -> None:
@@ -40,62 +36,77 @@ class JobFailedError(RuntimeError):
         self.report = report
 
 
-class _JobModule(Protocol):
-    def run(self, spark: SparkSession, settings: Settings, *, batch_id: str) -> JobResult: ...
-
-
 def new_batch_id(now: datetime | None = None) -> str:
     """A sortable, unique batch id: ``20261125T093000Z-1a2b3c4d``."""
     now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def load_job(name: str) -> _JobModule:
-    if name not in PIPELINE and name not in _extra_jobs():
-        raise KeyError(f"unknown job {name!r}; known: {sorted({*PIPELINE, *_extra_jobs()})}")
-    module: _JobModule = importlib.import_module(f"jobs.{name}")
-    return module
+def execute_job(
+    spark: SparkSession,
+    settings: Settings,
+    name: str,
+    *,
+    batch_id: str,
+    registry: JobRegistry | None = None,
+) -> JobResult:
+    """Run one job and return its result; an exception of the job propagates.
+
+    Examples
+    --------
+    ``execute_job(spark, settings, "silver_orders", batch_id="b1").rows_written``
+    """
+    registry = registry or JobRegistry.from_settings(settings)
+    module = registry.module(name)
+    with job_context(spark, settings, name, batch_id=batch_id) as ctx:
+        module.run(ctx)
+    return ctx.result
 
 
-def _extra_jobs() -> tuple[str, ...]:
-    return ()
-
-
-def run_job(spark: SparkSession, settings: Settings, name: str, *, batch_id: str) -> JobResult:
-    """Run one job; failures come back as a result with ``status='failed'``."""
-    import time
-
-    module = load_job(name)
-    start = time.perf_counter()
-    try:
-        # Every commit of the job names its batch, so `lakehouse rollback` can find it.
-        with commit_metadata(spark, job=name, batch_id=batch_id):
-            result = module.run(spark, settings, batch_id=batch_id)
-    except Exception as exc:
-        log.exception("job %s failed", name)
-        result = JobResult(job=name, status="failed", error=f"{type(exc).__name__}: {exc}")
-    result.duration_s = round(time.perf_counter() - start, 3)
-    return result
+def run_job(
+    spark: SparkSession,
+    settings: Settings,
+    name: str,
+    *,
+    batch_id: str,
+    registry: JobRegistry | None = None,
+) -> JobResult:
+    """Run one job; a failure comes back as a result with ``status='failed'``."""
+    failed = JobResult(job=name, status="failed")
+    with timed(failed):
+        try:
+            return execute_job(spark, settings, name, batch_id=batch_id, registry=registry)
+        except Exception as exc:
+            log.exception("job %s failed", name)
+            failed.error = f"{type(exc).__name__}: {exc}"
+    return failed
 
 
 def run_pipeline(
     spark: SparkSession,
     settings: Settings,
     *,
-    jobs: Sequence[str] = PIPELINE,
+    jobs: Sequence[str] | None = None,
     batch_id: str | None = None,
     report: RunReport | None = None,
 ) -> RunReport:
-    """Run ``jobs`` in order, stopping at the first failure (raises :class:`JobFailedError`)."""
+    """Run ``jobs`` (default: every declared job) in dependency order.
+
+    Disabled jobs are skipped. Stops at the first failure and raises
+    :class:`JobFailedError`, whose ``report`` holds what ran.
+    """
+    registry = JobRegistry.from_settings(settings)
     batch_id = batch_id or new_batch_id()
     report = report or RunReport(
         run_id=batch_id, env=settings.env, started_at=datetime.now(UTC).isoformat()
     )
-    for name in jobs:
-        if not settings.job(name).enabled:
+    for name in registry.order(jobs):
+        if not registry.jobs[name].enabled:
             log.info("job %s disabled in config; skipped", name)
             continue
-        result = run_job(spark, settings, name, batch_id=batch_id)
+        log.info("job %s: start (batch %s)", name, batch_id)
+        result = run_job(spark, settings, name, batch_id=batch_id, registry=registry)
+        log.info("job %s: %s in %.1f s", name, result.status, result.duration_s)
         report.jobs.append(result)
         if result.status != "ok":
             raise JobFailedError(name, result.error or "unknown error", report)

@@ -5,6 +5,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 import jobs.bronze_ingest as bronze
+from lakehouse.pipeline import execute_job
 from lakehouse.pipeline.report import ReconciliationError
 
 NOW = datetime(2026, 1, 2, 3, 4, 5)
@@ -63,7 +64,7 @@ def test_run_reconciles_and_skips_ingested_files(spark, settings):
     )
     _write(land / "products" / "p.csv", "product_id,name,category,price,updated_at\n")
 
-    result = bronze.run(spark, settings, batch_id="b1")
+    result = execute_job(spark, settings, "bronze_ingest", batch_id="b1")
     assert (result.rows_in, result.rows_written, result.rows_quarantined) == (6, 3, 3)
     assert result.details["reconciliation"]["reconciled"] is True
     orders = spark.read.format("delta").load(settings.table_path("bronze_orders"))
@@ -77,7 +78,7 @@ def test_run_reconciles_and_skips_ingested_files(spark, settings):
         "malformed json record",
     ]
 
-    again = bronze.run(spark, settings, batch_id="b2")
+    again = execute_job(spark, settings, "bronze_ingest", batch_id="b2")
     assert (again.rows_in, again.rows_written, again.rows_quarantined) == (0, 0, 0)
     assert spark.read.format("delta").load(settings.table_path("bronze_orders")).count() == 2
 

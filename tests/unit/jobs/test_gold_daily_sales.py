@@ -5,6 +5,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 import jobs.gold_daily_sales as gold
+from lakehouse.pipeline import execute_job
 
 
 def test_fact_uses_current_customer_and_keeps_orphans(spark):
@@ -148,7 +149,7 @@ def test_recompute_window_replaces_only_the_newest_days_under_the_guard(
 
     days = [date(2025, 1, d) for d in (1, 2, 3, 4)]
     _silver(spark, settings, [(f"O{i}", d) for i, d in enumerate(days)])
-    gold.run(spark, settings, batch_id="g1")  # no gold yet: full build
+    execute_job(spark, settings, "gold_daily_sales", batch_id="g1")  # no gold yet: full build
     windowed = load_config(
         "local",
         conf_dir=settings.conf_dir,
@@ -164,7 +165,7 @@ def test_recompute_window_replaces_only_the_newest_days_under_the_guard(
         settings,
         [(f"O{i}", d) for i, d in enumerate(days)] + [("N4", days[3]), ("N1", days[0])],
     )
-    result = gold.run(spark, windowed, batch_id="g2")
+    result = execute_job(spark, windowed, "gold_daily_sales", batch_id="g2")
     assert result.details["window"] == "order_date BETWEEN '2025-01-03' AND '2025-01-04'"
     read = result.reads["orders"]
     assert (read["partitions_read"], read["partitions_total"]) == (2, 4)
@@ -188,5 +189,5 @@ def test_recompute_window_replaces_only_the_newest_days_under_the_guard(
         ),
     )
     with pytest.raises(PartitionPruningError, match="table 'orders' declares order_date"):
-        gold.run(spark, windowed, batch_id="g3")
+        execute_job(spark, windowed, "gold_daily_sales", batch_id="g3")
     assert spark.read.format("delta").load(settings.table_path("fact_sales")).count() == before

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs import maintain
 from jobs.maintain import TableState, plan
-from lakehouse.config import load_config
+from lakehouse.config import ConfigError, load_config
+from lakehouse.pipeline import execute_job
 from lakehouse.tuning.maintenance import VacuumRetentionError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -33,7 +33,7 @@ def test_plan_is_incremental_for_partitioned_tables(tmp_path):
         "orders": TableState(exists=True, changed=[{"order_date": "2025-01-02"}]),
         "fact_sales": TableState(exists=False),
     }
-    tasks = {t.table: t for t in plan(settings, states)}
+    tasks = {t.table: t for t in plan(settings, settings.job("maintain"), states)}
     assert tasks["orders"].partitions == [{"order_date": "2025-01-02"}]
     assert (tasks["orders"].retention_hours, tasks["orders"].retention_override) == (168.0, False)
     assert tasks["fact_sales"].skipped == "not a Delta table"
@@ -45,16 +45,21 @@ def test_plan_refuses_short_retention_without_override(tmp_path):
         VacuumRetentionError,
         match=re.escape("retention 24.0 h is below the table's safety retention 168.0 h"),
     ):
-        plan(settings, {"orders": TableState(exists=True)})
+        plan(settings, settings.job("maintain"), {"orders": TableState(exists=True)})
     allowed = _settings(tmp_path, vacuum_retention_hours=24, allow_retention_below_safety=True)
-    (task, _) = plan(allowed, {"orders": TableState(exists=True)})
+    (task, _) = plan(allowed, allowed.job("maintain"), {"orders": TableState(exists=True)})
     assert task.retention_override is True
 
 
-def test_unknown_table_is_an_error(tmp_path):
-    settings = _settings(tmp_path, tables=["nope"])
-    with pytest.raises(KeyError, match=r"jobs.maintain.tables: unknown tables \['nope'\]"):
-        plan(settings, {})
+def test_unknown_or_undeclared_table_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"jobs\.maintain\.tables\.0: unknown table 'nope'"):
+        _settings(tmp_path, tables=["nope"])
+    with pytest.raises(
+        ConfigError,
+        match=r"jobs\.maintain\.tables\.0: table 'quarantine_bronze' is not declared in the "
+        r"job's inputs or outputs",
+    ):
+        _settings(tmp_path, tables=["quarantine_bronze"])
 
 
 def test_run_optimizes_zorders_and_vacuums(spark, tmp_path):
@@ -65,7 +70,7 @@ def test_run_optimizes_zorders_and_vacuums(spark, tmp_path):
     )
     fact = settings.table_path("fact_sales")
     df.repartition(3).write.format("delta").partitionBy("order_date").save(fact)
-    result = maintain.run(spark, settings, batch_id="b1")
+    result = execute_job(spark, settings, "maintain", batch_id="b1")
     assert result.details["tables"]["orders"] == {"skipped": "not a Delta table"}
     entry = result.details["tables"]["fact_sales"]
     assert entry["layout"] == {"properties": {}}
@@ -76,5 +81,5 @@ def test_run_optimizes_zorders_and_vacuums(spark, tmp_path):
     assert entry["vacuum"]["retention_hours"] == 168.0
     assert result.details["aqe"] == {"profile": "default", "settings": {}}
     # second run: nothing changed since the OPTIMIZE -> nothing rewritten
-    again = maintain.run(spark, settings, batch_id="b2")
+    again = execute_job(spark, settings, "maintain", batch_id="b2")
     assert again.details["tables"]["fact_sales"]["optimize"]["skipped"] == "no changes"
