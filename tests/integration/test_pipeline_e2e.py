@@ -83,9 +83,13 @@ def test_pipeline_end_to_end_reconciles(spark, settings, tmp_path):
     )
     assert fact_rev == daily_rev
 
-    for job in report.jobs:
-        rec = job.details.get("reconciliation")
-        assert rec is None or rec["reconciled"], job
+    # every job that moves rows reconciles them; maintain moves none
+    reconciling = {j.job for j in report.jobs if "reconciliation" in j.details}
+    assert reconciling == set(PIPELINE) - {"maintain"}
+    for name in reconciling:
+        rec = by_job[name].details["reconciliation"]
+        assert rec["reconciled"] is True, name
+        assert rec["input"] == rec["accepted"] + rec["quarantined"], name
 
     path = report.write(settings.reports_path)
     saved = json.loads(Path(path).read_text())
