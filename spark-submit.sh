@@ -9,7 +9,7 @@
 # exact spark-submit command with secrets redacted, then runs it. --dry-run prints the command
 # and the effective configuration (JSON) without running anything.
 # Build the artifacts first: scripts/build-artifacts.sh
-# EMR / EMR Serverless / spark-operator: see `lakehouse submit --help` (python -m lakehouse.deploy.spark_submit).
+# EMR / EMR Serverless / spark-operator: see `lakehouse submit --help` (python -m lakehouse.cli.submit).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -35,4 +35,4 @@ fi
 export PYTHONPATH="$here/lib${PYTHONPATH:+:$PYTHONPATH}"
 export LAKEHOUSE_CONF_DIR="${LAKEHOUSE_CONF_DIR:-$here/conf}"
 cd "$here"
-exec "$py" -m lakehouse.deploy.spark_submit "$@"
+exec "$py" -m lakehouse.cli.submit "$@"

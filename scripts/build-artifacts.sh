@@ -16,4 +16,4 @@ if [[ -z "$py" ]]; then
 fi
 export PYTHONPATH="$here/lib${PYTHONPATH:+:$PYTHONPATH}"
 cd "$here"
-exec "$py" -m lakehouse.deploy.spark_submit build "$@"
+exec "$py" -m lakehouse.cli.submit build "$@"

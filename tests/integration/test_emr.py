@@ -25,10 +25,10 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.emr.models import emr_backends
 from moto.server import ThreadedMotoServer
 
+from lakehouse.cli.submit import main as submit_main
 from lakehouse.config import load_config
-from lakehouse.deploy import emr
+from lakehouse.deploy import emr, emr_serverless
 from lakehouse.deploy.artifacts import build_artifacts
-from lakehouse.deploy.spark_submit import main as submit_main
 
 REPO = Path(__file__).resolve().parents[2]
 #: The emr/kubernetes environments target Spark 4.1 (emr-spark-8.1.0, the 4.1.1 image): under
@@ -378,7 +378,7 @@ def test_emr_serverless_start_wait_and_cancel(clients: dict[str, Any]) -> None:
         serverless_execution_role_arn="arn:aws:iam::123456789012:role/job",
         log_uri="s3://logs/serverless/",
     )
-    run_id = emr.start_serverless_job(
+    run_id = emr_serverless.start_serverless_job(
         client,
         settings,
         entry_uri="s3://artifacts/e.py",
@@ -396,25 +396,27 @@ def test_emr_serverless_start_wait_and_cancel(clients: dict[str, Any]) -> None:
     assert "nodeLabelExpression" not in params
     out = io.StringIO()
     assert (
-        emr.wait_for_job_run(
+        emr_serverless.wait_for_job_run(
             client, application_id=app_id, job_run_id=run_id, timeout_s=5, poll_s=1, out=out
         )
         == "SUCCESS"
     )
 
-    second = emr.start_serverless_job(
+    second = emr_serverless.start_serverless_job(
         client, settings, entry_uri="s3://artifacts/e.py", archive_uri=None
     )
-    emr.cancel_job_run(client, application_id=app_id, job_run_id=second)
-    with pytest.raises(emr.JobRunFailedError, match=f"job run {second} ended CANCELLED"):
-        emr.wait_for_job_run(
+    emr_serverless.cancel_job_run(client, application_id=app_id, job_run_id=second)
+    with pytest.raises(emr_serverless.JobRunFailedError, match=f"job run {second} ended CANCELLED"):
+        emr_serverless.wait_for_job_run(
             client, application_id=app_id, job_run_id=second, timeout_s=5, poll_s=1, out=out
         )
 
 
 def test_missing_serverless_application_is_a_clear_error() -> None:
     with pytest.raises(emr.EmrError) as err:
-        emr.start_serverless_job(object(), _settings(), entry_uri="s3://a/e.py", archive_uri=None)
+        emr_serverless.start_serverless_job(
+            object(), _settings(), entry_uri="s3://a/e.py", archive_uri=None
+        )
     assert str(err.value).startswith(
         "conf/env/emr.yaml: submit.emr.serverless_application_id is empty; set it"
     )

@@ -1,4 +1,13 @@
-"""Packaging and submission: artifacts, spark-submit argv, EMR, Kubernetes, allocation.
+"""Packaging and submission, one module per target; no command line here (see ``lakehouse.cli``).
+
+- :mod:`~lakehouse.deploy.artifacts`: the versioned build every target runs,
+- :mod:`~lakehouse.deploy.allocation`: spot-aware executor sizing and placement,
+- :mod:`~lakehouse.deploy.spark_submit`: the Spark configuration and ``spark-submit`` argv
+  (local, standalone, YARN, native Kubernetes),
+- :mod:`~lakehouse.deploy.emr`: steps on an EMR cluster; upload of the build to S3,
+- :mod:`~lakehouse.deploy.emr_serverless`: EMR Serverless job runs,
+- :mod:`~lakehouse.deploy.kubernetes`: spark-operator ``SparkApplication`` manifests,
+- :mod:`~lakehouse.deploy.terraform`: Terraform outputs as ``TF_*`` shell variables.
 
 This package runs on a laptop or CI runner, never inside Spark.
 """
@@ -12,6 +21,7 @@ from lakehouse.deploy.allocation import (
 )
 from lakehouse.deploy.artifacts import (
     DEFAULT_EXCLUDES,
+    ArtifactPaths,
     Artifacts,
     BuildError,
     TargetMismatchError,
@@ -22,24 +32,34 @@ from lakehouse.deploy.artifacts import (
     check_env_archive,
     check_target,
     dependency_closure,
+    expected_artifacts,
     load_manifest,
+    manifest_summary,
     spark_version_for_release,
     write_entry,
 )
 from lakehouse.deploy.emr import (
+    AwsClients,
     EmrError,
-    JobRunFailedError,
     StepFailedError,
     StepTimeoutError,
     add_spark_step,
-    cancel_job_run,
+    aws_clients,
+    emr_settings,
     emr_spark_submit_args,
     fetch_step_stderr,
+    require_setting,
     split_s3_uri,
-    start_serverless_job,
+    stage_artifacts,
     upload_artifacts,
-    wait_for_job_run,
     wait_for_step,
+)
+from lakehouse.deploy.emr_serverless import (
+    JobRunFailedError,
+    cancel_job_run,
+    serverless_submit_parameters,
+    start_serverless_job,
+    wait_for_job_run,
 )
 from lakehouse.deploy.kubernetes import (
     SPARK_APPLICATION_SCHEMA,
@@ -56,11 +76,10 @@ from lakehouse.deploy.spark_submit import (
     SubmitError,
     build_submit_command,
     effective_conf,
-    expected_artifacts,
     find_spark_submit,
-    redact_argv,
-    redact_value,
+    missing_artifacts,
 )
+from lakehouse.deploy.terraform import shell_exports
 
 __all__ = [
     "DEFAULT_EXCLUDES",
@@ -68,7 +87,9 @@ __all__ = [
     "SPARK_SUBMIT_TARGETS",
     "AllocationError",
     "AllocationPlan",
+    "ArtifactPaths",
     "Artifacts",
+    "AwsClients",
     "BuildError",
     "ClusterSpec",
     "EmrError",
@@ -81,6 +102,7 @@ __all__ = [
     "SubmitError",
     "TargetMismatchError",
     "add_spark_step",
+    "aws_clients",
     "build_artifacts",
     "build_conf_archive",
     "build_env_archive",
@@ -91,19 +113,24 @@ __all__ = [
     "check_target",
     "dependency_closure",
     "effective_conf",
+    "emr_settings",
     "emr_spark_submit_args",
     "expected_artifacts",
     "fetch_step_stderr",
     "find_spark_submit",
     "load_manifest",
+    "manifest_summary",
+    "missing_artifacts",
     "parse_selector",
     "parse_toleration",
-    "redact_argv",
-    "redact_value",
+    "require_setting",
+    "serverless_submit_parameters",
+    "shell_exports",
     "spark_application",
     "spark_version_for_release",
     "split_s3_uri",
     "spot_aware_allocation",
+    "stage_artifacts",
     "start_serverless_job",
     "to_yaml",
     "upload_artifacts",

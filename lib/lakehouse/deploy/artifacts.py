@@ -53,16 +53,23 @@ import sys
 import sysconfig
 import tarfile
 import tempfile
+import time
 import tomllib
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from lakehouse.config import load_config
+from lakehouse.errors import LakehouseError
+
 __all__ = [
     "DEFAULT_EXCLUDES",
+    "ArtifactPaths",
     "Artifacts",
     "BuildError",
     "TargetMismatchError",
@@ -73,7 +80,9 @@ __all__ = [
     "check_env_archive",
     "check_target",
     "dependency_closure",
+    "expected_artifacts",
     "load_manifest",
+    "manifest_summary",
     "spark_version_for_release",
     "write_entry",
 ]
@@ -110,11 +119,11 @@ if __name__ == "__main__":
 '''
 
 
-class BuildError(RuntimeError):
+class BuildError(LakehouseError, RuntimeError):
     """An artifact could not be built."""
 
 
-class TargetMismatchError(ValueError):
+class TargetMismatchError(LakehouseError, ValueError):
     """The artifacts were built for other Spark/Python versions than the target runs."""
 
 
@@ -186,8 +195,6 @@ def _metadata_text(project: Mapping[str, Any]) -> str:
 
 
 def _zip_write(zf: zipfile.ZipFile, name: str, data: bytes, epoch: int, mode: int) -> None:
-    import time
-
     info = zipfile.ZipInfo(name, date_time=time.gmtime(epoch)[:6])
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = (stat.S_IFREG | mode) << 16
@@ -552,6 +559,75 @@ class Artifacts:
         out += [p for p in (self.env_archive, self.conf_archive) if p is not None]
         return out
 
+    @property
+    def version(self) -> str:
+        """The project version the build was made from."""
+        return str(self.manifest["project"]["version"])
+
+    def paths(self) -> ArtifactPaths:
+        """The files a submission references, as local paths."""
+        return ArtifactPaths(
+            wheel=str(self.wheel),
+            entry=str(self.entry),
+            env_archive=str(self.env_archive) if self.env_archive else None,
+            conf_archive=str(self.conf_archive) if self.conf_archive else None,
+            manifest=self.manifest,
+        )
+
+
+@dataclass(frozen=True)
+class ArtifactPaths:
+    """Where a build's files are (local paths or URIs) as a submission references them.
+
+    Examples
+    --------
+    >>> paths = ArtifactPaths(wheel="dist/w.whl", entry="dist/e.py", env_archive=None)
+    >>> paths.rebased("s3://bucket/lakehouse/0.1.0/").entry
+    's3://bucket/lakehouse/0.1.0/e.py'
+    """
+
+    wheel: str
+    entry: str
+    env_archive: str | None
+    conf_archive: str | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def rebased(self, base_uri: str | None) -> ArtifactPaths:
+        """The same files under ``base_uri`` (where they were uploaded); unchanged if empty."""
+        if not base_uri:
+            return self
+        base = base_uri.rstrip("/")
+
+        def move(path: str | None) -> str | None:
+            return None if path is None else f"{base}/{Path(path).name}"
+
+        return replace(
+            self,
+            wheel=f"{base}/{Path(self.wheel).name}",
+            entry=f"{base}/{Path(self.entry).name}",
+            env_archive=move(self.env_archive),
+            conf_archive=move(self.conf_archive),
+        )
+
+
+def expected_artifacts(
+    project_dir: str | os.PathLike[str], dist_dir: str | os.PathLike[str]
+) -> ArtifactPaths:
+    """The build's artifact paths: from ``dist/manifest.json`` or, before a build, by name."""
+    dist = Path(dist_dir)
+    try:
+        return load_manifest(dist).paths()
+    except BuildError:
+        pyproject = tomllib.loads((Path(project_dir) / "pyproject.toml").read_text("utf-8"))
+        version = pyproject["project"]["version"]
+        py = f"{sys.version_info.major}.{sys.version_info.minor}"
+        return ArtifactPaths(
+            wheel=str(dist / f"lakehouse_jobs-{version}-py3-none-any.whl"),
+            entry=str(dist / "lakehouse_entry.py"),
+            env_archive=str(dist / f"lakehouse-env-{version}-py{py}.tar.gz"),
+            conf_archive=str(dist / f"lakehouse-conf-{version}.tar.gz"),
+        )
+
 
 def write_entry(out_dir: str | os.PathLike[str]) -> Path:
     """Write the ``lakehouse_entry.py`` job entry file into ``out_dir``."""
@@ -593,8 +669,6 @@ def build_conf_archive(
     substituted at build time, so the cluster needs no Terraform variables) and ``base.yaml``
     is empty.
     """
-    import yaml
-
     epoch = _epoch(source_date_epoch)
     files: dict[str, bytes] = {"base.yaml": b"{}\n"}
     for env, settings in sorted(settings_by_env.items()):
@@ -647,8 +721,6 @@ def build_artifacts(
     environ:
         Variables for ``${VAR}`` in the configuration (default ``os.environ``).
     """
-    from lakehouse.config import load_config
-
     project = Path(project_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -686,15 +758,14 @@ def build_artifacts(
             name=f"lakehouse-env-{wheel.name.split('-')[1]}",
             source_date_epoch=source_date_epoch,
         )
-    import pyspark
-
+    spark_version = _installed_version("pyspark")
     manifest: dict[str, Any] = {
         "project": {"name": "lakehouse-jobs", "version": wheel.name.split("-")[1]},
         "targets": {
-            "spark": pyspark.__version__,
+            "spark": spark_version,
             "delta": _installed_version("delta-spark"),
             "python": f"{sys.version_info.major}.{sys.version_info.minor}",
-            "scala": "2.13" if int(pyspark.__version__.split(".")[0]) >= 4 else "2.12",
+            "scala": "2.13" if int(spark_version.split(".")[0]) >= 4 else "2.12",
         },
         "excluded_from_env_archive": sorted(exclude),
         "envs": list(envs),

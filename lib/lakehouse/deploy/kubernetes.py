@@ -26,21 +26,27 @@ Examples
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import yaml
+
 from lakehouse.config import Settings
+from lakehouse.config.models import KubernetesSubmitSettings
+from lakehouse.deploy.allocation import spot_aware_allocation
+from lakehouse.deploy.artifacts import ArtifactPaths, Artifacts, check_target
+from lakehouse.deploy.spark_submit import ENV_PYTHON, effective_conf
+from lakehouse.errors import LakehouseError
 
 __all__ = [
+    "API_VERSION",
     "SPARK_APPLICATION_SCHEMA",
     "ManifestError",
+    "artifact_uris",
     "parse_selector",
     "parse_toleration",
-    "register_cli",
     "spark_application",
     "to_yaml",
     "validate_manifest",
@@ -49,7 +55,7 @@ __all__ = [
 API_VERSION = "sparkoperator.k8s.io/v1beta2"
 
 
-class ManifestError(ValueError):
+class ManifestError(LakehouseError, ValueError):
     """A manifest or its inputs do not satisfy spark-operator's v1beta2 API."""
 
 
@@ -120,6 +126,79 @@ def _dns_name(name: str) -> str:
     return cleaned[:63].rstrip("-")
 
 
+_NODE_SELECTOR_CONF = (
+    "spark.kubernetes.driver.node.selector.",
+    "spark.kubernetes.executor.node.selector.",
+)
+_DYNAMIC_ALLOCATION_KEYS = ("enabled", "minExecutors", "maxExecutors", "initialExecutors")
+
+
+def _dynamic_allocation(settings: Settings, conf: dict[str, str]) -> dict[str, Any]:
+    """``spec.dynamicAllocation`` from ``submit.cluster``; its Spark properties leave ``conf``."""
+    cluster = settings.submit.cluster if settings.submit else None
+    if cluster is None:
+        return {"enabled": False}
+    plan = spot_aware_allocation(cluster)
+    for key in _DYNAMIC_ALLOCATION_KEYS:
+        conf.pop(f"spark.dynamicAllocation.{key}", None)
+    return {
+        "enabled": True,
+        "initialExecutors": plan.initial_executors,
+        "minExecutors": plan.min_executors,
+        "maxExecutors": plan.max_executors,
+    }
+
+
+def _pods(
+    k8s: KubernetesSubmitSettings, conf: dict[str, str], labels: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Driver and executor pod specs; the executor's size moves from ``conf`` to fields."""
+    common = {
+        "serviceAccount": k8s.service_account,
+        "labels": dict(labels),
+        "env": [{"name": "AWS_REGION", "value": k8s.region}],
+    }
+    driver: dict[str, Any] = {
+        "cores": k8s.driver_cores,
+        "memory": k8s.driver_memory,
+        "nodeSelector": parse_selector(k8s.driver_node_selector),
+        **common,
+    }
+    executor: dict[str, Any] = {
+        "cores": int(conf.pop("spark.executor.cores", "1")),
+        "memory": conf.pop("spark.executor.memory", "2g"),
+        "nodeSelector": parse_selector(k8s.executor_node_selector),
+        **common,
+    }
+    overhead = conf.pop("spark.executor.memoryOverhead", None)
+    if overhead:
+        executor["memoryOverhead"] = overhead
+    if k8s.executor_toleration:
+        executor["tolerations"] = [parse_toleration(k8s.executor_toleration)]
+    return driver, executor
+
+
+def artifact_uris(
+    settings: Settings, artifacts: Artifacts, *, artifacts_uri: str | None = None
+) -> ArtifactPaths:
+    """Where the manifest finds the build: ``<artifacts_uri>/<version>/<file>``.
+
+    ``artifacts_uri`` defaults to ``submit.kubernetes.artifacts_uri``; the build is checked
+    against ``submit.kubernetes.spark_version`` first
+    (:func:`lakehouse.deploy.artifacts.check_target`). Uploading is left to the user (or CI).
+    """
+    if settings.submit is None:
+        raise ManifestError(f"conf/env/{settings.env}.yaml: no submit section")
+    k8s = settings.submit.kubernetes
+    check_target(artifacts.manifest, spark_version=k8s.spark_version)
+    base = (artifacts_uri or k8s.artifacts_uri).rstrip("/")
+    if not base or base.endswith(":/"):
+        raise ManifestError(
+            "no artifacts URI: set submit.kubernetes.artifacts_uri or pass --artifacts-uri"
+        )
+    return artifacts.paths().rebased(f"{base}/{artifacts.version}")
+
+
 def spark_application(
     settings: Settings,
     *,
@@ -138,18 +217,14 @@ def spark_application(
         An environment with a ``submit.kubernetes`` section (``kubernetes``).
     name:
         ``metadata.name`` (made DNS-safe).
-    entry_uri, archive_uri:
-        Uploaded entry file and env archive (``s3a://...``).
+    entry_uri, archive_uri, conf_archive_uri:
+        Uploaded entry file, env archive and resolved-configuration archive (``s3a://...``).
     job_args:
         ``spec.arguments``.
     """
-    from lakehouse.deploy.allocation import spot_aware_allocation
-    from lakehouse.deploy.spark_submit import ArtifactPaths, effective_conf
-
-    submit = settings.submit
-    if submit is None:
+    if settings.submit is None:
         raise ManifestError(f"conf/env/{settings.env}.yaml: no submit section")
-    k8s = submit.kubernetes
+    k8s = settings.submit.kubernetes
     conf = effective_conf(
         settings,
         target="spark-operator",
@@ -159,55 +234,16 @@ def spark_application(
         provides_delta=True,
     )
     conf.pop("spark.app.name", None)
-    driver_selector = parse_selector(k8s.driver_node_selector)
-    executor_selector = parse_selector(k8s.executor_node_selector)
-    toleration = parse_toleration(k8s.executor_toleration) if k8s.executor_toleration else None
     # Placement is expressed by the operator's fields, not by duplicate Spark properties.
-    for key in list(conf):
-        if key.startswith(
-            ("spark.kubernetes.driver.node.selector.", "spark.kubernetes.executor.node.selector.")
-        ):
-            del conf[key]
-    executor_cores = int(conf.pop("spark.executor.cores", "1"))
-    executor_memory = conf.pop("spark.executor.memory", "2g")
-    executor_overhead = conf.pop("spark.executor.memoryOverhead", None)
-    dyn: dict[str, Any] = {"enabled": False}
-    if submit.cluster is not None:
-        plan = spot_aware_allocation(submit.cluster)
-        dyn = {
-            "enabled": True,
-            "initialExecutors": plan.initial_executors,
-            "minExecutors": plan.min_executors,
-            "maxExecutors": plan.max_executors,
-        }
-        for key in ("enabled", "minExecutors", "maxExecutors", "initialExecutors"):
-            conf.pop(f"spark.dynamicAllocation.{key}", None)
-    if archive_uri:
-        conf["spark.pyspark.python"] = "./environment/bin/python"
-        conf["spark.pyspark.driver.python"] = "./environment/bin/python"
+    conf = {k: v for k, v in conf.items() if not k.startswith(_NODE_SELECTOR_CONF)}
     labels = {"app.kubernetes.io/name": "lakehouse", "app.kubernetes.io/part-of": "lakehouse"}
-    driver: dict[str, Any] = {
-        "cores": k8s.driver_cores,
-        "memory": k8s.driver_memory,
-        "serviceAccount": k8s.service_account,
-        "nodeSelector": driver_selector,
-        "labels": dict(labels),
-        "env": [{"name": "AWS_REGION", "value": k8s.region}],
-    }
-    executor: dict[str, Any] = {
-        "cores": executor_cores,
-        "memory": executor_memory,
-        "serviceAccount": k8s.service_account,
-        "nodeSelector": executor_selector,
-        "labels": dict(labels),
-        "env": [{"name": "AWS_REGION", "value": k8s.region}],
-    }
-    if executor_overhead:
-        executor["memoryOverhead"] = executor_overhead
-    if toleration:
-        executor["tolerations"] = [toleration]
-    if not dyn["enabled"]:
+    driver, executor = _pods(k8s, conf, labels)
+    dynamic_allocation = _dynamic_allocation(settings, conf)
+    if not dynamic_allocation["enabled"]:
         executor["instances"] = 2
+    if archive_uri:
+        conf["spark.pyspark.python"] = ENV_PYTHON
+        conf["spark.pyspark.driver.python"] = ENV_PYTHON
     spec: dict[str, Any] = {
         "type": "Python",
         "pythonVersion": "3",
@@ -220,7 +256,7 @@ def spark_application(
         "sparkConf": dict(sorted(conf.items())),
         "restartPolicy": {"type": "Never"},
         "timeToLiveSeconds": k8s.ttl_seconds,
-        "dynamicAllocation": dyn,
+        "dynamicAllocation": dynamic_allocation,
         "driver": driver,
         "executor": executor,
     }
@@ -357,44 +393,71 @@ _MINIMUM = {
 
 
 def _check(value: Any, schema: Any, path: tuple[str, ...], errors: list[str]) -> None:
-    where = ".".join(path) or "<top>"
+    """Append to ``errors`` every way ``value`` (at ``path``) does not fit ``schema``."""
     if isinstance(schema, dict):
-        if not isinstance(value, Mapping):
-            errors.append(f"{where}: must be an object; found {type(value).__name__}")
-            return
-        for key in _REQUIRED.get(path, ()):
-            if key not in value:
-                errors.append(f"{where}: required field {key!r} is missing")
-        for key, item in value.items():
-            if key not in schema:
-                errors.append(
-                    f"{where}: unknown field {key!r} (not in spark-operator v1beta2); "
-                    f"allowed: [{', '.join(sorted(schema)) if len(schema) < 8 else '...'}]"
-                )
-                continue
+        _check_object(value, schema, path, errors)
+    elif isinstance(schema, list):
+        _check_list(value, schema[0], path, errors)
+    else:
+        _check_scalar(value, schema, path, errors)
+
+
+def _where(path: tuple[str, ...]) -> str:
+    return ".".join(path) or "<top>"
+
+
+def _check_object(
+    value: Any, schema: dict[str, Any], path: tuple[str, ...], errors: list[str]
+) -> None:
+    where = _where(path)
+    if not isinstance(value, Mapping):
+        errors.append(f"{where}: must be an object; found {type(value).__name__}")
+        return
+    errors.extend(
+        f"{where}: required field {key!r} is missing"
+        for key in _REQUIRED.get(path, ())
+        if key not in value
+    )
+    for key, item in value.items():
+        if key in schema:
             _check(item, schema[key], (*path, key), errors)
+            continue
+        allowed = ", ".join(sorted(schema)) if len(schema) < 8 else "..."
+        errors.append(
+            f"{where}: unknown field {key!r} (not in spark-operator v1beta2); allowed: [{allowed}]"
+        )
+
+
+def _check_list(value: Any, item_schema: Any, path: tuple[str, ...], errors: list[str]) -> None:
+    if not isinstance(value, list):
+        errors.append(f"{_where(path)}: must be a list; found {type(value).__name__}")
         return
-    if isinstance(schema, list):
-        if not isinstance(value, list):
-            errors.append(f"{where}: must be a list; found {type(value).__name__}")
-            return
-        for i, item in enumerate(value):
-            _check(item, schema[0], (*path, str(i)), errors)
-        return
-    ok = {
-        _STR: isinstance(value, str),
-        _INT: isinstance(value, int) and not isinstance(value, bool),
-        _BOOL: isinstance(value, bool),
-        _MAP: isinstance(value, Mapping)
-        and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()),
-        _STRLIST: isinstance(value, list) and all(isinstance(v, str) for v in value),
-    }[schema]
-    if not ok:
+    for i, item in enumerate(value):
+        _check(item, item_schema, (*path, str(i)), errors)
+
+
+def _is_string_map(value: Any) -> bool:
+    return isinstance(value, Mapping) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+_SCALAR_CHECKS: dict[str, Any] = {
+    _STR: lambda v: isinstance(v, str),
+    _INT: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    _BOOL: lambda v: isinstance(v, bool),
+    _MAP: _is_string_map,
+    _STRLIST: lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
+}
+
+
+def _check_scalar(value: Any, schema: str, path: tuple[str, ...], errors: list[str]) -> None:
+    where = _where(path)
+    if not _SCALAR_CHECKS[schema](value):
         errors.append(f"{where}: must be {schema}; found {value!r}")
-        return
-    if path in _ENUMS and value not in _ENUMS[path]:
+    elif path in _ENUMS and value not in _ENUMS[path]:
         errors.append(f"{where}: must be one of {list(_ENUMS[path])}; found {value!r}")
-    if path in _MINIMUM and value < _MINIMUM[path]:
+    elif path in _MINIMUM and value < _MINIMUM[path]:
         errors.append(f"{where}: must be >= {_MINIMUM[path]}; found {value!r}")
 
 
@@ -424,63 +487,4 @@ def validate_manifest(manifest: Mapping[str, Any]) -> None:
 
 def to_yaml(manifest: Mapping[str, Any]) -> str:
     """The manifest as YAML (``kubectl apply -f -``)."""
-    import yaml
-
     return yaml.safe_dump(dict(manifest), sort_keys=False, default_flow_style=False)
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def _cmd_manifest(args: argparse.Namespace) -> int:
-    from lakehouse.config import load_config
-    from lakehouse.deploy.artifacts import check_target, load_manifest
-    from lakehouse.deploy.spark_submit import _dist, _job_args, _parse_conf
-
-    settings = load_config(args.env or "kubernetes", conf_dir=args.conf_dir)
-    if settings.submit is None:
-        raise ManifestError(f"conf/env/{settings.env}.yaml: no submit section")
-    k8s = settings.submit.kubernetes
-    artifacts = load_manifest(_dist(args, settings))
-    check_target(artifacts.manifest, spark_version=k8s.spark_version)
-    base = (args.artifacts_uri or k8s.artifacts_uri).rstrip("/")
-    if not base or base.endswith(":/"):
-        raise ManifestError(
-            "no artifacts URI: set submit.kubernetes.artifacts_uri or pass --artifacts-uri"
-        )
-    version = artifacts.manifest["project"]["version"]
-    base = f"{base}/{version}"
-    archive = f"{base}/{artifacts.env_archive.name}" if artifacts.env_archive else None
-    conf_archive = f"{base}/{artifacts.conf_archive.name}" if artifacts.conf_archive else None
-    manifest = spark_application(
-        settings,
-        name=args.name,
-        entry_uri=f"{base}/{artifacts.entry.name}",
-        archive_uri=archive,
-        conf_archive_uri=conf_archive,
-        job_args=_job_args(args.job_args),
-        conf_overrides=_parse_conf(args.conf),
-    )
-    text = to_yaml(manifest)
-    if args.output and args.output != "-":
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        print(
-            f"wrote {args.output}; upload {artifacts.dist_dir}/* to {base}/ then "
-            f"kubectl apply -f {args.output}",
-            file=sys.stderr,
-        )
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-def register_cli(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add ``k8s-manifest`` to ``lakehouse submit``."""
-    p = sub.add_parser("k8s-manifest", help="write a spark-operator SparkApplication manifest")
-    add_common(p)
-    p.add_argument("--name", default="lakehouse")
-    p.add_argument("--artifacts-uri", default=None)
-    p.add_argument("--output", "-o", default="-")
-    p.add_argument("job_args", nargs=argparse.REMAINDER)
-    p.set_defaults(handler=_cmd_manifest)

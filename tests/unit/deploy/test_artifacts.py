@@ -47,7 +47,8 @@ def test_wheel_content_and_record(tmp_path: Path) -> None:
     wheel = build_wheel(REPO, tmp_path)
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
-        assert "lakehouse/config.py" in names and "lakehouse/py.typed" in names
+        assert "lakehouse/config/models.py" in names and "lakehouse/py.typed" in names
+        assert "lakehouse/deploy/emr_serverless.py" in names
         assert not any("__pycache__" in n for n in names)
         meta = zf.read("lakehouse_jobs-0.1.0.dist-info/METADATA").decode()
         assert "Requires-Dist: pyspark==4.1.1" in meta.splitlines()
@@ -61,7 +62,7 @@ def test_wheel_content_and_record(tmp_path: Path) -> None:
                 expected = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
                 assert digest == "sha256=" + expected.decode() and int(size) == len(data)
         entry_points = zf.read("lakehouse_jobs-0.1.0.dist-info/entry_points.txt").decode()
-        assert entry_points == "[console_scripts]\nlakehouse = lakehouse.cli.main:main\n"
+        assert entry_points == "[console_scripts]\nlakehouse = lakehouse.cli:main\n"
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ def test_env_archive_has_a_real_interpreter(tiny_env: Path) -> None:
     assert members[f"bin/python{PY}"].isfile() and members[f"bin/python{PY}"].size > 0
     assert f"lib/python{PY}/os.py" in members
     assert f"lib/python{PY}/site-packages/yaml/__init__.py" in members
-    assert f"lib/python{PY}/site-packages/lakehouse/config.py" in members
+    assert f"lib/python{PY}/site-packages/lakehouse/config/models.py" in members
     assert not any(n.startswith(f"lib/python{PY}/site-packages/pyspark") for n in members)
     assert not any("/test/" in n or "__pycache__" in n for n in members)
     assert {m.mtime for m in members.values()} == {315532800}

@@ -8,6 +8,7 @@ import pyspark
 import pytest
 import yaml
 
+from lakehouse.cli.submit import main as submit_main
 from lakehouse.config import load_config
 from lakehouse.deploy.artifacts import build_artifacts
 from lakehouse.deploy.kubernetes import (
@@ -18,7 +19,6 @@ from lakehouse.deploy.kubernetes import (
     to_yaml,
     validate_manifest,
 )
-from lakehouse.deploy.spark_submit import main as submit_main
 
 REPO = Path(__file__).resolve().parents[3]
 #: The emr/kubernetes environments target Spark 4.1 (emr-spark-8.1.0, the 4.1.1 image): under

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -10,14 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.cli.submit import main
 from lakehouse.config import ConfigError, load_config
-from lakehouse.deploy.spark_submit import (
-    ArtifactPaths,
-    SubmitError,
-    build_submit_command,
-    effective_conf,
-    redact_argv,
-)
+from lakehouse.deploy.artifacts import ArtifactPaths
+from lakehouse.deploy.spark_submit import SubmitError, build_submit_command, effective_conf
+from lakehouse.redaction import redact_argv
 
 REPO = Path(__file__).resolve().parents[3]
 ARTIFACTS = ArtifactPaths(
@@ -140,6 +138,7 @@ def test_redaction_hides_secret_keys_and_url_credentials() -> None:
         "https://u:p@h/app.py",
         "--conf",
         "spark.executor.memory=1g",
+        "--password=hunter2",
     ]
     assert redact_argv(argv) == [
         "spark-submit",
@@ -154,7 +153,17 @@ def test_redaction_hides_secret_keys_and_url_credentials() -> None:
         "https://*********(redacted)@h/app.py",
         "--conf",
         "spark.executor.memory=1g",
+        "--password=*********(redacted)",
     ]
+
+
+def test_deploy_holds_no_command_line() -> None:
+    """argparse lives in lakehouse.cli only; lakehouse.deploy is library code."""
+    for path in sorted((REPO / "lib" / "lakehouse" / "deploy").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert not {"argparse", "lakehouse.cli"} & imported, path.name
 
 
 def test_invalid_submit_section_names_file_and_key(tmp_path: Path) -> None:
@@ -219,8 +228,6 @@ def test_tf_env_exports_outputs_and_skips_sensitive(
 ) -> None:
     import io
 
-    from lakehouse.deploy.spark_submit import main
-
     outputs = {
         "cluster_id": {"value": "j-ABC", "sensitive": False},
         "log_uri": {"value": "s3://logs/emr/", "sensitive": False},
@@ -239,8 +246,6 @@ def test_tf_env_exports_outputs_and_skips_sensitive(
 
 
 def test_plan_prints_allocation(capsys: pytest.CaptureFixture[str]) -> None:
-    from lakehouse.deploy.spark_submit import main
-
     assert main(["plan", "--env", "standalone", "--conf-dir", str(REPO / "conf")]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert (plan["min_executors"], plan["initial_executors"], plan["max_executors"]) == (1, 2, 2)
