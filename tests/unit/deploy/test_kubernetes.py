@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from lakehouse.cli.submit import main as submit_main
-from lakehouse.config import load_config
+from lakehouse.config import ConfigError, load_config
 from lakehouse.deploy.artifacts import build_artifacts
 from lakehouse.deploy.kubernetes import (
     ManifestError,
@@ -61,7 +61,10 @@ def test_manifest_places_driver_on_demand_and_executors_on_spot() -> None:
         {"key": "lakehouse/capacity", "operator": "Equal", "value": "spot", "effect": "NoSchedule"}
     ]
     assert "tolerations" not in spec["driver"]  # type: ignore[operator]
+    # IRSA: EKS reads the role from the service account's eks.amazonaws.com/role-arn
+    # annotation (terraform/modules/spark-kubernetes); both pods run as that account.
     assert spec["driver"]["serviceAccount"] == "spark-sa"  # type: ignore[index]
+    assert spec["executor"]["serviceAccount"] == "spark-sa"  # type: ignore[index]
 
 
 def test_manifest_dynamic_allocation_decommission_and_archive() -> None:
@@ -86,6 +89,16 @@ def test_manifest_dynamic_allocation_decommission_and_archive() -> None:
     assert spec["executor"]["cores"] == 3 and spec["executor"]["memory"] == "12186m"  # type: ignore[index]
     assert spec["mainApplicationFile"] == "s3a://art/lakehouse/0.1.0/lakehouse_entry.py"
     assert spec["arguments"] == ["run", "all", "--env", "kubernetes"]
+
+
+def test_removed_submit_keys_are_refused() -> None:
+    """spark_role_arn and exclude_pyspark were read by nothing; a leftover is an error."""
+    for section, key in (("kubernetes", "spark_role_arn"), (None, "exclude_pyspark")):
+        overrides = {"submit": {section: {key: "x"}} if section else {key: True}}
+        with pytest.raises(ConfigError) as err:
+            load_config("kubernetes", conf_dir=REPO / "conf", environ=ENV, overrides=overrides)
+        where = f"submit.{section}" if section else "submit"
+        assert f"{where}.{key}: unknown key {key!r} under {where}" in str(err.value)
 
 
 def test_manifest_yaml_round_trips_and_validates() -> None:
