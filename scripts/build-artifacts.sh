@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the versioned artifacts into dist/ (or --out DIR): reproducible wheel, self-contained
 # env archive (without pyspark/py4j: the cluster provides them), lakehouse_entry.py,
-# resolved config-<env>.json per --env, and manifest.json (Spark/Delta/Python targets).
+# resolved config-<env>.json per --env, the same as a conf/ archive, and manifest.json
+# (Spark/Delta/Python targets). Runs `python -m lakehouse.cli.submit build`.
 #
 #   scripts/build-artifacts.sh [--out dist] [--env local --env emr ...] [--no-env-archive]
 #                              [--include-pyspark]
