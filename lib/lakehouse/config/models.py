@@ -172,6 +172,7 @@ class AqeProfile(_Model):
 
 # ------------------------------------------------------------- data quality (issue 7)
 
+
 def _sql_expression(value: str) -> str:
     # The static checks (non-empty, length, no ';' or comment markers) live with the rest of
     # SQL safety; Spark's parser checks the rest when a job starts.

@@ -8,12 +8,14 @@ SQL boolean expressions over one row, each with an action:
 * ``fail``: :class:`ExpectationFailedError` is raised before anything is written, so the
   target table is unchanged.
 
-Every expression is parsed with Spark's own SQL parser and its tree is checked against a
-whitelist (columns, literals, comparisons, boolean logic, arithmetic, CASE and a list of
-deterministic scalar functions) before it is used; subqueries, aggregates, lambdas,
-non-deterministic or side-effecting functions (``rand``, ``reflect``, ``java_method``...) are
-rejected with :class:`UnsafeExpressionError`. The expression is then analysed against an
-empty DataFrame with the table's schema and must be a deterministic BOOLEAN.
+Every expression is checked by :func:`lakehouse.spark.sql.validate_expression` (re-exported
+here with :data:`ALLOWED_FUNCTIONS` and :class:`UnsafeExpressionError`) before it is used:
+parsed with Spark's own SQL parser, its tree checked against a whitelist (columns, literals,
+comparisons, boolean logic, arithmetic, CASE and a list of deterministic scalar functions),
+so subqueries, aggregates, lambdas, non-deterministic or side-effecting functions (``rand``,
+``reflect``, ``java_method``...) are rejected with :class:`UnsafeExpressionError`; then
+analysed against an empty DataFrame with the table's schema: it must be a deterministic
+BOOLEAN.
 
 Results (passed / failed counts per expectation and check) go into the run report
 (:meth:`QualityReport.as_details`) and are appended to a quality-results Delta table by
@@ -41,8 +43,15 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config import Settings, TableQuality
+from lakehouse.errors import LakehouseError
 from lakehouse.quality.quarantine import to_quarantine
-from lakehouse.spark.sql import IdentifierError, delta_path_identifier, quote_identifier
+from lakehouse.spark.sql import (
+    ALLOWED_FUNCTIONS,
+    UnsafeExpressionError,
+    delta_path_identifier,
+    quote_identifier,
+    validate_expression,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -69,170 +78,15 @@ __all__ = [
 ]
 
 
-class UnsafeExpressionError(ValueError):
-    """An expectation or constraint is not a deterministic boolean expression over the row."""
-
-
-class ExpectationFailedError(RuntimeError):
+class ExpectationFailedError(LakehouseError, RuntimeError):
     """A ``fail`` expectation or check did not hold; nothing was written."""
 
 
-class SchemaDriftError(ValueError):
+class SchemaDriftError(LakehouseError, ValueError):
     """Landing data's columns differ from the table's and evolution is not enabled."""
 
 
 # --------------------------------------------------------------------------- validation
-
-#: Catalyst node classes an expectation may contain (besides whitelisted functions).
-_ALLOWED_NODES = frozenset(
-    {
-        "And", "Or", "Not", "EqualTo", "EqualNullSafe", "GreaterThan", "GreaterThanOrEqual",
-        "LessThan", "LessThanOrEqual", "In", "InSet", "IsNull", "IsNotNull", "IsNaN",
-        "Literal", "UnresolvedAttribute", "UnresolvedFunction", "Cast", "Add", "Subtract",
-        "Multiply", "Divide", "Remainder", "UnaryMinus", "UnaryPositive", "Abs", "CaseWhen",
-        "If", "Like", "ILike", "RLike", "LikeAll", "LikeAny", "NotLikeAll", "NotLikeAny",
-        "Coalesce", "Concat", "Between", "IntegralDivide",
-    }
-)  # fmt: skip
-
-#: Functions (lower-case) an expectation may call: deterministic, row-local, no side effects.
-ALLOWED_FUNCTIONS = frozenset(
-    {
-        "abs", "between", "btrim", "ceil", "ceiling", "char_length", "character_length",
-        "coalesce", "concat", "concat_ws", "contains", "date_add", "date_diff", "date_format",
-        "date_sub", "datediff", "day", "dayofmonth", "dayofweek", "dayofyear", "endswith",
-        "floor", "greatest", "hour", "if", "ifnull", "ilike", "in", "isnan", "isnotnull",
-        "isnull", "least", "left", "len", "length", "like", "lower", "lcase", "ltrim",
-        "make_date", "minute", "month", "nanvl", "nullif", "nvl", "nvl2", "octet_length",
-        "quarter", "regexp", "regexp_extract", "regexp_like", "right", "rlike", "round",
-        "rtrim", "second", "sign", "signum", "size", "startswith", "substr", "substring",
-        "to_date", "to_timestamp", "trim", "try_cast", "try_to_timestamp", "ucase", "upper",
-        "weekday", "year", "array_contains", "cardinality", "instr", "locate", "lpad", "rpad",
-        "replace", "split_part", "bit_length", "sqrt", "pow", "power", "mod", "pmod",
-        "try_divide", "try_add", "try_subtract", "try_multiply", "make_timestamp", "to_char",
-        "equal_null", "typeof", "bround", "double", "int", "bigint", "string",
-        "boolean", "date", "timestamp", "decimal",
-    }
-)  # fmt: skip
-
-
-def _children(node: Any) -> list[Any]:
-    out = []
-    it = node.children().iterator()
-    while it.hasNext():
-        out.append(it.next())
-    return out
-
-
-def _walk(node: Any) -> Iterable[Any]:
-    yield node
-    for child in _children(node):
-        yield from _walk(child)
-
-
-def validate_expression(
-    spark: SparkSession, expr: str, schema: T.StructType, *, what: str = "expression"
-) -> str:
-    """Check that ``expr`` is a deterministic boolean expression over a row of ``schema``.
-
-    Nothing is executed: the text is parsed with Spark's SQL parser, the tree is checked
-    against a whitelist, and the expression is analysed over an *empty* DataFrame.
-
-    Returns
-    -------
-    str
-        The canonical SQL of the parsed expression (Spark re-renders it, so no comment or
-        statement separator from the input survives); this is what constraints embed.
-
-    Raises
-    ------
-    UnsafeExpressionError
-        Naming ``what``, the expression and the offending construct.
-
-    Examples
-    --------
-    >>> validate_expression(spark, "a > 1", T.StructType([T.StructField("a", T.LongType())]))
-    '(a > 1)'
-    """
-    from pyspark.errors import ParseException
-
-    def bad(reason: str) -> UnsafeExpressionError:
-        return UnsafeExpressionError(f"{what} {expr!r}: {reason}")
-
-    if not isinstance(expr, str) or not expr.strip():
-        raise bad("must be a non-empty SQL boolean expression")
-    for token in (";", "--", "/*", "*/"):
-        if token in expr:
-            raise bad(
-                f"must be a single SQL boolean expression over the row; {token!r} is not allowed"
-            )
-    columns = {f.name.lower() for f in schema.fields}
-    parser = spark._jsparkSession.sessionState().sqlParser()
-    try:
-        tree = parser.parseExpression(expr)
-    except ParseException as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise bad(f"not a valid SQL expression: {first}") from exc
-    for node in _walk(tree):
-        kind = node.getClass().getSimpleName()
-        if kind not in _ALLOWED_NODES:
-            label = {
-                "ScalarSubquery": "subqueries", "Exists": "subqueries", "ListQuery": "subqueries",
-                "InSubquery": "subqueries", "LateralSubquery": "subqueries",
-                "UnresolvedStar": "'*'", "LambdaFunction": "lambda functions",
-            }.get(kind, kind)  # fmt: skip
-            raise bad(f"{label} are not allowed; allowed: a boolean over the row's columns")
-        if kind == "UnresolvedFunction":
-            name = str(node.nameParts().last()).lower()
-            if node.nameParts().size() != 1 or name not in ALLOWED_FUNCTIONS:
-                raise bad(
-                    f"function {name!r} is not allowed (only deterministic row-level "
-                    "functions are; see lakehouse.quality.expectations.ALLOWED_FUNCTIONS)"
-                )
-            if node.isDistinct() or node.filter().isDefined():
-                raise bad("aggregates are not allowed")
-        if kind == "UnresolvedAttribute":
-            parts = [str(p) for p in _scala_list(node.nameParts())]
-            try:
-                from lakehouse.spark.sql import validate_identifier
-
-                for part in parts:
-                    validate_identifier(part)
-            except IdentifierError as exc:
-                raise bad(f"column reference {'.'.join(parts)!r}: {exc}") from exc
-            # Only the row's own columns: this also keeps out bare-word functions such as
-            # current_date / current_timestamp / current_user, which parse as names.
-            if parts[0].lower() not in columns:
-                raise bad(
-                    f"{'.'.join(parts)!r} is not a column of the table; columns: "
-                    f"{sorted(f.name for f in schema.fields)}"
-                )
-    rendered = str(tree.sql())
-    empty = spark.createDataFrame([], schema)
-    from pyspark.errors import AnalysisException
-
-    try:
-        analysed = empty.select(F.expr(expr).alias("_check"))
-        data_type = analysed.schema["_check"].dataType
-        deterministic = bool(
-            analysed._jdf.queryExecution().analyzed().expressions().head().deterministic()
-        )
-    except AnalysisException as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise bad(f"does not analyse against the table schema: {first}") from exc
-    if not isinstance(data_type, T.BooleanType):
-        raise bad(f"must be BOOLEAN; found {data_type.simpleString().upper()}")
-    if not deterministic:
-        raise bad("must be deterministic")
-    return rendered
-
-
-def _scala_list(seq: Any) -> list[Any]:
-    out = []
-    it = seq.iterator()
-    while it.hasNext():
-        out.append(it.next())
-    return out
 
 
 def validate_quality(

@@ -24,7 +24,6 @@ from lakehouse.tuning.maintenance import (
     parse_interval_hours,
     partition_predicate,
     safety_retention_hours,
-    sql_string_literal,
     table_properties,
     vacuum,
 )
@@ -78,7 +77,6 @@ __all__ = [
     "scan_metrics",
     "scan_stats",
     "shuffle_reads",
-    "sql_string_literal",
     "table_properties",
     "table_totals",
     "vacuum",

@@ -33,8 +33,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.config import TableSettings, parse_byte_string
+from lakehouse.errors import LakehouseError
 from lakehouse.spark.session import session_conf
-from lakehouse.spark.sql import delta_path_identifier, quote_identifier, validate_identifier
+from lakehouse.spark.sql import (
+    delta_path_identifier,
+    property_literal,
+    quote_identifier,
+    sql_string_literal,
+    validate_identifier,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, SparkSession
@@ -52,7 +59,6 @@ __all__ = [
     "parse_interval_hours",
     "partition_predicate",
     "safety_retention_hours",
-    "sql_string_literal",
     "table_properties",
     "vacuum",
 ]
@@ -78,10 +84,9 @@ _UNIT_HOURS = {
 _INTERVAL = re.compile(
     r"(?i)\s*(?:interval\s+)?(\d+(?:\.\d+)?)\s+(second|minute|hour|day|week)s?\s*"
 )
-_SAFE_VALUE = re.compile(r"[A-Za-z0-9_.,:-]*")
 
 
-class VacuumRetentionError(ValueError):
+class VacuumRetentionError(LakehouseError, ValueError):
     """A VACUUM retention below the table's safety retention without an explicit override."""
 
 
@@ -116,14 +121,6 @@ def _detail(spark: SparkSession, path: str) -> dict[str, Any]:
     return {} if row is None else row.asDict(recursive=True)
 
 
-def _property_literal(value: str) -> str:
-    # Values come from validated config (sizes, identifiers, booleans); refuse anything else
-    # rather than splice it into SQL.
-    if not _SAFE_VALUE.fullmatch(value):
-        raise ValueError(f"table property value {value!r} must match [A-Za-z0-9_.,:-]*")
-    return "'" + value + "'"
-
-
 def apply_layout(spark: SparkSession, path: str, table: TableSettings) -> dict[str, Any]:
     """Bring the table at ``path`` to ``table``'s layout; return what changed.
 
@@ -138,7 +135,7 @@ def apply_layout(spark: SparkSession, path: str, table: TableSettings) -> dict[s
     ident = delta_path_identifier(path)
     if changed:
         assignments = ", ".join(
-            f"{_property_literal(k)} = {_property_literal(v)}" for k, v in changed.items()
+            f"{property_literal(k)} = {property_literal(v)}" for k, v in changed.items()
         )
         spark.sql(f"ALTER TABLE {ident} SET TBLPROPERTIES ({assignments})")
     out: dict[str, Any] = {"properties": changed}
@@ -201,18 +198,6 @@ def changed_partitions(spark: SparkSession, path: str) -> list[dict[str, str | N
         (json.loads(r["pv"]) if r["pv"] else {} for r in rows),
         key=lambda d: json.dumps(d, sort_keys=True),
     )
-
-
-def sql_string_literal(value: str) -> str:
-    """A Spark SQL string literal for ``value``, escaped as Spark's own
-    ``escapeSingleQuotedString`` does (backslash and single quote are backslash-escaped).
-
-    Examples
-    --------
-    >>> print(sql_string_literal("it's"))
-    'it\\'s'
-    """
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def partition_predicate(partitions: Sequence[Mapping[str, str | None]]) -> str:

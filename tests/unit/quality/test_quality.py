@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from pydantic import ValidationError
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from lakehouse.config import ConfigError, TableQuality, load_config
+from lakehouse.errors import LakehouseError
 from lakehouse.quality.expectations import (
     ExpectationFailedError,
     SchemaDriftError,
@@ -24,6 +26,7 @@ from lakehouse.quality.expectations import (
     validate_quality,
     write_quality_results,
 )
+from lakehouse.spark.sql import check_expression_text
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -99,6 +102,28 @@ def test_unsafe_expressions_are_rejected(spark: SparkSession, expr: str, reason:
     with pytest.raises(UnsafeExpressionError) as info:
         validate_expression(spark, expr, SCHEMA, what="expectation x")
     assert str(info.value) == f"expectation x {expr!r}: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("expr", "reason"),
+    [
+        ("   ", "must be a non-empty SQL boolean expression"),
+        (
+            "qty > 0 /* x */",
+            "must be a single SQL boolean expression over the row; '/*' is not allowed",
+        ),
+        ("qty > 0 " + "AND qty > 0 " * 200, "must be at most 2000 characters"),
+    ],
+)
+def test_config_and_validation_share_the_static_checks(expr: str, reason: str) -> None:
+    """One rule (lakehouse.spark.sql) for configuration and for validate_expression."""
+    with pytest.raises(UnsafeExpressionError) as info:
+        check_expression_text(expr)
+    assert str(info.value) == reason
+    assert isinstance(info.value, LakehouseError) and isinstance(info.value, ValueError)
+    with pytest.raises(ValidationError) as config:
+        TableQuality.model_validate({"checks": {"c": expr}})
+    assert config.value.errors()[0]["msg"] == f"Value error, {reason}"
 
 
 def test_ddl_is_not_an_expression(spark: SparkSession) -> None:
