@@ -48,17 +48,23 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_RETENTION_HOURS",
+    "RETENTION_PROPERTY",
+    "SAFETY_RETENTION_PROPERTY",
     "OptimizeReport",
     "SkippingReport",
     "VacuumRetentionError",
     "apply_layout",
     "changed_partitions",
+    "check_retention",
+    "current_retention_hours",
     "explain_skipping",
     "optimize",
     "optimize_conf",
     "parse_interval_hours",
     "partition_predicate",
+    "retention_interval",
     "safety_retention_hours",
+    "set_retention",
     "table_properties",
     "vacuum",
 ]
@@ -73,6 +79,10 @@ MDC_ADD_NOISE = "spark.databricks.io.skipping.mdc.addNoise"
 LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
 #: Delta's default ``delta.deletedFileRetentionDuration`` (``interval 1 week``).
 DEFAULT_RETENTION_HOURS = 168.0
+#: The table property VACUUM takes its retention from.
+RETENTION_PROPERTY = "delta.deletedFileRetentionDuration"
+#: Where :func:`vacuum` records the table's safety retention when it first sets its own.
+SAFETY_RETENTION_PROPERTY = "lakehouse.safetyRetentionDuration"
 
 _UNIT_HOURS = {
     "second": 1 / 3600,
@@ -327,11 +337,52 @@ def parse_interval_hours(text: str) -> float:
     return float(match.group(1)) * _UNIT_HOURS[match.group(2).lower()]
 
 
+def _properties(spark: SparkSession, path: str) -> dict[str, str]:
+    return dict(_detail(spark, path).get("properties") or {})
+
+
+def _hours_property(props: Mapping[str, str], key: str) -> float | None:
+    value = props.get(key)
+    return None if value is None else parse_interval_hours(value)
+
+
+def retention_interval(hours: float) -> str:
+    """The Delta interval string for ``hours`` (whole hours, else whole seconds).
+
+    Examples
+    --------
+    >>> retention_interval(24)
+    'interval 24 hours'
+    >>> retention_interval(0.5)
+    'interval 1800 seconds'
+    """
+    seconds = round(float(hours) * 3600)
+    if seconds % 3600 == 0:
+        return f"interval {seconds // 3600} hours"
+    return f"interval {seconds} seconds"
+
+
+def current_retention_hours(spark: SparkSession, path: str) -> float:
+    """The retention Delta's VACUUM applies to the table now: its
+    ``delta.deletedFileRetentionDuration`` in hours (168 by default)."""
+    current = _hours_property(_properties(spark, path), RETENTION_PROPERTY)
+    return DEFAULT_RETENTION_HOURS if current is None else current
+
+
 def safety_retention_hours(spark: SparkSession, path: str) -> float:
-    """The table's ``delta.deletedFileRetentionDuration`` in hours (168 by default)."""
-    props = _detail(spark, path).get("properties") or {}
-    value = props.get("delta.deletedFileRetentionDuration")
-    return DEFAULT_RETENTION_HOURS if value is None else parse_interval_hours(value)
+    """The table's safety retention in hours: its ``delta.deletedFileRetentionDuration``
+    before :func:`vacuum` first set it (recorded then in ``lakehouse.safetyRetentionDuration``),
+    else its current ``delta.deletedFileRetentionDuration``, else 168.
+
+    Recording it keeps the guard in force after an override: the lowered
+    ``delta.deletedFileRetentionDuration`` does not become the new safety retention.
+    """
+    props = _properties(spark, path)
+    for key in (SAFETY_RETENTION_PROPERTY, RETENTION_PROPERTY):
+        hours = _hours_property(props, key)
+        if hours is not None:
+            return hours
+    return DEFAULT_RETENTION_HOURS
 
 
 def check_retention(
@@ -361,6 +412,30 @@ def check_retention(
     return True
 
 
+def set_retention(spark: SparkSession, path: str, hours: float, *, safety_hours: float) -> bool:
+    """Make ``hours`` the retention Delta's VACUUM uses for the table at ``path``.
+
+    Sets ``delta.deletedFileRetentionDuration`` (Delta 4.2 ignores ``VACUUM ... RETAIN n
+    HOURS`` for any n other than 0; the table property is the retention it applies). The
+    first time it changes, ``safety_hours`` is recorded in
+    ``lakehouse.safetyRetentionDuration`` (see :func:`safety_retention_hours`). Commits only
+    when something changes; returns whether it did.
+    """
+    props = _properties(spark, path)
+    current = _hours_property(props, RETENTION_PROPERTY)
+    current = DEFAULT_RETENTION_HOURS if current is None else current
+    if round(current * 3600) == round(float(hours) * 3600):
+        return False
+    wanted = {RETENTION_PROPERTY: retention_interval(hours)}
+    if SAFETY_RETENTION_PROPERTY not in props:
+        wanted[SAFETY_RETENTION_PROPERTY] = retention_interval(safety_hours)
+    assignments = ", ".join(
+        f"{property_literal(k)} = {sql_string_literal(v)}" for k, v in wanted.items()
+    )
+    spark.sql(f"ALTER TABLE {delta_path_identifier(path)} SET TBLPROPERTIES ({assignments})")
+    return True
+
+
 def vacuum(
     spark: SparkSession,
     path: str,
@@ -372,13 +447,22 @@ def vacuum(
 ) -> dict[str, Any]:
     """VACUUM the table, never below its safety retention unless explicitly overridden.
 
+    The retention is the table property ``delta.deletedFileRetentionDuration``, set to
+    ``retention_hours`` (default: the safety retention) before VACUUM runs without a
+    ``RETAIN`` clause: Delta 4.2 ignores ``RETAIN n HOURS`` for every n but 0. The property
+    stays on the table, so every later VACUUM of it (by any tool) uses the same retention.
+    A retention below :func:`safety_retention_hours` raises :class:`VacuumRetentionError`
+    before anything changes unless ``allow_below_safety`` is set; the override is logged
+    at WARNING. (Delta's own ``spark.databricks.delta.retentionDurationCheck`` only compares
+    a ``RETAIN`` clause with this property, so it cannot guard the property itself.)
+
     VACUUM lists the table directory with as many tasks as
     ``spark.sql.sources.parallelPartitionDiscovery.parallelism`` (10000 by default), which
     makes it take minutes on a small table; it runs with ``listing_parallelism`` tasks
     instead (default: 4 x the default parallelism, at least 8).
 
-    Returns ``{retention_hours, safety_hours, override, files_deleted}``; the override is
-    logged at WARNING.
+    Returns ``{retention_hours, safety_hours, override, retention_changed, files_deleted,
+    listing_parallelism}``.
     """
     from delta.tables import DeltaTable
 
@@ -398,27 +482,21 @@ def vacuum(
             hours,
             safety,
         )
-    check = "false" if override else "true"
+    changed = set_retention(spark, path, hours, safety_hours=safety)
     listing = listing_parallelism or max(8, 4 * spark.sparkContext.defaultParallelism)
-    conf = {
-        "spark.databricks.delta.retentionDurationCheck.enabled": check,
-        LISTING_PARALLELISM: str(listing),
-    }
-    with session_conf(spark, conf):
+    with session_conf(spark, {LISTING_PARALLELISM: str(listing)}):
         # DRY RUN lists the files VACUUM will delete; VACUUM's own "VACUUM END" commit
         # (numDeletedFiles) exists only when spark.databricks.delta.vacuum.logging is on.
-        sql_hours = repr(float(hours))
-        deleted = spark.sql(
-            f"VACUUM {delta_path_identifier(path)} RETAIN {sql_hours} HOURS DRY RUN"
-        ).count()
+        deleted = spark.sql(f"VACUUM {delta_path_identifier(path)} DRY RUN").count()
         # Nothing to delete: skip VACUUM itself, which would still commit VACUUM START/END
         # entries and so give an unchanged table new versions on every maintenance run.
         if deleted:
-            DeltaTable.forPath(spark, path).vacuum(hours)
+            DeltaTable.forPath(spark, path).vacuum()
     return {
         "retention_hours": hours,
         "safety_hours": safety,
         "override": override,
+        "retention_changed": changed,
         "files_deleted": deleted,
         "listing_parallelism": listing,
     }

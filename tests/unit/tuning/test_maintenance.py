@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import time
 from collections.abc import Callable
 
 import pytest
@@ -16,6 +18,7 @@ from lakehouse.tuning.maintenance import (
     VacuumRetentionError,
     apply_layout,
     changed_partitions,
+    current_retention_hours,
     explain_skipping,
     optimize,
     optimize_conf,
@@ -144,6 +147,85 @@ def test_vacuum_override_is_logged_and_deletes(spark, tmp_path, caplog):
     assert "BELOW the safety retention 168.0 h" in caplog.text
     key = "spark.databricks.delta.retentionDurationCheck.enabled"
     assert spark.conf.get(key, None) in (None, "true")  # restored
+
+
+def _parquet(table: str) -> list[str]:
+    return sorted(f for f in os.listdir(table) if f.endswith(".parquet"))
+
+
+def _stray_file(table: str, *, hours_old: float) -> str:
+    """An unreferenced data file (as a failed write leaves behind), ``hours_old`` old."""
+    stray = os.path.join(table, "part-99999-stray.snappy.parquet")
+    with open(stray, "wb") as fh:
+        fh.write(b"not referenced by the Delta log")
+    then = time.time() - hours_old * 3600
+    os.utime(stray, (then, then))
+    return stray
+
+
+def test_vacuum_retention_decides_what_is_deleted(spark, tmp_path):
+    """Delta 4.2 ignores ``RETAIN n HOURS`` for n != 0; the retention must still take effect."""
+    path = str(tmp_path / "v")
+    spark.range(3).write.format("delta").save(path)
+    stray = _stray_file(path, hours_old=2)
+    kept = vacuum(spark, path, table="v")  # safety retention: 168 h
+    assert (kept["retention_hours"], kept["files_deleted"]) == (168.0, 0)
+    assert os.path.exists(stray)
+    three = vacuum(spark, path, table="v", retention_hours=3, allow_below_safety=True)
+    assert (three["files_deleted"], three["retention_changed"]) == (0, True)
+    assert os.path.exists(stray)  # 2 h old, retention 3 h
+    one = vacuum(spark, path, table="v", retention_hours=1, allow_below_safety=True)
+    assert one["files_deleted"] == 1
+    assert not os.path.exists(stray)  # 2 h old, retention 1 h
+    detail = DeltaTable.forPath(spark, path).detail().first()["properties"]
+    assert detail["delta.deletedFileRetentionDuration"] == "interval 1 hours"
+    assert current_retention_hours(spark, path) == 1.0
+    assert sorted(r.id for r in spark.read.format("delta").load(path).collect()) == [0, 1, 2]
+
+
+def test_vacuum_retention_zero_deletes_overwritten_file_default_keeps_it(spark, tmp_path):
+    path = str(tmp_path / "v")
+    spark.range(3).coalesce(1).write.format("delta").save(path)
+    spark.range(3, 6).coalesce(1).write.format("delta").mode("overwrite").save(path)
+    assert len(_parquet(path)) == 2
+    assert vacuum(spark, path, table="v")["files_deleted"] == 0
+    assert len(_parquet(path)) == 2
+    out = vacuum(spark, path, table="v", retention_hours=0, allow_below_safety=True)
+    assert out["files_deleted"] == 1
+    assert len(_parquet(path)) == 1
+    assert sorted(r.id for r in spark.read.format("delta").load(path).collect()) == [3, 4, 5]
+
+
+def test_vacuum_guard_survives_an_override(spark, tmp_path):
+    """The lowered table property does not become the new safety retention."""
+    path = str(tmp_path / "v")
+    spark.range(3).write.format("delta").save(path)
+    vacuum(spark, path, table="v", retention_hours=1, allow_below_safety=True)
+    assert current_retention_hours(spark, path) == 1.0
+    assert safety_retention_hours(spark, path) == 168.0
+    with pytest.raises(VacuumRetentionError, match=r"retention 1\.0 h is below .* 168\.0 h"):
+        vacuum(spark, path, table="v", retention_hours=1)
+    with pytest.raises(VacuumRetentionError, match=r"retention 24\.0 h is below .* 168\.0 h"):
+        vacuum(spark, path, table="v", retention_hours=24)
+    above = vacuum(spark, path, table="v", retention_hours=200)
+    assert (above["override"], current_retention_hours(spark, path)) == (False, 200.0)
+    back = vacuum(spark, path, table="v")  # no retention: back to the safety retention
+    assert (back["retention_hours"], current_retention_hours(spark, path)) == (168.0, 168.0)
+
+
+def test_vacuum_keeps_a_table_retention_set_outside(spark, tmp_path):
+    path = str(tmp_path / "v")
+    spark.range(3).write.format("delta").save(path)
+    spark.sql(
+        f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES "
+        "('delta.deletedFileRetentionDuration' = 'interval 30 days')"
+    )
+    assert safety_retention_hours(spark, path) == 720.0
+    out = vacuum(spark, path, table="v")
+    assert (out["retention_hours"], out["retention_changed"]) == (720.0, False)
+    with pytest.raises(VacuumRetentionError, match=r"retention 168\.0 h is below .* 720\.0 h"):
+        vacuum(spark, path, table="v", retention_hours=168)
+    assert current_retention_hours(spark, path) == 720.0  # refused before anything changed
 
 
 def test_vacuum_lists_with_bounded_tasks(spark, tmp_path):
