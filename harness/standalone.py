@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from lakehouse.errors import LakehouseError
+
 __all__ = ["ClusterError", "StandaloneCluster", "SubmittedJob"]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,7 +27,7 @@ _GRANTED = re.compile(r"Granted executor ID \S+/(\d+) on hostPort (\S+) ")
 _WORKER_START = re.compile(r"Starting Spark worker (\S+) with")
 
 
-class ClusterError(RuntimeError):
+class ClusterError(LakehouseError, RuntimeError):
     """The cluster did not start, or a job did not behave as the caller required."""
 
 

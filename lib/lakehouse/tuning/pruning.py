@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from lakehouse.errors import LakehouseError
 from lakehouse.spark.sql import validate_identifier
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ GuardPolicy = Literal["off", "warn", "fail"]
 RangeValue = str | int | dt.date
 
 
-class PartitionPruningError(RuntimeError):
+class PartitionPruningError(LakehouseError, RuntimeError):
     """A query that declared a partition range read partitions outside it."""
 
 
