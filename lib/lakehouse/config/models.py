@@ -441,13 +441,12 @@ class KubernetesSubmitSettings(_Model):
 class SubmitSettings(_Model):
     """How ``spark-submit.sh`` / ``lakehouse submit`` run the packaged job on this environment.
 
-    ``cluster`` is the node description given to :func:`lakehouse.deploy.allocation.spot_aware_allocation`;
-    its settings are merged under ``conf`` (``conf`` wins).
+    The target is the command (``spark-submit.sh standalone``, ``lakehouse submit emr``);
+    this section says how that target runs here. ``cluster`` is the node description given
+    to :func:`lakehouse.deploy.allocation.spot_aware_allocation`; its settings are merged
+    under ``conf`` (``conf`` wins).
     """
 
-    target: Literal[
-        "local", "standalone", "yarn", "k8s", "emr", "emr-serverless", "spark-operator"
-    ] = "local"
     master: str | None = None
     deploy_mode: Literal["client", "cluster"] = "client"
     dist_dir: str = "dist"

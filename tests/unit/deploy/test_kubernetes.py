@@ -92,9 +92,10 @@ def test_manifest_dynamic_allocation_decommission_and_archive() -> None:
 
 
 def test_removed_submit_keys_are_refused() -> None:
-    """spark_role_arn and exclude_pyspark were read by nothing; a leftover is an error."""
-    for section, key in (("kubernetes", "spark_role_arn"), (None, "exclude_pyspark")):
-        overrides = {"submit": {section: {key: "x"}} if section else {key: True}}
+    """spark_role_arn, exclude_pyspark and target were read by nothing; a leftover is an error."""
+    removed = (("kubernetes", "spark_role_arn"), (None, "exclude_pyspark"), (None, "target"))
+    for section, key in removed:
+        overrides = {"submit": {section: {key: "x"}} if section else {key: "x"}}
         with pytest.raises(ConfigError) as err:
             load_config("kubernetes", conf_dir=REPO / "conf", environ=ENV, overrides=overrides)
         where = f"submit.{section}" if section else "submit"

@@ -170,7 +170,7 @@ def test_invalid_submit_section_names_file_and_key(tmp_path: Path) -> None:
     conf_dir = tmp_path / "conf"
     subprocess.run(["cp", "-r", str(REPO / "conf"), str(conf_dir)], check=True)
     (conf_dir / "env" / "bad.yaml").write_text(
-        "submit:\n  target: standalone\n  deploy_mod: client\n", encoding="utf-8"
+        "submit:\n  deploy_mode: client\n  deploy_mod: client\n", encoding="utf-8"
     )
     with pytest.raises(ConfigError) as err:
         load_config("bad", conf_dir=conf_dir, environ={})
