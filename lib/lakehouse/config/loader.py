@@ -189,14 +189,37 @@ def load_config(
     """
     root = Path(conf_dir) if conf_dir is not None else default_conf_dir()
     environ = os.environ if environ is None else environ
+    env_file = _env_file(root, env)
+    origin: dict[tuple[str, ...], str] = {}
+    merged = _merge_sources(root, env_file, overrides, origin)
+    merged = _substitute(merged, (), origin, environ)
+    merged["env"] = env
+    merged["conf_dir"] = str(root.resolve())
+    _resolve_data_root(merged, root)
+    settings = _validate(merged, origin, env_file)
+    _check_references(settings, origin)
+    return settings
+
+
+def _env_file(root: Path, env: str) -> Path:
+    """The overlay file of environment ``env``; it must exist."""
     if not re.fullmatch(r"[A-Za-z0-9_-]+", env):
         raise ConfigError(f"environment name must match [A-Za-z0-9_-]+; found {env!r}")
     env_file = root / "env" / f"{env}.yaml"
     if not env_file.is_file():
         known = sorted(p.stem for p in (root / "env").glob("*.yaml"))
         raise ConfigError(f"{env_file}: no such environment {env!r}; allowed: {known}")
+    return env_file
 
-    origin: dict[tuple[str, ...], str] = {}
+
+def _merge_sources(
+    root: Path,
+    env_file: Path,
+    overrides: Mapping[str, Any] | None,
+    origin: dict[tuple[str, ...], str],
+) -> dict[str, Any]:
+    """base.yaml, then each jobs/<job>.yaml under ``jobs.<job>``, then the environment
+    overlay, then ``overrides``; ``origin`` records which file set each key."""
     base_file = root / "base.yaml"
     merged = _merge({}, _read_yaml(base_file), origin, str(base_file))
     for job_file in sorted((root / "jobs").glob("*.yaml")):
@@ -209,26 +232,31 @@ def load_config(
     for key in ("env", "conf_dir"):
         if key in merged:
             raise ConfigError(f"{_origin(origin, (key,))}: {key}: reserved key, set by the loader")
+    return merged
 
-    merged = _substitute(merged, (), origin, environ)
-    merged["env"] = env
-    merged["conf_dir"] = str(root.resolve())
-    data_root = (
-        merged.get("paths", {}).get("data_root") if isinstance(merged.get("paths"), dict) else None
-    )
+
+def _resolve_data_root(merged: dict[str, Any], root: Path) -> None:
+    """A relative local ``paths.data_root`` is relative to the directory above ``conf/``."""
+    paths = merged.get("paths")
+    data_root = paths.get("data_root") if isinstance(paths, dict) else None
     if isinstance(data_root, str) and "://" not in data_root and not os.path.isabs(data_root):
         merged["paths"]["data_root"] = str((root.resolve().parent / data_root).resolve())
 
+
+def _validate(
+    merged: dict[str, Any], origin: Mapping[tuple[str, ...], str], env_file: Path
+) -> Settings:
+    """The frozen settings, or one :class:`ConfigError` listing every problem."""
     problems: list[str] = []
     if isinstance(merged.get("jobs"), dict):
         merged["jobs"] = _validate_jobs(merged["jobs"], origin, problems)
+    settings: Settings | None = None
     try:
         settings = Settings.model_validate(merged)
     except ValidationError as exc:
         problems += [_describe_error(e, origin, str(env_file)) for e in exc.errors()]
-    if problems:
+    if problems or settings is None:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
-    _check_references(settings, origin)
     return settings
 
 
@@ -284,35 +312,50 @@ def _validate_jobs(
 def _check_references(settings: Settings, origin: Mapping[tuple[str, ...], str]) -> None:
     """Names that refer to other sections (tables, AQE profiles) must exist there."""
     problems: list[str] = []
-
-    def bad(path: tuple[str, ...], what: str, value: object, allowed: list[str]) -> None:
-        problems.append(
-            f"{_origin(origin, path)}: {'.'.join(path)}: unknown {what} {value!r}; "
-            f"allowed: {allowed}"
-        )
-
-    tables = sorted(settings.tables)
     for job_name, job in settings.jobs.items():
-        if job.aqe_profile not in settings.aqe_profiles:
-            bad(
-                ("jobs", job_name, "aqe_profile"),
-                "AQE profile",
-                job.aqe_profile,
-                sorted(settings.aqe_profiles),
-            )
-        for kind in ("inputs", "outputs"):
-            for i, table in enumerate(getattr(job, kind)):
-                if table not in settings.tables:
-                    bad(("jobs", job_name, kind, str(i)), "table", table, tables)
-        declared = {*job.inputs, *job.outputs}
-        for key, table in job.declared_tables().items():
-            path = ("jobs", job_name, *key.split("."))
-            if table not in settings.tables:
-                bad(path, "table", table, tables)
-            elif table not in declared:
-                problems.append(
-                    f"{_origin(origin, path)}: {'.'.join(path)}: table {table!r} is not "
-                    f"declared in the job's inputs or outputs; declared: {sorted(declared)}"
-                )
+        problems += _job_reference_problems(settings, job_name, job, origin)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _unknown(
+    origin: Mapping[tuple[str, ...], str],
+    path: tuple[str, ...],
+    what: str,
+    value: object,
+    allowed: list[str],
+) -> str:
+    return (
+        f"{_origin(origin, path)}: {'.'.join(path)}: unknown {what} {value!r}; allowed: {allowed}"
+    )
+
+
+def _job_reference_problems(
+    settings: Settings, job_name: str, job: JobSettings, origin: Mapping[tuple[str, ...], str]
+) -> list[str]:
+    """Job ``job_name``'s AQE profile, inputs, outputs and table settings must exist, and
+    each table its settings name must be one of its inputs or outputs."""
+    problems: list[str] = []
+    tables = sorted(settings.tables)
+    if job.aqe_profile not in settings.aqe_profiles:
+        path: tuple[str, ...] = ("jobs", job_name, "aqe_profile")
+        problems.append(
+            _unknown(origin, path, "AQE profile", job.aqe_profile, sorted(settings.aqe_profiles))
+        )
+    for kind in ("inputs", "outputs"):
+        for i, table in enumerate(getattr(job, kind)):
+            if table not in settings.tables:
+                problems.append(
+                    _unknown(origin, ("jobs", job_name, kind, str(i)), "table", table, tables)
+                )
+    declared = {*job.inputs, *job.outputs}
+    for key, table in job.declared_tables().items():
+        path = ("jobs", job_name, *key.split("."))
+        if table not in settings.tables:
+            problems.append(_unknown(origin, path, "table", table, tables))
+        elif table not in declared:
+            problems.append(
+                f"{_origin(origin, path)}: {'.'.join(path)}: table {table!r} is not "
+                f"declared in the job's inputs or outputs; declared: {sorted(declared)}"
+            )
+    return problems
