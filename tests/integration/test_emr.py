@@ -420,3 +420,30 @@ def test_missing_serverless_application_is_a_clear_error() -> None:
     assert str(err.value).startswith(
         "conf/env/emr.yaml: submit.emr.serverless_application_id is empty; set it"
     )
+
+
+@NEEDS_SPARK4
+def test_cli_emr_serverless_dry_run_prints_the_parameters_it_would_send(
+    clients: dict[str, Any],
+    cluster_id: str,
+    dist: Path,
+    endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _cli_env(monkeypatch, endpoint, cluster_id)
+    argv = ["emr-serverless", "--env", "emr", "--conf-dir", str(REPO / "conf")]
+    argv += ["--dist", str(dist), "--dry-run", "--conf", "spark.sql.shuffle.partitions=7"]
+    assert submit_main(argv) == 0
+    params = capsys.readouterr().out.split()
+    conf = dict(params[i + 1].split("=", 1) for i, a in enumerate(params) if a == "--conf")
+    base = "s3://artifacts/lakehouse/artifacts/0.1.0"
+    assert conf["spark.archives"] == (
+        f"{base}/lakehouse-env-0.1.0-py3.11.tar.gz#environment,"
+        f"{base}/lakehouse-conf-0.1.0.tar.gz#conf"
+    )
+    assert conf["spark.sql.shuffle.partitions"] == "7"  # --conf reaches the dry run too
+    assert conf["spark.executorEnv.PYSPARK_PYTHON"] == "./environment/bin/python"
+    # the build was uploaded (the dry run shows the URIs a run would use); no run started
+    keys = {o["Key"] for o in clients["s3"].list_objects_v2(Bucket="artifacts")["Contents"]}
+    assert "lakehouse/artifacts/0.1.0/lakehouse-conf-0.1.0.tar.gz" in keys

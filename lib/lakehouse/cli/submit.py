@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lakehouse.config import Settings, load_config
+from lakehouse.config.models import EmrSubmitSettings
 from lakehouse.deploy.allocation import spot_aware_allocation
 from lakehouse.deploy.artifacts import (
     DEFAULT_EXCLUDES,
@@ -196,8 +197,16 @@ def _emr(args: argparse.Namespace) -> int:
         action_on_failure=cfg.action_on_failure,
     )
     print(f"added step {step_id} to {cluster_id}", flush=True)
-    if args.no_wait:
-        return 0
+    return 0 if args.no_wait else _wait_for_step(args, clients, cfg, cluster_id, step_id)
+
+
+def _wait_for_step(
+    args: argparse.Namespace,
+    clients: AwsClients,
+    cfg: EmrSubmitSettings,
+    cluster_id: str,
+    step_id: str,
+) -> int:
     try:
         wait_for_step(
             clients.emr,
@@ -252,8 +261,12 @@ def _emr_serverless(args: argparse.Namespace) -> int:
         conf_overrides=_conf_pairs(args.conf),
     )
     print(f"started job run {job_run_id}", flush=True)
-    if args.no_wait:
-        return 0
+    return 0 if args.no_wait else _wait_for_job_run(args, clients, cfg, job_run_id)
+
+
+def _wait_for_job_run(
+    args: argparse.Namespace, clients: AwsClients, cfg: EmrSubmitSettings, job_run_id: str
+) -> int:
     try:
         wait_for_job_run(
             clients.emr_serverless,
