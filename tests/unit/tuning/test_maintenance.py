@@ -7,13 +7,15 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import Column, Row
 from pyspark.sql import functions as F
 
-from lakehouse.config import TableSettings
+from lakehouse.config import TableSettings, load_config
+from lakehouse.pipeline import execute_job
 from lakehouse.tuning.maintenance import (
     VacuumRetentionError,
     apply_layout,
@@ -29,6 +31,7 @@ from lakehouse.tuning.maintenance import (
 )
 
 D1, D2 = dt.date(2025, 1, 1), dt.date(2025, 1, 2)
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _write_days(spark, path, days, *, mode="append", files=2):
@@ -226,6 +229,40 @@ def test_vacuum_keeps_a_table_retention_set_outside(spark, tmp_path):
     with pytest.raises(VacuumRetentionError, match=r"retention 168\.0 h is below .* 720\.0 h"):
         vacuum(spark, path, table="v", retention_hours=168)
     assert current_retention_hours(spark, path) == 720.0  # refused before anything changed
+
+
+def _maintain_settings(tmp_path, **maintain_cfg):
+    return load_config(
+        "local",
+        conf_dir=REPO / "conf",
+        overrides={
+            "paths": {"data_root": str(tmp_path / "data")},
+            "jobs": {"maintain": {"tables": ["fact_sales"], "optimize": False, **maintain_cfg}},
+        },
+    )
+
+
+def test_maintain_keys_reach_vacuum(spark, tmp_path):
+    """jobs.maintain.vacuum_retention_hours / vacuum_listing_parallelism change what the
+    job's VACUUM does (both keys unset: the safety retention and 4 x parallelism, min 8)."""
+    defaults = _maintain_settings(tmp_path)
+    fact = defaults.table_path("fact_sales")
+    spark.range(3).withColumn("order_date", F.lit(D1)).write.format("delta").save(fact)
+    stray = _stray_file(fact, hours_old=2)
+    plain = execute_job(spark, defaults, "maintain", batch_id="b1")
+    entry = plain.details["tables"]["fact_sales"]["vacuum"]
+    assert (entry["retention_hours"], entry["listing_parallelism"]) == (168.0, 8)
+    assert entry["files_deleted"] == 0 and os.path.exists(stray)
+    tuned = _maintain_settings(
+        tmp_path,
+        vacuum_retention_hours=1,
+        allow_retention_below_safety=True,
+        vacuum_listing_parallelism=3,
+    )
+    result = execute_job(spark, tuned, "maintain", batch_id="b2")
+    entry = result.details["tables"]["fact_sales"]["vacuum"]
+    assert (entry["retention_hours"], entry["listing_parallelism"]) == (1.0, 3)
+    assert entry["files_deleted"] == 1 and not os.path.exists(stray)
 
 
 def test_vacuum_lists_with_bounded_tasks(spark, tmp_path):
