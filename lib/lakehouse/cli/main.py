@@ -96,6 +96,8 @@ def _list_jobs(registry: JobRegistry) -> int:
         job = registry.jobs[name]
         state = "" if job.enabled else "  (disabled)"
         print(f"{name}{state}  [{job.module}]")
+        if job.description:
+            print(f"    {job.description}")
         print(f"    inputs:  {', '.join(job.inputs) or '-'}")
         print(f"    outputs: {', '.join(job.outputs) or '-'}")
     return 0
