@@ -6,6 +6,7 @@ Examples
 ``lakehouse run silver_orders``   one job
 ``lakehouse --env emr run all``   the pipeline with the EMR overlay
 ``lakehouse jobs``                the declared jobs in run order, with inputs and outputs
+``lakehouse tables``              the declared tables: layer, location, description, writers
 ``lakehouse --env kubernetes config``  print the validated configuration
 ``lakehouse submit --help``       build artifacts and submit them (spark-submit, EMR, k8s)
 """
@@ -50,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("jobs", help="list the declared jobs in run order with inputs and outputs")
+    sub.add_parser("tables", help="list the declared tables: layer, location, writers")
     sub.add_parser("config", help="print the validated configuration as JSON")
 
     rb = sub.add_parser("rollback", help="restore tables to the version before a run")
@@ -103,6 +105,20 @@ def _list_jobs(registry: JobRegistry) -> int:
     return 0
 
 
+def _list_tables(settings: Settings) -> int:
+    writers: dict[str, list[str]] = {}
+    for name, job in settings.jobs.items():
+        for table in job.outputs:
+            writers.setdefault(table, []).append(name)
+    for name, table in sorted(settings.tables.items()):
+        source = "external" if table.external else ", ".join(writers.get(name, [])) or "-"
+        print(f"{name}  [{table.layer}]  {settings.table_path(name)}")
+        if table.description:
+            print(f"    {table.description}")
+        print(f"    written by: {source}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     if raw[:1] == ["submit"]:  # package once, submit anywhere: see lakehouse.cli.submit
@@ -134,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             dry_run=args.dry_run,
             force=args.force,
         )
+    if args.command == "tables":
+        return _list_tables(settings)
     try:
         registry = JobRegistry.from_settings(settings)
         if args.command == "jobs":

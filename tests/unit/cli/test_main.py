@@ -50,3 +50,14 @@ def test_disabled_jobs_are_listed_and_skipped(spark, tmp_path, capsys):
     )
     assert main(["--conf-dir", str(conf_dir), "jobs"]) == 0
     assert "silver_orders  (disabled)  [jobs.silver_orders]" in capsys.readouterr().out
+
+
+def test_tables_lists_layer_location_description_and_writers(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_DATA_ROOT", str(tmp_path))
+    assert main(["tables"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    at = out.index(f"bronze_customers  [bronze]  {tmp_path / 'bronze' / 'customers'}")
+    assert out[at + 1 : at + 3] == [
+        "    raw customer change feed",
+        "    written by: bronze_ingest",
+    ]
