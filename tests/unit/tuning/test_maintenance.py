@@ -177,12 +177,13 @@ def test_vacuum_retention_decides_what_is_deleted(spark, tmp_path):
     three = vacuum(spark, path, table="v", retention_hours=3, allow_below_safety=True)
     assert (three["files_deleted"], three["retention_changed"]) == (0, True)
     assert os.path.exists(stray)  # 2 h old, retention 3 h
-    one = vacuum(spark, path, table="v", retention_hours=1, allow_below_safety=True)
-    assert one["files_deleted"] == 1
-    assert not os.path.exists(stray)  # 2 h old, retention 1 h
+    short = vacuum(spark, path, table="v", retention_hours=1.5, allow_below_safety=True)
+    assert short["files_deleted"] == 1
+    assert not os.path.exists(stray)  # 2 h old, retention 1.5 h
     detail = DeltaTable.forPath(spark, path).detail().first()["properties"]
-    assert detail["delta.deletedFileRetentionDuration"] == "interval 1 hours"
-    assert current_retention_hours(spark, path) == 1.0
+    assert detail["delta.deletedFileRetentionDuration"] == "interval 5400 seconds"
+    assert detail["lakehouse.safetyRetentionDuration"] == "interval 168 hours"
+    assert current_retention_hours(spark, path) == 1.5
     assert sorted(r.id for r in spark.read.format("delta").load(path).collect()) == [0, 1, 2]
 
 
