@@ -108,13 +108,13 @@ def _list_jobs(registry: JobRegistry) -> int:
 def _list_tables(settings: Settings) -> int:
     writers: dict[str, list[str]] = {}
     for name, job in settings.jobs.items():
-        for table in job.outputs:
-            writers.setdefault(table, []).append(name)
-    for name, table in sorted(settings.tables.items()):
-        source = "external" if table.external else ", ".join(writers.get(name, [])) or "-"
-        print(f"{name}  [{table.layer}]  {settings.table_path(name)}")
-        if table.description:
-            print(f"    {table.description}")
+        for output in job.outputs:
+            writers.setdefault(output, []).append(name)
+    for name, spec in sorted(settings.tables.items()):
+        source = "external" if spec.external else ", ".join(writers.get(name, [])) or "-"
+        print(f"{name}  [{spec.layer}]  {settings.table_path(name)}")
+        if spec.description:
+            print(f"    {spec.description}")
         print(f"    written by: {source}")
     return 0
 
