@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from lakehouse.config import Settings
-from lakehouse.config.models import MaintainSettings
+from pydantic import Field
+
+from lakehouse.config import Identifier, JobSettings, Settings
 from lakehouse.pipeline import JobContext
 from lakehouse.spark.delta import is_delta_table, table_version
 from lakehouse.tuning.maintenance import (
@@ -37,11 +38,26 @@ __all__ = ["JOB", "Config", "TableState", "TableTask", "plan", "run"]
 JOB = "maintain"
 
 
-class Config(MaintainSettings):
-    """``conf/jobs/maintain.yaml``: which tables, OPTIMIZE and VACUUM settings.
+class Config(JobSettings):
+    """``conf/jobs/maintain.yaml``: which tables, OPTIMIZE and VACUUM settings."""
 
-    ``tables`` empty means every table in the job's declared ``inputs``.
-    """
+    #: Tables to maintain; empty = every table in the job's declared inputs.
+    tables: list[Identifier] = Field(default_factory=list)
+    optimize: bool = True
+    #: Optimize only partitions with commits since the last OPTIMIZE (when partitioned).
+    incremental: bool = True
+    vacuum: bool = True
+    #: VACUUM retention, set as the table property delta.deletedFileRetentionDuration
+    #: (Delta 4.2 ignores ``VACUUM ... RETAIN n HOURS`` for n != 0). None = the table's safety
+    #: retention: its delta.deletedFileRetentionDuration before maintain first changed it
+    #: (recorded in lakehouse.safetyRetentionDuration; 168 h unless set).
+    vacuum_retention_hours: float | None = Field(default=None, ge=0)
+    #: Must be true to VACUUM with less than the table's safety retention (logged loudly).
+    allow_retention_below_safety: bool = False
+    #: Tasks VACUUM lists the table directory with; None = 4 x the default parallelism
+    #: (min 8). Spark's own default (spark.sql.sources.parallelPartitionDiscovery.parallelism,
+    #: 10000) makes VACUUM of a small table run 10000 near-empty tasks.
+    vacuum_listing_parallelism: int | None = Field(default=None, ge=1)
 
 
 log = logging.getLogger(__name__)

@@ -353,28 +353,6 @@ class JobSettings(_Model):
         return found
 
 
-class MaintainSettings(JobSettings):
-    """The ``maintain`` job: OPTIMIZE (+ Z-order / clustering) and VACUUM per table layout."""
-
-    #: Tables to maintain; empty = every Delta table of the silver and gold layers.
-    tables: list[Identifier] = Field(default_factory=list)
-    optimize: bool = True
-    #: Optimize only partitions with commits since the last OPTIMIZE (when partitioned).
-    incremental: bool = True
-    vacuum: bool = True
-    #: VACUUM retention, set as the table property delta.deletedFileRetentionDuration
-    #: (Delta 4.2 ignores ``VACUUM ... RETAIN n HOURS`` for n != 0). None = the table's safety
-    #: retention: its delta.deletedFileRetentionDuration before maintain first changed it
-    #: (recorded in lakehouse.safetyRetentionDuration; 168 h unless set).
-    vacuum_retention_hours: float | None = Field(default=None, ge=0)
-    #: Must be true to VACUUM with less than the table's safety retention (logged loudly).
-    allow_retention_below_safety: bool = False
-    #: Tasks VACUUM lists the table directory with; None = 4 x the default parallelism
-    #: (min 8). Spark's own default (spark.sql.sources.parallelPartitionDiscovery.parallelism,
-    #: 10000) makes VACUUM of a small table run 10000 near-empty tasks.
-    vacuum_listing_parallelism: int | None = Field(default=None, ge=1)
-
-
 class PathSettings(_Model):
     #: Root of every table path; local directory or an object-store URI (s3://...).
     data_root: str

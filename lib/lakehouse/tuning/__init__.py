@@ -4,7 +4,6 @@ and table maintenance: OPTIMIZE, Z-order, clustering, VACUUM (:mod:`.maintenance
 
 from lakehouse.tuning.aqe import (
     AQE_KEYS,
-    apply_job_profile,
     apply_profile,
     aqe_conf,
     aqe_details,
@@ -54,7 +53,6 @@ __all__ = [
     "ScanMetrics",
     "SkippingReport",
     "VacuumRetentionError",
-    "apply_job_profile",
     "apply_layout",
     "apply_profile",
     "aqe_conf",

@@ -2,9 +2,9 @@
 
 A profile (``aqe_profiles:`` in ``conf/base.yaml``, validated by
 :class:`lakehouse.config.AqeProfile`) only names what it changes; everything else keeps
-Spark's default, so the ``default`` profile is empty. A job applies its profile at start
-with :func:`apply_job_profile` and records the returned dict in
-``JobResult.details["aqe"]``.
+Spark's default, so the ``default`` profile is empty. The job context
+(:func:`lakehouse.pipeline.job_context`) applies a job's profile with :func:`profile_applied`
+for the length of the job and records :func:`aqe_details` in ``JobResult.details["aqe"]``.
 
 Examples
 --------
@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from lakehouse.config import AqeProfile, Settings
+from lakehouse.config import AqeProfile
 from lakehouse.spark.session import restored_conf
 
 if TYPE_CHECKING:
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AQE_KEYS",
-    "apply_job_profile",
     "apply_profile",
     "aqe_conf",
     "aqe_details",
@@ -141,19 +140,6 @@ def aqe_details(name: str, profile: AqeProfile) -> dict[str, Any]:
     {'profile': 'default', 'settings': {}}
     """
     return {"profile": name, "settings": aqe_conf(profile)}
-
-
-def apply_job_profile(spark: SparkSession, settings: Settings, job: str) -> dict[str, Any]:
-    """Apply the AQE profile configured for ``job`` and return :func:`aqe_details`.
-
-    Call at the start of a job's ``run`` and store the result::
-
-        result.details["aqe"] = apply_job_profile(spark, settings, "gold_daily_sales")
-    """
-    name = settings.job(job).aqe_profile
-    profile = settings.aqe_profiles[name]
-    apply_profile(spark, profile)
-    return aqe_details(name, profile)
 
 
 def shuffle_reads(plan: Any) -> list[dict[str, Any]]:

@@ -9,10 +9,8 @@ from pyspark.sql import functions as F
 
 from lakehouse.config import AqeProfile, ConfigError, load_config
 from lakehouse.tuning.aqe import (
-    apply_job_profile,
     apply_profile,
     aqe_conf,
-    aqe_details,
     profile_applied,
     shuffle_reads,
 )
@@ -90,13 +88,6 @@ def test_apply_profile_resets_keys_of_the_previous_profile(spark, settings):
         apply_profile(spark, settings.aqe_profiles["default"])
         assert spark.conf.get(key) == "true"  # Spark's default again
     assert spark.conf.get(key) == "true"
-
-
-def test_apply_job_profile_reports_name_and_settings(spark, settings):
-    with profile_applied(spark, AqeProfile()):
-        details = apply_job_profile(spark, settings, "gold_daily_sales")
-    assert details == aqe_details("default", settings.aqe_profiles["default"])
-    assert details == {"profile": "default", "settings": {}}
 
 
 def test_skewed_joins_profile_splits_the_skewed_partition(spark, settings):
