@@ -23,7 +23,6 @@ from lakehouse.pipeline import execute_job
 from lakehouse.quality.expectations import SchemaDriftError
 from lakehouse.spark.delta import is_delta_table
 
-REPO = Path(__file__).resolve().parents[2]
 HEADER = "order_id,customer_id,product_id,quantity,unit_price,order_ts"
 
 
@@ -37,7 +36,6 @@ def _settings(tmp_path: Path, fmt: str, *, evolution: bool):
     source["schema_evolution"] = evolution
     return load_config(
         "local",
-        conf_dir=REPO / "conf",
         overrides={
             "paths": {"data_root": str(tmp_path / "data")},
             "jobs": {"bronze_ingest": {"sources": [source]}},

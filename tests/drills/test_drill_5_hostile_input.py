@@ -24,7 +24,6 @@ import jobs.silver_orders as silver_orders
 from lakehouse.config import load_config
 from lakehouse.pipeline import execute_job
 
-REPO = Path(__file__).resolve().parents[2]
 HEADER = "order_id,customer_id,product_id,quantity,unit_price,order_ts"
 HUGE = "P" * 70_000
 TS = "2025-01-01 10:00:00"
@@ -77,7 +76,6 @@ def test_hostile_corpus_is_accepted_or_quarantined_and_reconciles(
 ) -> None:
     settings = load_config(
         "local",
-        conf_dir=REPO / "conf",
         overrides={
             "paths": {"data_root": str(tmp_path / "data")},
             "jobs": {

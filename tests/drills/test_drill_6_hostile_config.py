@@ -19,7 +19,6 @@ from lakehouse.config import ConfigError, TableQuality, load_config
 from lakehouse.quality.expectations import UnsafeExpressionError, validate_quality
 from lakehouse.spark.delta import table_version
 
-REPO = Path(__file__).resolve().parents[2]
 IDENT = "must match [A-Za-z_][A-Za-z0-9_]* (at most 128 characters)"
 
 CONFIG_CASES = [
@@ -73,7 +72,7 @@ CONFIG_CASES = [
 @pytest.mark.parametrize(("overrides", "message"), CONFIG_CASES)
 def test_hostile_config_is_rejected(overrides: dict, message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        load_config("local", conf_dir=REPO / "conf", overrides=overrides)
+        load_config("local", overrides=overrides)
     assert str(info.value) == f"invalid configuration:\n  <overrides>: {message}"
 
 

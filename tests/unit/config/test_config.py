@@ -2,41 +2,36 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from lakehouse.config import ConfigError, load_config
 
-REPO = Path(__file__).resolve().parents[3]
-CONF = REPO / "conf"
 
-
-def _err(overrides=None, env="local", environ=None, conf_dir=CONF) -> str:
+def _err(overrides=None, env="local", environ=None, conf_dir=None) -> str:
     with pytest.raises(ConfigError) as info:
         load_config(env, conf_dir=conf_dir, overrides=overrides, environ=environ or {})
     return str(info.value)
 
 
-def test_local_defaults_load_frozen():
-    cfg = load_config("local", conf_dir=CONF, environ={})
+def test_local_defaults_load_frozen(repo_root):
+    cfg = load_config("local", conf_dir=repo_root / "conf", environ={})
     assert cfg.spark.master == "local[2]"
-    assert cfg.table_path("fact_sales") == str(REPO / "data" / "gold" / "fact_sales")
+    assert cfg.table_path("fact_sales") == str(repo_root / "data" / "gold" / "fact_sales")
     assert cfg.tables["fact_sales"].partition_by == ["order_date"]
     with pytest.raises(Exception, match="frozen"):
         cfg.spark.master = "yarn"  # type: ignore[misc]
 
 
 def test_env_overlay_and_substitution():
-    cfg = load_config("emr", conf_dir=CONF, environ={"LAKEHOUSE_DATA_BUCKET": "my-bucket"})
+    cfg = load_config("emr", environ={"LAKEHOUSE_DATA_BUCKET": "my-bucket"})
     assert cfg.table_path("orders") == "s3://my-bucket/lakehouse/silver/orders"
     assert cfg.spark.master is None and cfg.spark.delta_package is None
     assert cfg.spark.conf["spark.sql.shuffle.partitions"] == "200"
 
 
-def test_missing_env_var_names_file_key_and_variable():
+def test_missing_env_var_names_file_key_and_variable(repo_root):
     assert _err(env="emr") == (
-        f"{CONF / 'env' / 'emr.yaml'}: paths.data_root: environment variable "
+        f"{repo_root / 'conf' / 'env' / 'emr.yaml'}: paths.data_root: environment variable "
         "'LAKEHOUSE_DATA_BUCKET' is not set and has no default "
         "(write ${LAKEHOUSE_DATA_BUCKET:-default} to give one)"
     )
@@ -89,13 +84,14 @@ def test_hostile_table_names_rejected(name):
     assert f"tables.{name}: invalid identifier {name!r}: must match" in msg
 
 
-def test_error_names_the_file_that_set_the_value(tmp_path):
+def test_error_names_the_file_that_set_the_value(tmp_path, repo_root):
+    repo_conf = repo_root / "conf"
     conf = tmp_path / "conf"
     (conf / "env").mkdir(parents=True)
     (conf / "jobs").mkdir()
-    base = (CONF / "base.yaml").read_text()
+    base = (repo_conf / "base.yaml").read_text()
     (conf / "base.yaml").write_text(base)
-    for f in (CONF / "jobs").glob("*.yaml"):
+    for f in (repo_conf / "jobs").glob("*.yaml"):
         (conf / "jobs" / f.name).write_text(f.read_text())
     (conf / "env" / "dev.yaml").write_text("spark:\n  app_name: 5\n")
     assert _err(env="dev", conf_dir=conf) == (
@@ -104,11 +100,12 @@ def test_error_names_the_file_that_set_the_value(tmp_path):
     )
 
 
-def test_unknown_environment():
-    known = sorted(p.stem for p in (CONF / "env").glob("*.yaml"))
+def test_unknown_environment(repo_root):
+    repo_conf = repo_root / "conf"
+    known = sorted(p.stem for p in (repo_conf / "env").glob("*.yaml"))
     assert "local" in known and "emr" in known and "kubernetes" in known
     assert _err(env="prod") == (
-        f"{CONF / 'env' / 'prod.yaml'}: no such environment 'prod'; allowed: {known}"
+        f"{repo_conf / 'env' / 'prod.yaml'}: no such environment 'prod'; allowed: {known}"
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 
 import pytest
 
@@ -13,13 +12,10 @@ from lakehouse.config import ConfigError, load_config
 from lakehouse.pipeline import execute_job
 from lakehouse.tuning.maintenance import VacuumRetentionError
 
-REPO = Path(__file__).resolve().parents[3]
-
 
 def _settings(tmp_path, **maintain_cfg):
     return load_config(
         "local",
-        conf_dir=REPO / "conf",
         overrides={
             "paths": {"data_root": str(tmp_path / "data")},
             "jobs": {"maintain": {"tables": ["orders", "fact_sales"], **maintain_cfg}},

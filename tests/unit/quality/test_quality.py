@@ -28,8 +28,6 @@ from lakehouse.quality.expectations import (
 )
 from lakehouse.spark.sql import check_expression_text
 
-REPO = Path(__file__).resolve().parents[3]
-
 SCHEMA = T.StructType(
     [
         T.StructField("order_id", T.LongType()),
@@ -281,7 +279,6 @@ def test_quality_config_errors_name_file_and_key() -> None:
     with pytest.raises(ConfigError) as info:
         load_config(
             "local",
-            conf_dir=REPO / "conf",
             overrides={"tables": {"orders": {"quality": {"expectations": [
                 {"name": "x", "expr": "qty > 0; DROP TABLE t", "action": "drop", "colour": "red"}
             ]}}}},

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from pyspark.sql import functions as F
 
@@ -15,8 +13,6 @@ from lakehouse.tuning.aqe import (
     shuffle_reads,
 )
 from lakehouse.tuning.pruning import executed_plan
-
-CONF = Path(__file__).resolve().parents[3] / "conf"
 
 
 def test_default_profile_is_empty(settings):
@@ -77,7 +73,7 @@ def test_profiles_map_to_spark_settings(settings):
 )
 def test_invalid_profiles_are_rejected(profile, message):
     with pytest.raises(ConfigError) as err:
-        load_config("local", conf_dir=CONF, overrides={"aqe_profiles": {"bad": profile}})
+        load_config("local", overrides={"aqe_profiles": {"bad": profile}})
     assert message in str(err.value)
 
 
