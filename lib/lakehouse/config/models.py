@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from lakehouse.config.cluster import ClusterSpec
 from lakehouse.spark.sql import check_expression_text, validate_identifier
 
 # --------------------------------------------------------------------------- models
@@ -421,7 +422,7 @@ class SubmitSettings(_Model):
 
     The target is the command (``spark-submit.sh standalone``, ``lakehouse submit emr``);
     this section says how that target runs here. ``cluster`` is the node description given
-    to :func:`lakehouse.deploy.allocation.spot_aware_allocation`; its settings are merged
+    to :func:`lakehouse.deploy.allocation.spot_aware_allocation` (schema: :class:`lakehouse.config.cluster.ClusterSpec`); its settings are merged
     under ``conf`` (``conf`` wins).
     """
 
@@ -438,8 +439,6 @@ class SubmitSettings(_Model):
     @classmethod
     def _cluster(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
-            from lakehouse.deploy.allocation import ClusterSpec
-
             ClusterSpec.parse(value)  # AllocationError(ValueError) -> reported with the key path
         return value
 
