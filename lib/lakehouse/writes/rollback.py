@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from lakehouse.spark.session import session_conf
 from lakehouse.writes.idempotency import SESSION_USER_METADATA, batch_commits
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from delta.tables import DeltaTable
+    from pyspark.sql import Row, SparkSession
 
     from lakehouse.config import Settings
 
@@ -96,22 +98,46 @@ def rollback_table(
     dt_ = DeltaTable.forPath(spark, path)
     latest_row = dt_.history(1).select("version", "operation", "userMetadata").first()
     latest = int(latest_row["version"]) if latest_row else -1
-    commits = batch_commits(spark, path, batch_id)
-    if not commits:
-        result = RollbackResult(name, path, batch_id, [], latest, None, None, "nothing to do")
-        if out:
-            out(result.describe())
-        return result
-    versions = [c["version"] for c in commits]
-    if latest_row is not None and latest_row["operation"] == "RESTORE":
-        meta = _meta(latest_row["userMetadata"])
-        if meta.get("rollback_of") == batch_id:
-            result = RollbackResult(
-                name, path, batch_id, versions, latest, None, None, "already rolled back"
-            )
-            if out:
-                out(result.describe())
-            return result
+    versions = [c["version"] for c in batch_commits(spark, path, batch_id)]
+    plan = RollbackResult(name, path, batch_id, versions, latest, None, None, "nothing to do")
+    if not versions:
+        return _report(plan, out)
+    if _is_rollback_of(latest_row, batch_id):
+        return _report(replace(plan, action="already rolled back"), out)
+    target = _restore_target(dt_, name, batch_id, versions, force=force)
+    if dry_run:
+        return _report(replace(plan, restored_to=target, action="dry-run"), out)
+    metrics, new_version = _restore(spark, dt_, batch_id, target)
+    done = replace(
+        plan, restored_to=target, new_version=new_version, action="restored", metrics=metrics
+    )
+    return _report(done, out)
+
+
+def _report(result: RollbackResult, out: Callable[[str], None] | None) -> RollbackResult:
+    """Print ``result``'s description (when there is an ``out``) and return it."""
+    if out:
+        out(result.describe())
+    return result
+
+
+def _is_rollback_of(latest_row: Row | None, batch_id: str) -> bool:
+    """Whether the table's latest commit is the RESTORE that rolled back ``batch_id``."""
+    return (
+        latest_row is not None
+        and latest_row["operation"] == "RESTORE"
+        and _meta(latest_row["userMetadata"]).get("rollback_of") == batch_id
+    )
+
+
+def _restore_target(
+    dt_: DeltaTable, name: str, batch_id: str, versions: list[int], *, force: bool
+) -> int:
+    """The version to restore to (the one before the run's first commit), if that is safe.
+
+    Raises :class:`RollbackError` when the run created the table, or when later commits
+    would be undone too and ``force`` is false.
+    """
     target = versions[0] - 1
     if target < 0:
         raise RollbackError(
@@ -129,32 +155,23 @@ def rollback_table(
             f"v{versions[-1]}); restoring to v{target} would undo them too. Pass force=True "
             "(--force) to do it anyway"
         )
-    if dry_run:
-        result = RollbackResult(name, path, batch_id, versions, latest, target, None, "dry-run")
-        if out:
-            out(result.describe())
-        return result
-    previous = spark.conf.get(SESSION_USER_METADATA, None)
-    spark.conf.set(
-        SESSION_USER_METADATA,
-        json.dumps({"job": "rollback", "rollback_of": batch_id, "restored_to": target}),
-    )
-    try:
+    return target
+
+
+def _restore(
+    spark: SparkSession, dt_: DeltaTable, batch_id: str, target: int
+) -> tuple[dict[str, int], int | None]:
+    """RESTORE the table to ``target`` in a commit marked ``rollback_of``.
+
+    Returns the RESTORE's metrics and the table's new version.
+    """
+    metadata = json.dumps({"job": "rollback", "rollback_of": batch_id, "restored_to": target})
+    with session_conf(spark, {SESSION_USER_METADATA: metadata}):
         metrics_row = dt_.restoreToVersion(target).first()
-    finally:
-        if previous is None:
-            spark.conf.unset(SESSION_USER_METADATA)
-        else:
-            spark.conf.set(SESSION_USER_METADATA, previous)
     metrics = {k: int(v) for k, v in (metrics_row.asDict() if metrics_row else {}).items()}
     new_row = dt_.history(1).select("version").first()
     new_version = int(new_row["version"]) if new_row else None
-    result = RollbackResult(
-        name, path, batch_id, versions, latest, target, new_version, "restored", metrics
-    )
-    if out:
-        out(result.describe())
-    return result
+    return metrics, new_version
 
 
 def _meta(text: str | None) -> dict[str, Any]:
