@@ -1,55 +1,160 @@
-"""Small helpers over Delta's own APIs (DeltaTable, history, MERGE)."""
+"""The one handle on "a Delta table at a path (or a catalog name)", and helpers over it.
+
+:class:`DeltaTableRef` says where a table is and answers what callers ask of it: does it
+exist, its latest version (from the snapshot Delta loaded, no Spark job), its properties,
+what the last commit did; it reads, creates and opens it as a ``DeltaTable``. The module
+functions (:func:`is_delta_table`, :func:`table_version`, :func:`last_operation_metrics`,
+:func:`insert_new_rows`) are the same questions for a path, kept for the jobs that call them.
+
+Examples
+--------
+>>> DeltaTableRef.parse(spark, "s3://bucket/silver/dim_customer").is_path
+True
+>>> DeltaTableRef.parse(spark, "silver.dim_customer").is_path
+False
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lakehouse.spark.sql import quote_identifier
+from lakehouse.spark.sql import quote_identifier, validate_identifier
 
 if TYPE_CHECKING:
+    from delta.tables import DeltaTable
     from pyspark.sql import DataFrame, SparkSession
 
     from lakehouse.writes.idempotency import BatchWrites
 
-__all__ = ["insert_new_rows", "is_delta_table", "last_operation_metrics", "table_version"]
+__all__ = [
+    "DeltaTableRef",
+    "insert_new_rows",
+    "is_delta_table",
+    "last_operation_metrics",
+    "table_version",
+]
+
+
+@dataclass(frozen=True)
+class DeltaTableRef:
+    """A Delta table named by a path or a catalog name; nothing is read until asked.
+
+    Parameters
+    ----------
+    spark
+        The session.
+    location
+        The table's path (``is_path``) or its catalog name (``db.table``).
+    is_path
+        Whether ``location`` is a path.
+    """
+
+    spark: SparkSession
+    location: str
+    is_path: bool = True
+
+    @classmethod
+    def for_path(cls, spark: SparkSession, path: str) -> DeltaTableRef:
+        """The table at ``path``."""
+        return cls(spark, path, is_path=True)
+
+    @classmethod
+    def parse(cls, spark: SparkSession, target: str) -> DeltaTableRef:
+        """A path if ``target`` contains ``/`` or ``:`` (``s3://...``), else a table name."""
+        return cls(spark, target, is_path="/" in target or ":" in target)
+
+    def exists(self) -> bool:
+        """Whether there is a Delta table there."""
+        from delta.tables import DeltaTable
+
+        if self.is_path:
+            return bool(DeltaTable.isDeltaTable(self.spark, self.location))
+        return bool(self.spark.catalog.tableExists(self.location))
+
+    def delta_table(self) -> DeltaTable:
+        """Delta's own handle (for MERGE builders, history, detail)."""
+        from delta.tables import DeltaTable
+
+        if self.is_path:
+            return DeltaTable.forPath(self.spark, self.location)
+        return DeltaTable.forName(self.spark, self.location)
+
+    def version(self) -> int | None:
+        """The latest committed version, or None if there is no table.
+
+        Read from the snapshot Delta loaded to open the table (its JVM ``DeltaLog``), which
+        costs no Spark job; ``history(1)`` (a job) where that handle is not reachable."""
+        if not self.exists():
+            return None
+        from py4j.protocol import Py4JError
+
+        dt = self.delta_table()
+        try:
+            return int(dt._jdt.deltaLog().unsafeVolatileSnapshot().version())
+        except (AttributeError, Py4JError):  # the handle is Delta-internal: public API instead
+            row = dt.history(1).select("version").first()
+            return None if row is None else int(row["version"])
+
+    def properties(self) -> dict[str, str]:
+        """The table's properties (``TBLPROPERTIES``)."""
+        row = self.delta_table().detail().select("properties").first()
+        return dict(row["properties"] or {}) if row is not None else {}
+
+    def last_operation_metrics(self) -> dict[str, Any]:
+        """``version``, ``operation`` and ``operationMetrics`` of the latest commit (numbers
+        as ints where they parse); empty if the history is."""
+        row = (
+            self.delta_table().history(1).select("version", "operation", "operationMetrics").first()
+        )
+        if row is None:
+            return {}
+        metrics: dict[str, Any] = {"version": int(row["version"]), "operation": row["operation"]}
+        for key, value in (row["operationMetrics"] or {}).items():
+            try:
+                metrics[key] = int(value)
+            except (TypeError, ValueError):
+                metrics[key] = value
+        return metrics
+
+    def read(self, version: int | None = None) -> DataFrame:
+        """The table (at ``version`` if given) as a DataFrame."""
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        if self.is_path:
+            return reader.load(self.location)
+        if version is None:
+            return self.spark.read.table(self.location)
+        return reader.table(self.location)
+
+    def create(self, df: DataFrame, *, partition_by: Sequence[str] = ()) -> None:
+        """Write ``df`` as the new table; fails if one exists."""
+        writer = df.write.format("delta").mode("errorifexists")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        if self.is_path:
+            writer.save(self.location)
+            return
+        for part in self.location.split("."):
+            validate_identifier(part)
+        writer.saveAsTable(self.location)
 
 
 def is_delta_table(spark: SparkSession, path: str) -> bool:
-    from delta.tables import DeltaTable
-
-    return bool(DeltaTable.isDeltaTable(spark, path))
+    """Whether there is a Delta table at ``path``."""
+    return DeltaTableRef.for_path(spark, path).exists()
 
 
 def table_version(spark: SparkSession, path: str) -> int | None:
     """The latest Delta version of the table at ``path`` (None if there is no table)."""
-    from delta.tables import DeltaTable
-
-    if not DeltaTable.isDeltaTable(spark, path):
-        return None
-    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
-    return None if row is None else int(row["version"])
+    return DeltaTableRef.for_path(spark, path).version()
 
 
 def last_operation_metrics(spark: SparkSession, path: str) -> dict[str, Any]:
     """``operationMetrics`` of the latest commit (numbers as ints where they parse)."""
-    from delta.tables import DeltaTable
-
-    row = (
-        DeltaTable.forPath(spark, path)
-        .history(1)
-        .select("version", "operation", "operationMetrics")
-        .first()
-    )
-    if row is None:
-        return {}
-    metrics: dict[str, Any] = {"version": int(row["version"]), "operation": row["operation"]}
-    for key, value in (row["operationMetrics"] or {}).items():
-        try:
-            metrics[key] = int(value)
-        except (TypeError, ValueError):
-            metrics[key] = value
-    return metrics
+    return DeltaTableRef.for_path(spark, path).last_operation_metrics()
 
 
 def insert_new_rows(
@@ -69,19 +174,15 @@ def insert_new_rows(
     name ``table``), the write carries the batch's transaction identity and is retried on
     Delta commit conflicts.
     """
-    from delta.tables import DeltaTable
-
-    before = table_version(spark, path)
+    ref = DeltaTableRef.for_path(spark, path)
+    before = ref.version()
 
     def write() -> None:
-        if not DeltaTable.isDeltaTable(spark, path):
-            writer = df.write.format("delta").mode("errorifexists")
-            if partition_by:
-                writer = writer.partitionBy(*partition_by)
-            writer.save(path)
+        if not ref.exists():
+            ref.create(df, partition_by=partition_by)
             return
         cond = " AND ".join(f"t.{quote_identifier(k)} <=> s.{quote_identifier(k)}" for k in keys)
-        target = DeltaTable.forPath(spark, path)
+        target = ref.delta_table()
         target.alias("t").merge(df.alias("s"), cond).whenNotMatchedInsertAll().execute()
 
     if writes is None:
@@ -90,7 +191,7 @@ def insert_new_rows(
         raise ValueError("insert_new_rows: pass table= (its config name) with writes=")
     else:
         writes.run(spark, table, write)
-    metrics = last_operation_metrics(spark, path)
+    metrics = ref.last_operation_metrics()
     if not metrics or metrics.get("version") == before:
         return 0  # nothing new, or the batch's write had already committed
     if before is None:
