@@ -27,8 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from lakehouse.errors import LakehouseError
+
 __all__ = [
     "CONFLICT_CLASS_NAMES",
+    "CONFLICT_CONDITION_PREFIXES",
     "RetryExhaustedError",
     "RetryPolicy",
     "is_conflict",
@@ -51,16 +54,16 @@ CONFLICT_CLASS_NAMES = frozenset(
         "DeltaConcurrentModificationException",
     }
 )
-#: Delta 3+/4 error-class prefixes of the same conflicts.
-_CONFLICT_CONDITIONS = (
+#: Delta 3+/4 error-condition prefixes of the same conflicts (``DELTA_CONCURRENT_APPEND``...).
+CONFLICT_CONDITION_PREFIXES = (
     "DELTA_CONCURRENT_",
     "DELTA_METADATA_CHANGED",
     "DELTA_PROTOCOL_CHANGED",
 )
 
 
-class RetryExhaustedError(RuntimeError):
-    """Every attempt hit a Delta commit conflict."""
+class RetryExhaustedError(LakehouseError, RuntimeError):
+    """Every attempt hit a Delta commit conflict (the last one is the ``__cause__``)."""
 
 
 def _delta_conflict_types() -> tuple[type[BaseException], ...]:
@@ -78,28 +81,48 @@ def _delta_conflict_types() -> tuple[type[BaseException], ...]:
     )
 
 
-def is_conflict(exc: BaseException) -> bool:
-    """True for Delta's concurrent-modification exceptions (Python classes or JVM errors)."""
-    if isinstance(exc, _delta_conflict_types()):
-        return True
-    if type(exc).__name__ in CONFLICT_CLASS_NAMES:
-        return True
-    get_condition = getattr(exc, "getCondition", None)
-    if callable(get_condition):
-        try:
-            condition = get_condition()
-        except Exception:  # noqa: BLE001 - a broken accessor just means "not a conflict"
-            condition = None
-        if isinstance(condition, str) and condition.startswith(_CONFLICT_CONDITIONS):
-            return True
-    java = getattr(exc, "java_exception", None)
-    if java is not None:
-        try:
-            name = str(java.getClass().getSimpleName())
-        except Exception:  # noqa: BLE001
-            return False
-        return name in CONFLICT_CLASS_NAMES
+def _call(obj: object, method: str) -> object:
+    """``obj.method()``, or None when it has no such method or the call fails (a Py4J
+    object answers every attribute, and the JVM then has no such method)."""
+    accessor = getattr(obj, method, None)
+    if not callable(accessor):
+        return None
+    try:
+        return accessor()
+    except Exception:  # noqa: BLE001 - a broken accessor just means "not a conflict"
+        return None
+
+
+def _names_a_conflict(obj: object) -> bool:
+    """Whether the error condition of ``obj`` (Spark 4 ``getCondition``, Spark 3.5
+    ``getErrorClass``) is one of Delta's commit conflicts."""
+    for method in ("getCondition", "getErrorClass"):
+        condition = _call(obj, method)
+        if isinstance(condition, str):
+            return condition.startswith(CONFLICT_CONDITION_PREFIXES)
     return False
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """True for Delta's commit conflicts, and only those: the ``delta.exceptions`` classes,
+    an exception or JVM exception (``Py4JJavaError.java_exception``) whose class is named
+    in :data:`CONFLICT_CLASS_NAMES`, or whose error condition starts with one of
+    :data:`CONFLICT_CONDITION_PREFIXES`. This is the project's one test for "conflict".
+
+    Examples
+    --------
+    >>> is_conflict(RuntimeError("DELTA_CONCURRENT_APPEND in the text only"))
+    False
+    """
+    if isinstance(exc, _delta_conflict_types()) or type(exc).__name__ in CONFLICT_CLASS_NAMES:
+        return True
+    if _names_a_conflict(exc):
+        return True
+    java = getattr(exc, "java_exception", None)
+    if java is None:
+        return False
+    name = _call(_call(java, "getClass"), "getSimpleName")
+    return str(name) in CONFLICT_CLASS_NAMES or _names_a_conflict(java)
 
 
 @dataclass(frozen=True)

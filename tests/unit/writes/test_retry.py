@@ -7,6 +7,7 @@ import random
 import pytest
 from delta.exceptions import ConcurrentAppendException, MetadataChangedException
 
+from lakehouse.errors import LakehouseError
 from lakehouse.writes.retry import RetryExhaustedError, RetryPolicy, is_conflict, retry_on_conflict
 
 
@@ -86,6 +87,35 @@ def test_is_conflict_recognises_jvm_class_names_and_error_conditions() -> None:
     assert is_conflict(Wrapped())
     assert is_conflict(WithCondition())
     assert not is_conflict(RuntimeError("DELTA_CONCURRENT_APPEND in text only"))
+
+
+def test_is_conflict_reads_spark_3_5_error_classes_and_the_jvm_condition() -> None:
+    class Spark35(Exception):
+        def getErrorClass(self) -> str:
+            return "DELTA_CONCURRENT_WRITE"
+
+    class JavaWithCondition:
+        def getClass(self) -> JavaWithCondition:
+            raise RuntimeError("gateway closed")
+
+        def getCondition(self) -> str:
+            return "DELTA_METADATA_CHANGED"
+
+    class Wrapped(Exception):
+        java_exception = JavaWithCondition()
+
+    class OtherCondition(Exception):
+        def getCondition(self) -> str:
+            return "DELTA_MERGE_UNRESOLVED_EXPRESSION"
+
+    assert is_conflict(Spark35())
+    assert is_conflict(Wrapped())
+    assert not is_conflict(OtherCondition())
+
+
+def test_exhaustion_is_a_project_runtime_error() -> None:
+    assert issubclass(RetryExhaustedError, LakehouseError)
+    assert issubclass(RetryExhaustedError, RuntimeError)
 
 
 def test_policy_validation() -> None:
