@@ -14,7 +14,7 @@ bytes removed (rewritten) and added.
 
 Contenders
 ----------
-engine    ``lakehouse.scd2.engine.apply_scd2`` (NULL-safe, late events, deletes, replay-safe)
+engine    ``lakehouse.scd2.apply_scd2`` (NULL-safe, late events, deletes, replay-safe)
 mack      ``mack.type_2_scd_upsert`` (compares with ``<>``; one event per key)
 staged    Delta docs' "SCD Type 2 using merge" staged-updates pattern (same limits as mack)
 rewrite   full recompute of every key's chain with window functions + overwrite
@@ -37,7 +37,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from lakehouse.config import load_config
-from lakehouse.scd2.engine import SCD2Spec, apply_scd2
+from lakehouse.scd2 import SCD2Spec, apply_scd2
 from lakehouse.spark.session import build_spark_session
 
 ATTRS = ["name", "email", "city", "tier"]

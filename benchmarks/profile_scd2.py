@@ -5,21 +5,21 @@
     python benchmarks/profile_scd2.py --layout scattered --repeats 3
 
 Builds the same base table and batch as ``bench_scd2.py`` and applies the batch to a
-fresh copy of the table ``--warmup + --repeats`` times. Around each internal step of
-``lakehouse.scd2.engine`` (and ``DataFrame.persist`` / ``first``) it keeps the wall time and sets
-a Spark job group named after the step, so the Spark UI's REST API can say which jobs ran
+fresh copy of the table ``--warmup + --repeats`` times. Around each step that
+``lakehouse.scd2.apply`` runs (and ``DataFrame.persist`` / ``first``) it keeps the wall time
+and sets a Spark job group named after the step, so the Spark UI's REST API can say which jobs ran
 in it and for how long. Printed per step: wall seconds per call and the summed durations
 of its Spark jobs per call, averaged over the timed runs, and the Py4J calls per call.
 Delta runs some jobs of a MERGE concurrently, so the job sum may exceed the wall time; where
 it is well below, the rest is driver-side work (building and planning DataFrames, Delta's
-data skipping and commit). Nested steps (``_metrics_row/first``) are inside their parent's
+data skipping and commit). Nested steps (``chain_metrics/first``) are inside their parent's
 figures. With ``--stages`` it also lists the last timed call's jobs in order, each with its
 stages: tasks, wall time, summed executor run, CPU and GC time, rows read from input and
 from shuffles, and bytes spilled (a single-task stage with much CPU is one core's work;
 several tasks' run time exceeds the wall time when they run side by side).
 
-This is a diagnosis tool, not a benchmark: it patches the engine's internals in this
-process only, and its timers add a little overhead. Compare contenders with
+This is a diagnosis tool, not a benchmark: it patches the names ``lakehouse.scd2.apply``
+calls, in this process only, and its timers add a little overhead. Compare contenders with
 ``bench_scd2.py``.
 """
 
@@ -44,20 +44,23 @@ from py4j import java_gateway
 from pyspark.sql.classic import dataframe as classic_dataframe
 
 from lakehouse.config import load_config
-from lakehouse.scd2 import engine as scd2
+from lakehouse.scd2 import SCD2Spec, apply_scd2
+from lakehouse.scd2 import apply as scd2_apply
 from lakehouse.spark.session import build_spark_session
 
+#: The steps of one attempt, as ``lakehouse.scd2.apply`` names them (it imports each from
+#: its module, so patching the name there times every call it makes).
 STEPS = (
-    "_resolve",
-    "_batch_stats",
-    "_per_key",
-    "_fast_metrics",
-    "_fast_source",
-    "_events",
-    "_classify",
-    "_metrics_row",
-    "_merge_source",
-    "_merge",
+    "resolve_layout",
+    "batch_stats",
+    "per_key",
+    "fast_metrics",
+    "fast_source",
+    "chain_events",
+    "classify_chains",
+    "chain_metrics",
+    "chain_source",
+    "merge_difference",
 )
 
 
@@ -163,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         wall: dict[str, list[float]] = defaultdict(list)
         stack: list[str] = []
         for step in STEPS:
-            _instrument(scd2, step, sc, stack, wall)
+            _instrument(scd2_apply, step, sc, stack, wall)
         for method in ("persist", "first"):
             _instrument(classic_dataframe.DataFrame, method, sc, stack, wall)
         calls = [0]
@@ -180,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
                 return json.load(r)
 
         app = ui("")[0]["id"]
-        spec = scd2.SCD2Spec(keys=["id"], sequence_by="updated_at")
+        spec = SCD2Spec(keys=["id"], sequence_by="updated_at")
         totals: list[float] = []
         first_timed_job = call_start = 0
         with mock.patch.object(java_gateway.GatewayClient, "send_command", counted):
@@ -195,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
                 shutil.copytree(base, dst)
                 sc.setJobGroup("other", "other")
                 start = time.perf_counter()
-                scd2.apply_scd2(spark, dst, changes, spec)
+                apply_scd2(spark, dst, changes, spec)
                 if rep >= 0:
                     totals.append(time.perf_counter() - start)
                 shutil.rmtree(dst)

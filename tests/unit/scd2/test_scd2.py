@@ -9,16 +9,21 @@ from chispa import assert_df_equality
 from delta.exceptions import ConcurrentAppendException
 from delta.tables import DeltaTable
 
-from lakehouse.scd2 import engine as scd2_mod
-from lakehouse.scd2.engine import (
+from lakehouse.scd2 import (
     SCD2ConflictError,
+    SCD2InvariantError,
     SCD2SchemaError,
     SCD2Spec,
     SCD2SpecError,
     apply_scd2,
     check_scd2_invariants,
+    default_merge_conf,
     read_as_of,
 )
+from lakehouse.scd2 import apply as apply_mod
+from lakehouse.scd2 import schema as schema_mod
+from lakehouse.scd2.merge import ADVISORY_SIZE_KEY, SHJ_THRESHOLD_KEY
+from lakehouse.writes.retry import RetryExhaustedError, RetryPolicy
 
 FEED = "id string, v string, w string, op string, seq int"
 TABLE = "id string, v string, w string, valid_from int, valid_to int, is_current boolean"
@@ -413,7 +418,7 @@ def test_type_widening_on_a_delta_that_cannot_widen_in_a_merge_is_a_clear_error(
 ):
     # Delta 3.x (Spark 3.5, EMR 7) fails such a MERGE deep in the write with a cast
     # overflow; the engine says what to do before anything is written.
-    monkeypatch.setattr(scd2_mod, "_merge_widens_types", lambda df: False)
+    monkeypatch.setattr(schema_mod, "merge_widens_types", lambda df: False)
     path = str(tmp_path / "t")
     spec = SCD2Spec(keys=["id"], sequence_by="seq")
     apply_scd2(spark, path, feed(spark, [("a", 1, 1)], "id string, n int, seq int"), spec)
@@ -458,7 +463,7 @@ def test_invariant_checker_reports_each_violation(spark, tmp_path):
         "uncoalesced": 1,
     }
     assert not report.ok
-    with pytest.raises(scd2_mod.SCD2InvariantError, match="overlap"):
+    with pytest.raises(SCD2InvariantError, match="overlap"):
         check_scd2_invariants(spark, path, SCD2Spec(keys=["id"], sequence_by="seq"), raise_=True)
 
 
@@ -569,26 +574,26 @@ def test_table_version_follows_commits_of_other_writers(spark, tmp_path):
 
 def test_merge_runs_with_its_settings_and_gives_the_session_back(spark, tmp_path, monkeypatch):
     path = str(tmp_path / "t")
-    key = scd2_mod.SHJ_THRESHOLD_KEY
+    key = SHJ_THRESHOLD_KEY
     apply_scd2(spark, path, feed(spark, [("a", "x", None, "U", 1)]), SPEC)
     before = spark.conf.get(key)
     seen = []
-    real = scd2_mod._merge
+    real = apply_mod.merge_difference
 
     def spy(*args, **kwargs):
         seen.append(spark.conf.get(key))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(scd2_mod, "_merge", spy)
+    monkeypatch.setattr(apply_mod, "merge_difference", spy)
     apply_scd2(spark, path, feed(spark, [("a", "y", None, "U", 2)]), SPEC)
-    advisory = spark.conf.get(scd2_mod.ADVISORY_SIZE_KEY)
+    advisory = spark.conf.get(ADVISORY_SIZE_KEY)
     assert seen == [advisory] and advisory != before
     assert spark.conf.get(key) == before
     apply_scd2(spark, path, feed(spark, [("a", "z", None, "U", 3)]), SPEC, merge_conf={})
     assert seen[-1] == before
     spark.conf.set(key, "128m")  # a session's own choice is kept
     try:
-        assert scd2_mod.default_merge_conf(spark) == {}
+        assert default_merge_conf(spark) == {}
     finally:
         spark.conf.unset(key)
     assert table(spark, path).where("is_current").select("v").first()["v"] == "z"
@@ -596,8 +601,10 @@ def test_merge_runs_with_its_settings_and_gives_the_session_back(spark, tmp_path
 
 def test_concurrent_modification_is_retried_then_surfaced(spark, tmp_path, monkeypatch):
     path = str(tmp_path / "t")
-    real = scd2_mod._apply_once
+    real = apply_mod._apply_once
     calls = {"n": 0}
+    sleeps: list[float] = []
+    policy = RetryPolicy(attempts=3, base_delay_s=1.0, max_delay_s=1.5, sleep=sleeps.append)
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
@@ -605,26 +612,40 @@ def test_concurrent_modification_is_retried_then_surfaced(spark, tmp_path, monke
             raise ConcurrentAppendException(message="simulated concurrent append")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(scd2_mod, "_apply_once", flaky)
-    res = apply_scd2(spark, path, feed(spark, [("a", "x", None, "U", 1)]), SPEC, retry_backoff_s=0)
+    monkeypatch.setattr(apply_mod, "_apply_once", flaky)
+    res = apply_scd2(spark, path, feed(spark, [("a", "x", None, "U", 1)]), SPEC, retry=policy)
     assert (res.metrics["retries"], calls["n"]) == (1, 2)
+    assert len(sleeps) == 1 and 0.0 <= sleeps[0] <= 1.0  # jittered, within base * 2**0
 
     def always(*args, **kwargs):
         calls["n"] += 1
         raise ConcurrentAppendException(message="simulated concurrent append")
 
     calls["n"] = 0
-    monkeypatch.setattr(scd2_mod, "_apply_once", always)
-    with pytest.raises(ConcurrentAppendException):
-        apply_scd2(
-            spark,
-            path,
-            feed(spark, [("a", "y", None, "U", 2)]),
-            SPEC,
-            max_retries=2,
-            retry_backoff_s=0,
-        )
+    sleeps.clear()
+    monkeypatch.setattr(apply_mod, "_apply_once", always)
+    with pytest.raises(RetryExhaustedError) as err:
+        apply_scd2(spark, path, feed(spark, [("a", "y", None, "U", 2)]), SPEC, retry=policy)
+    assert str(err.value) == (
+        f"apply_scd2 into {path}: gave up after 3 attempts, each hit a Delta commit "
+        "conflict; last: ConcurrentAppendException: simulated concurrent append"
+    )
+    assert isinstance(err.value.__cause__, ConcurrentAppendException)
     assert calls["n"] == 3
+    assert len(sleeps) == 2 and 0.0 <= sleeps[1] <= 1.5  # capped at max_delay_s
+
+
+def test_other_errors_are_not_retried(spark, tmp_path, monkeypatch):
+    calls = {"n": 0}
+
+    def broken(*args, **kwargs):
+        calls["n"] += 1
+        raise RuntimeError("not a conflict")
+
+    monkeypatch.setattr(apply_mod, "_apply_once", broken)
+    with pytest.raises(RuntimeError, match=r"^not a conflict$"):
+        apply_scd2(spark, str(tmp_path / "t"), feed(spark, [("a", "x", None, "U", 1)]), SPEC)
+    assert calls["n"] == 1
 
 
 # reader and spec -------------------------------------------------------------------

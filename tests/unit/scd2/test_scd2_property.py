@@ -13,7 +13,7 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lakehouse.scd2.engine import SCD2Spec, apply_scd2, check_scd2_invariants
+from lakehouse.scd2 import SCD2Spec, apply_scd2, check_scd2_invariants
 
 SPEC = SCD2Spec(keys=["id"], sequence_by="seq", track=["v"], delete_when="op = 'D'")
 FEED = "id string, v string, w string, op string, seq int"

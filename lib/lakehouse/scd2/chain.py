@@ -1,0 +1,248 @@
+"""The chain path: the stored versions of the touched keys become events, are unioned with
+the batch's events and, in one pass shuffled once by key, the chains are rebuilt with
+window functions and each row is marked with what the MERGE must do (DESIGN.md §5).
+
+A stored version remembers its stored end and untracked values, so no join with the table
+is needed to diff.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pyspark.sql import Column, Window
+from pyspark.sql import functions as F
+
+from lakehouse.scd2.columns import (
+    ACT,
+    DEL,
+    SEQ,
+    SRC,
+    SRC_NEW,
+    SRC_STORED_DELETE,
+    SRC_STORED_VERSION,
+    all_of,
+    any_of,
+    qcol,
+    same,
+)
+from lakehouse.scd2.schema import Layout
+from lakehouse.scd2.spec import SCD2Spec
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+__all__ = ["chain_events", "chain_metrics", "chain_source", "classify_chains"]
+
+
+def chain_events(
+    stored: DataFrame, new: DataFrame, lay: Layout, spec: SCD2Spec, partitions: int
+) -> DataFrame:
+    """Stored versions and new events of the touched keys as one event frame.
+
+    A stored version is an event at its ``valid_from`` that remembers its stored
+    ``valid_to`` / ``is_current`` and untracked values (``__s_*``) for the diff; a closed
+    version with no stored successor starting at its ``valid_to`` also yields a delete
+    event there. Exact duplicate new events are dropped.
+
+    The frame is hash-partitioned by the keys into ``partitions`` partitions once; every
+    window here and in :func:`classify_chains` is partitioned by the keys, so Spark shuffles
+    nothing else. Duplicates are found in the same sort order as the chain (sequence,
+    origin, kind, then attributes), so they need no window of their own.
+    """
+    keys = [qcol(k) for k in lay.keys]
+    vf_type = stored.schema[spec.valid_from].dataType
+    extra = {
+        "__svt": (qcol(spec.valid_to), F.lit(None).cast(vf_type)),
+        "__sic": (qcol(spec.is_current), F.lit(None).cast("boolean")),
+        **{
+            f"__s_{u}": (qcol(u), F.lit(None).cast(stored.schema[u].dataType))
+            for u in lay.untracked
+        },
+    }
+    versions = stored.select(
+        *keys,
+        qcol(spec.valid_from).alias(SEQ),
+        F.lit(False).alias(DEL),
+        F.lit(SRC_STORED_VERSION).alias(SRC),
+        *[qcol(a) for a in lay.attrs],
+        *[col.alias(name) for name, (col, _) in extra.items()],
+    )
+    new_ev = new.select(
+        *keys,
+        F.col(SEQ),
+        F.col(DEL),
+        F.lit(SRC_NEW).alias(SRC),
+        *[qcol(a) for a in lay.attrs],
+        *[none.alias(name) for name, (_, none) in extra.items()],
+    )
+    both = versions.unionByName(new_ev).repartition(partitions, *keys)
+    # One window order for this step: exact duplicates (same key, sequence, origin, kind
+    # and delete-masked attributes) are adjacent in it, the first is kept.
+    order = [F.col(SEQ), F.col(SRC), F.col(DEL), *[qcol(a) for a in lay.attrs]]
+    wd = Window.partitionBy(*keys).orderBy(*order)
+    next_stored = F.first(
+        F.when(F.col(SRC) == SRC_STORED_VERSION, F.col(SEQ)), ignorenulls=True
+    ).over(wd.rowsBetween(1, Window.unboundedFollowing))
+    closes = (
+        (F.col(SRC) == SRC_STORED_VERSION)
+        & F.col("__svt").isNotNull()
+        & (next_stored.isNull() | (next_stored != F.col("__svt")))
+    )
+    both = both.withColumns(
+        {"__dup": all_of([same(c, F.lag(c).over(wd)) for c in order]), "__closes": closes}
+    ).where(~F.col("__dup"))
+    gen = both.withColumn(
+        "__g",
+        F.explode(
+            F.when(F.col("__closes"), F.array(F.lit(0), F.lit(1))).otherwise(F.array(F.lit(0)))
+        ),
+    )
+    is_del_ev = F.col("__g") == 1
+
+    def pick(name: str, for_delete: Column) -> Column:
+        return F.when(is_del_ev, for_delete).otherwise(F.col(name)).alias(name)
+
+    cols = [
+        *keys,
+        pick(SEQ, F.col("__svt")),
+        pick(DEL, F.lit(True)),
+        pick(SRC, F.lit(SRC_STORED_DELETE)),
+        *[pick(a, F.lit(None).cast(gen.schema[a].dataType)) for a in lay.attrs],
+        *[pick(name, none) for name, (_, none) in extra.items()],
+    ]
+    return gen.select(*cols)
+
+
+def classify_chains(events: DataFrame, lay: Layout) -> DataFrame:
+    """Rebuild the chains and mark each row: opens a version, closes one (effective
+    delete), is a late or conflicting new event, and what the MERGE must do (``ACT``).
+
+    Every window has the same partitioning and order (keys; sequence, origin), so Spark
+    sorts once and runs two window operators (three with untracked columns); columns are
+    added a few at a time (``withColumns``) because each DataFrame step is analysed anew
+    on the driver, which on this plan costs more than the work on 10k rows."""
+    keys = [qcol(k) for k in lay.keys]
+    order = [F.col(SEQ), F.col(SRC)]
+    w = Window.partitionBy(*keys).orderBy(*order)
+    prev_exists = F.lag(F.lit(1)).over(w).isNotNull()
+    prev_del = F.coalesce(F.lag(F.col(DEL)).over(w), F.lit(False))
+    changed = any_of([~same(qcol(t), F.lag(qcol(t)).over(w)) for t in lay.tracked])
+    is_new = F.col(SRC) == SRC_NEW
+    # The stored event at this row's sequence, if any: stored rows sort before new ones at
+    # one sequence, and a key has at most one stored event per sequence.
+    last_stored = F.last(
+        F.when(
+            ~is_new,
+            F.struct(
+                F.col(SEQ).alias("s"),
+                F.col(DEL).alias("d"),
+                *[qcol(t).alias(f"t{i}") for i, t in enumerate(lay.tracked)],
+            ),
+        ),
+        ignorenulls=True,
+    ).over(w.rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    stored_here = last_stored.isNotNull() & (last_stored["s"] == F.col(SEQ))
+    # Conflict: another new event at this (key, seq) (distinct after deduplication, and
+    # adjacent in this order), or a new event contradicting the stored event there (other
+    # kind or tracked values).
+    new_neighbour = any_of(
+        [
+            (f(F.col(SRC)).over(w) == SRC_NEW) & (f(F.col(SEQ)).over(w) == F.col(SEQ))
+            for f in (F.lag, F.lead)
+        ]
+    )
+    contradict = stored_here & (
+        (last_stored["d"] != F.col(DEL))
+        | (
+            ~F.col(DEL)
+            & ~all_of([same(last_stored[f"t{i}"], qcol(t)) for i, t in enumerate(lay.tracked)])
+        )
+    )
+    stored_max = F.max(F.when(~is_new, F.col(SEQ))).over(
+        w.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    )
+    out = events.withColumns(
+        {
+            "__first": ~prev_exists,
+            "__open": ~F.col(DEL) & (~prev_exists | prev_del | changed),
+            "__effdel": F.col(DEL) & prev_exists & ~prev_del,
+            "__conflict": is_new & (new_neighbour | contradict),
+            "__late": is_new & (F.col(SEQ) < stored_max) & ~stored_here,
+        }
+    )
+    boundary = F.col("__open") | F.col("__effdel")
+    out = out.withColumns(
+        {
+            "__boundary": boundary,
+            "__grp": F.sum(boundary.cast("int")).over(
+                w.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+            ),
+            "__vt": F.first(F.when(boundary, F.col(SEQ)), True).over(
+                w.rowsBetween(1, Window.unboundedFollowing)
+            ),
+        }
+    )
+    if lay.untracked:
+        wg = (
+            Window.partitionBy(*keys, F.col("__grp"))
+            .orderBy(*order)
+            .rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+        )
+        out = out.withColumns({u: F.last(qcol(u)).over(wg) for u in lay.untracked})
+    # What the MERGE does: a new event that opens a version is inserted; a stored version
+    # that no longer opens one (coalesced) is deleted; one that still does is updated if
+    # its end, current flag or (in place) untracked values changed.
+    stored_version = F.col(SRC) == SRC_STORED_VERSION
+    new_ic = F.col("__vt").isNull()
+    differs = any_of(
+        [
+            ~same(F.col("__svt"), F.col("__vt")),
+            ~same(F.col("__sic"), new_ic),
+            *[~same(F.col(f"__s_{u}"), qcol(u)) for u in lay.untracked],
+        ]
+    )
+    act = (
+        F.when(is_new & F.col("__open"), F.lit("insert"))
+        .when(stored_version & ~F.col("__open"), F.lit("delete"))
+        .when(stored_version & differs, F.lit("update"))
+    )
+    return out.withColumn(ACT, act)
+
+
+def chain_source(classified: DataFrame, lay: Layout, spec: SCD2Spec) -> DataFrame:
+    """Rows to write; delete rows carry NULL ``is_current`` so the MERGE can tell them
+    apart without an extra source column."""
+    return classified.where(F.col(ACT).isNotNull()).select(
+        *[qcol(k) for k in lay.keys],
+        *[qcol(a) for a in lay.attrs],
+        F.col(SEQ).alias(spec.valid_from),
+        F.col("__vt").alias(spec.valid_to),
+        F.when(F.col(ACT) != "delete", F.col("__vt").isNull()).alias(spec.is_current),
+    )
+
+
+def chain_metrics(classified: DataFrame) -> dict[str, int]:
+    """Every count of the chain path, in one aggregation."""
+    is_new = F.col(SRC) == SRC_NEW
+    act = F.col(ACT)
+
+    def n(cond: Column) -> Column:
+        return F.sum(cond.cast("int"))
+
+    row = classified.agg(
+        n(F.col("__first")).alias("touched_keys"),
+        n(is_new).alias("events"),
+        n(is_new & ~F.col("__boundary")).alias("unchanged"),
+        n(is_new & F.col("__effdel")).alias("deleted"),
+        n(F.col("__late")).alias("late"),
+        n(F.col("__conflict")).alias("conflicts"),
+        n(act == "insert").alias("inserted"),
+        n(act == "update").alias("updated"),
+        n(act == "delete").alias("removed"),
+        n(
+            (act == "insert") & F.col("__vt").isNotNull()
+            | (act == "update") & F.col("__svt").isNull() & F.col("__vt").isNotNull()
+        ).alias("closed"),
+    ).first()
+    return {name: int(value or 0) for name, value in (row.asDict() if row else {}).items()}
