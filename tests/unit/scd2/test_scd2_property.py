@@ -1,14 +1,24 @@
-"""Property test: the engine equals a small pure-Python model of SCD2 (DESIGN.md §5).
+"""Property tests: the engine equals a small pure-Python model of SCD2 (DESIGN.md §5), and
+its fast path equals its chain path.
 
 Random events for a few keys are split, in sequence order, into batches at random points
 (late events and several events per key then occur inside a batch); applying the batches
 one by one must give the model's table, whatever the split.
+
+Hypothesis draws ``EXAMPLES`` examples per property. SCD2 keys are independent of each
+other, so the examples are then applied side by side, each under its own key prefix: round
+``j`` applies every example's ``j``-th batch in one call, and a table holds every
+example's rows. Spark work then grows with the longest example, not with their number. A
+failure names the first example whose rows differ, with its events or batches.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,6 +28,7 @@ from lakehouse.scd2 import SCD2Spec, apply_scd2, check_scd2_invariants
 SPEC = SCD2Spec(keys=["id"], sequence_by="seq", track=["v"], delete_when="op = 'D'")
 FEED = "id string, v string, w string, op string, seq int"
 _counter = itertools.count()
+EXAMPLES = 50
 
 
 def model(events):
@@ -61,29 +72,54 @@ def scenario(draw):
     return events, batches
 
 
-@settings(
-    max_examples=10,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(scenario())
-def test_engine_matches_the_model(spark, tmp_path, case):
-    events, batches = case
-    path = str(tmp_path / f"p{next(_counter)}")
-    for batch in batches:
-        apply_scd2(spark, path, spark.createDataFrame(list(batch), FEED), SPEC)
-    if not batches:
-        return
-    got = spark.read.format("delta").load(path)
-    actual = sorted(
-        (
-            tuple(r)
-            for r in got.select("id", "v", "w", "valid_from", "valid_to", "is_current").collect()
-        ),
-        key=repr,
+def drawn(strategy: st.SearchStrategy[Any], n: int = EXAMPLES) -> list[Any]:
+    """The examples hypothesis generates for ``strategy`` in a test of ``n`` examples."""
+    out: list[Any] = []
+
+    @settings(
+        max_examples=n,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow],
     )
-    assert actual == model(events)
-    assert check_scd2_invariants(spark, path, SPEC).ok
+    @given(strategy)
+    def collect(example: Any) -> None:
+        out.append(example)
+
+    collect()
+    assert len(out) >= n
+    return out
+
+
+def side_by_side(examples: Sequence[Sequence[Sequence[tuple]]]) -> list[list[tuple]]:
+    """Round ``j`` holds every example's ``j``-th batch, keys prefixed ``e<i>_``."""
+    rounds: list[list[tuple]] = [[] for _ in range(max(map(len, examples), default=0))]
+    for i, batches in enumerate(examples):
+        for j, batch in enumerate(batches):
+            rounds[j].extend((f"e{i}_{row[0]}", *row[1:]) for row in batch)
+    return rounds
+
+
+def by_example(table_rows: list[tuple]) -> dict[int, list[tuple]]:
+    """A side-by-side table's rows per example, keys without their prefix, sorted."""
+    out: dict[int, list[tuple]] = defaultdict(list)
+    for row in table_rows:
+        prefix, _, key = row[0].partition("_")
+        out[int(prefix[1:])].append((key, *row[1:]))
+    return {i: sorted(found, key=repr) for i, found in out.items()}
+
+
+def test_engine_matches_the_model(spark, tmp_path):
+    examples = drawn(scenario())
+    path = str(tmp_path / "model")
+    rounds = side_by_side([batches for _, batches in examples])
+    for batch in rounds:
+        apply_scd2(spark, path, spark.createDataFrame(batch, FEED), SPEC)
+    got = by_example(rows(spark, path)) if rounds else {}
+    for i, (events, batches) in enumerate(examples):
+        assert got.get(i, []) == model(events), f"example {i}: events {events}"
+    if rounds:
+        assert check_scd2_invariants(spark, path, SPEC).ok
 
 
 @st.composite
@@ -102,8 +138,8 @@ def rows(spark, path):
 
 def apply_both_ways(spark, tmp_path, batches):
     """Apply the batches with and without the fast path to two tables; every call must
-    count the same and commit alike, and the tables must end equal. Returns how many key
-    decisions each path made."""
+    count the same and commit alike. Returns both tables' rows and how many key decisions
+    each path made."""
     fast, chain = (str(tmp_path / f"{name}{next(_counter)}") for name in ("fast", "chain"))
     took_fast = took_chain = 0
     for batch in batches:
@@ -113,32 +149,30 @@ def apply_both_ways(spark, tmp_path, batches):
         assert b.metrics["fast_path_keys"] == 0
         assert {k: v for k, v in a.metrics.items() if k != "fast_path_keys"} == {
             k: v for k, v in b.metrics.items() if k != "fast_path_keys"
-        }
+        }, f"batch {batch}"
         assert a.committed == b.committed
         took_fast += a.metrics["fast_path_keys"]
         took_chain += a.metrics["touched_keys"] - a.metrics["fast_path_keys"]
-    if batches:
-        assert rows(spark, fast) == rows(spark, chain)
-        assert check_scd2_invariants(spark, fast, SPEC).ok
-    return took_fast, took_chain
+    if not batches:
+        return [], [], took_fast, took_chain
+    assert check_scd2_invariants(spark, fast, SPEC).ok
+    return rows(spark, fast), rows(spark, chain), took_fast, took_chain
 
 
-@settings(
-    max_examples=3,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(reordered())
-def test_fast_path_equals_the_chain_path(spark, tmp_path, batches):
+def test_fast_path_equals_the_chain_path(spark, tmp_path):
     # The fast path (one new event after all of a key's history: no windows) must write
     # exactly what the window chain writes for every key, and count the same.
-    apply_both_ways(spark, tmp_path, batches)
+    examples = drawn(reordered())
+    fast, chain, took_fast, took_chain = apply_both_ways(spark, tmp_path, side_by_side(examples))
+    fast_rows, chain_rows = by_example(fast), by_example(chain)
+    for i, batches in enumerate(examples):
+        assert fast_rows.get(i) == chain_rows.get(i), f"example {i}: batches {batches}"
+    assert took_fast and took_chain  # both paths decided keys
 
 
 def test_fast_path_equals_the_chain_path_on_a_seeded_workload(spark, tmp_path):
-    # Hypothesis draws few examples (each costs Spark jobs); one seeded workload of many
-    # keys puts every case side by side in each batch: late events, replays, deletes,
-    # several events per key, keys with closed history, new keys.
+    # One seeded workload of many keys, with every case side by side in each batch: late
+    # events, replays, deletes, several events per key, keys with closed history, new keys.
     rng = random.Random(20261204)
     events = sorted(
         {
@@ -157,5 +191,6 @@ def test_fast_path_equals_the_chain_path_on_a_seeded_workload(spark, tmp_path):
     cuts = sorted(rng.sample(range(1, len(events)), 3))
     batches = [events[i:j] for i, j in itertools.pairwise([0, *cuts, len(events)])]
     batches = [batches[0], batches[2], batches[1], batches[0], batches[3]]
-    took_fast, took_chain = apply_both_ways(spark, tmp_path, batches)
+    fast, chain, took_fast, took_chain = apply_both_ways(spark, tmp_path, batches)
+    assert fast == chain
     assert took_fast > 100 and took_chain > 100  # both paths did real work
