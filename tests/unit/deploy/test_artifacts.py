@@ -22,7 +22,6 @@ from lakehouse.deploy.artifacts import (
     load_manifest,
 )
 
-REPO = Path(__file__).resolve().parents[3]
 PY = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
@@ -30,12 +29,12 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_wheel_is_reproducible(tmp_path: Path) -> None:
-    first = build_wheel(REPO, tmp_path / "a")
-    second = build_wheel(REPO, tmp_path / "b")
+def test_wheel_is_reproducible(tmp_path: Path, repo_root: Path) -> None:
+    first = build_wheel(repo_root, tmp_path / "a")
+    second = build_wheel(repo_root, tmp_path / "b")
     assert first.name == "lakehouse_jobs-0.1.0-py3-none-any.whl"
     assert _sha(first) == _sha(second)
-    later = build_wheel(REPO, tmp_path / "c", source_date_epoch=1_700_000_000)
+    later = build_wheel(repo_root, tmp_path / "c", source_date_epoch=1_700_000_000)
     assert _sha(later) != _sha(first)  # timestamps really come from SOURCE_DATE_EPOCH
     with zipfile.ZipFile(first) as a, zipfile.ZipFile(later) as c:
         assert [i.filename for i in a.infolist()] == [i.filename for i in c.infolist()]
@@ -43,8 +42,8 @@ def test_wheel_is_reproducible(tmp_path: Path) -> None:
         assert {i.date_time for i in a.infolist()} == {(1980, 1, 1, 0, 0, 0)}
 
 
-def test_wheel_content_and_record(tmp_path: Path) -> None:
-    wheel = build_wheel(REPO, tmp_path)
+def test_wheel_content_and_record(tmp_path: Path, repo_root: Path) -> None:
+    wheel = build_wheel(repo_root, tmp_path)
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         assert "lakehouse/config/models.py" in names and "lakehouse/py.typed" in names
@@ -66,10 +65,10 @@ def test_wheel_content_and_record(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_env(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Path:
     """The env archive mechanism on a tiny closure (PyYAML + the project wheel)."""
     out = tmp_path_factory.mktemp("env")
-    wheel = build_wheel(REPO, out)
+    wheel = build_wheel(repo_root, out)
     return build_env_archive(out, requirements=["PyYAML"], wheels=[wheel], name="tiny")
 
 
@@ -146,9 +145,11 @@ def test_check_target_refuses_spark4_artifacts_on_emr7() -> None:
         check_target(manifest, python_version="3.9.18")
 
 
-def test_build_artifacts_writes_manifest_entry_and_resolved_config(tmp_path: Path) -> None:
+def test_build_artifacts_writes_manifest_entry_and_resolved_config(
+    tmp_path: Path, repo_root: Path
+) -> None:
     built = build_artifacts(
-        REPO,
+        repo_root,
         tmp_path / "dist",
         envs=["local", "emr"],
         env_archive=False,
@@ -181,12 +182,12 @@ def test_build_artifacts_writes_manifest_entry_and_resolved_config(tmp_path: Pat
     assert again.wheel == built.wheel and again.env_archive is None
 
 
-def test_conf_archive_reloads_to_the_same_settings(tmp_path: Path) -> None:
+def test_conf_archive_reloads_to_the_same_settings(tmp_path: Path, repo_root: Path) -> None:
     from lakehouse.config import load_config
 
     environ = {"LAKEHOUSE_DATA_BUCKET": "my-data", "TF_cluster_id": "j-9"}
     built = build_artifacts(
-        REPO, tmp_path / "dist", envs=["emr", "kubernetes"], env_archive=False, environ=environ
+        repo_root, tmp_path / "dist", envs=["emr", "kubernetes"], env_archive=False, environ=environ
     )
     assert built.conf_archive is not None
     assert built.conf_archive.name == "lakehouse-conf-0.1.0.tar.gz"
@@ -195,7 +196,7 @@ def test_conf_archive_reloads_to_the_same_settings(tmp_path: Path) -> None:
     with tarfile.open(built.conf_archive) as tar:
         tar.extractall(conf_dir, filter="tar")
     for env in ("emr", "kubernetes"):
-        expected = load_config(env, conf_dir=REPO / "conf", environ=environ)
+        expected = load_config(env, environ=environ)
         # on the cluster no Terraform variables are set: everything was resolved at build time
         shipped = load_config(env, conf_dir=conf_dir, environ={})
         assert shipped.model_dump(exclude={"conf_dir"}) == expected.model_dump(exclude={"conf_dir"})

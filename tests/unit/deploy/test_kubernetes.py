@@ -20,7 +20,6 @@ from lakehouse.deploy.kubernetes import (
     validate_manifest,
 )
 
-REPO = Path(__file__).resolve().parents[3]
 #: The emr/kubernetes environments target Spark 4.1 (emr-spark-8.1.0, the 4.1.1 image): under
 #: the pyspark 3.5 compat target the build is rightly refused for them (check_target).
 NEEDS_SPARK4 = pytest.mark.skipif(
@@ -38,7 +37,7 @@ ENV = {
 
 
 def _manifest(**kwargs: object) -> dict[str, object]:
-    settings = load_config("kubernetes", conf_dir=REPO / "conf", environ=ENV)
+    settings = load_config("kubernetes", environ=ENV)
     return spark_application(
         settings,
         name="Lakehouse Daily!",
@@ -97,7 +96,7 @@ def test_removed_submit_keys_are_refused() -> None:
     for section, key in removed:
         overrides = {"submit": {section: {key: "x"}} if section else {key: "x"}}
         with pytest.raises(ConfigError) as err:
-            load_config("kubernetes", conf_dir=REPO / "conf", environ=ENV, overrides=overrides)
+            load_config("kubernetes", environ=ENV, overrides=overrides)
         where = f"submit.{section}" if section else "submit"
         assert f"{where}.{key}: unknown key {key!r} under {where}" in str(err.value)
 
@@ -153,17 +152,22 @@ def test_selector_and_toleration_parsing_errors() -> None:
 
 @NEEDS_SPARK4
 def test_cli_writes_manifest(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    repo_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     for key, value in ENV.items():
         monkeypatch.setenv(key, value)
-    build_artifacts(REPO, tmp_path / "dist", envs=["kubernetes"], env_archive=False, environ=ENV)
+    build_artifacts(
+        repo_root, tmp_path / "dist", envs=["kubernetes"], env_archive=False, environ=ENV
+    )
     out = tmp_path / "app.yaml"
     status = submit_main(
         [
             "k8s-manifest",
             "--conf-dir",
-            str(REPO / "conf"),
+            str(repo_root / "conf"),
             "--dist",
             str(tmp_path / "dist"),
             "-o",

@@ -17,7 +17,6 @@ from lakehouse.deploy.artifacts import ArtifactPaths
 from lakehouse.deploy.spark_submit import SubmitError, build_submit_command, effective_conf
 from lakehouse.redaction import redact_argv
 
-REPO = Path(__file__).resolve().parents[3]
 ARTIFACTS = ArtifactPaths(
     wheel="/d/lakehouse_jobs-0.1.0-py3-none-any.whl",
     entry="/d/lakehouse_entry.py",
@@ -31,7 +30,7 @@ def _conf_pairs(argv: list[str]) -> dict[str, str]:
 
 
 def test_standalone_command_has_master_archive_and_job_args() -> None:
-    settings = load_config("standalone", conf_dir=REPO / "conf", environ={})
+    settings = load_config("standalone", environ={})
     cmd = build_submit_command(
         settings,
         target="standalone",
@@ -65,7 +64,6 @@ def test_standalone_command_has_master_archive_and_job_args() -> None:
 def test_conf_precedence_cli_over_submit_over_allocation_over_env() -> None:
     settings = load_config(
         "standalone",
-        conf_dir=REPO / "conf",
         environ={},
         overrides={"submit": {"conf": {"spark.executor.memory": "700m", "spark.x": "submit"}}},
     )
@@ -76,7 +74,7 @@ def test_conf_precedence_cli_over_submit_over_allocation_over_env() -> None:
 
 
 def test_yarn_cluster_mode_uses_archive_python_for_driver() -> None:
-    settings = load_config("yarn", conf_dir=REPO / "conf", environ={})
+    settings = load_config("yarn", environ={})
     cmd = build_submit_command(settings, target="yarn", artifacts=ARTIFACTS, spark_submit="s")
     conf = _conf_pairs(cmd.argv)
     assert cmd.argv[1:5] == ["--master", "yarn", "--deploy-mode", "cluster"]
@@ -86,9 +84,7 @@ def test_yarn_cluster_mode_uses_archive_python_for_driver() -> None:
 
 
 def test_k8s_native_submit() -> None:
-    settings = load_config(
-        "kubernetes", conf_dir=REPO / "conf", environ={"LAKEHOUSE_DATA_BUCKET": "data"}
-    )
+    settings = load_config("kubernetes", environ={"LAKEHOUSE_DATA_BUCKET": "data"})
     cmd = build_submit_command(
         settings,
         target="k8s",
@@ -109,7 +105,7 @@ def test_k8s_native_submit() -> None:
 
 
 def test_wrong_master_and_standalone_cluster_mode_are_refused() -> None:
-    settings = load_config("standalone", conf_dir=REPO / "conf", environ={})
+    settings = load_config("standalone", environ={})
     with pytest.raises(SubmitError) as err:
         build_submit_command(settings, target="standalone", artifacts=ARTIFACTS, master="yarn")
     assert str(err.value) == (
@@ -157,18 +153,18 @@ def test_redaction_hides_secret_keys_and_url_credentials() -> None:
     ]
 
 
-def test_deploy_holds_no_command_line() -> None:
+def test_deploy_holds_no_command_line(repo_root: Path) -> None:
     """argparse lives in lakehouse.cli only; lakehouse.deploy is library code."""
-    for path in sorted((REPO / "lib" / "lakehouse" / "deploy").glob("*.py")):
+    for path in sorted((repo_root / "lib" / "lakehouse" / "deploy").glob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert not {"argparse", "lakehouse.cli"} & imported, path.name
 
 
-def test_invalid_submit_section_names_file_and_key(tmp_path: Path) -> None:
+def test_invalid_submit_section_names_file_and_key(tmp_path: Path, repo_root: Path) -> None:
     conf_dir = tmp_path / "conf"
-    subprocess.run(["cp", "-r", str(REPO / "conf"), str(conf_dir)], check=True)
+    subprocess.run(["cp", "-r", str(repo_root / "conf"), str(conf_dir)], check=True)
     (conf_dir / "env" / "bad.yaml").write_text(
         "submit:\n  deploy_mode: client\n  deploy_mod: client\n", encoding="utf-8"
     )
@@ -181,7 +177,7 @@ def test_invalid_submit_section_names_file_and_key(tmp_path: Path) -> None:
     )
 
 
-def test_spark_submit_sh_dry_run_prints_command_and_conf(tmp_path: Path) -> None:
+def test_spark_submit_sh_dry_run_prints_command_and_conf(tmp_path: Path, repo_root: Path) -> None:
     env = {
         **os.environ,
         "LAKEHOUSE_PYTHON": sys.executable,
@@ -189,7 +185,7 @@ def test_spark_submit_sh_dry_run_prints_command_and_conf(tmp_path: Path) -> None
     }
     result = subprocess.run(
         [
-            str(REPO / "spark-submit.sh"),
+            str(repo_root / "spark-submit.sh"),
             "standalone",
             "--dry-run",
             "--dist",
@@ -215,9 +211,9 @@ def test_spark_submit_sh_dry_run_prints_command_and_conf(tmp_path: Path) -> None
     assert printed["conf"]["spark.dynamicAllocation.enabled"] == "true"
 
 
-def test_spark_submit_sh_rejects_unknown_target() -> None:
+def test_spark_submit_sh_rejects_unknown_target(repo_root: Path) -> None:
     result = subprocess.run(
-        [str(REPO / "spark-submit.sh"), "mesos"], capture_output=True, text=True, check=False
+        [str(repo_root / "spark-submit.sh"), "mesos"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 2
     assert result.stderr == "error: unknown target 'mesos'; allowed: local, standalone, yarn, k8s\n"
@@ -245,8 +241,8 @@ def test_tf_env_exports_outputs_and_skips_sensitive(
     ]
 
 
-def test_plan_prints_allocation(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", "--env", "standalone", "--conf-dir", str(REPO / "conf")]) == 0
+def test_plan_prints_allocation(repo_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--env", "standalone", "--conf-dir", str(repo_root / "conf")]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert (plan["min_executors"], plan["initial_executors"], plan["max_executors"]) == (1, 2, 2)
     assert plan["conf"]["spark.executor.memory"] == "640m"
