@@ -22,15 +22,19 @@ from lakehouse.deploy.artifacts import Artifacts, build_artifacts
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
-REPO = Path(__file__).resolve().parents[2]
-JOB = REPO / "tests" / "integration" / "cluster_jobs" / "shuffle_job.py"
 ROWS, KEYS, PARTITIONS = 20_000, 20, 6
 JOB_TIMEOUT_S = 1200  # shared 2-core machines: generous, never a performance assertion
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
-    return build_artifacts(REPO, tmp_path_factory.mktemp("dist"), envs=["standalone"])
+def dist(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Artifacts:
+    return build_artifacts(repo_root, tmp_path_factory.mktemp("dist"), envs=["standalone"])
+
+
+@pytest.fixture()
+def shuffle_job(repo_root: Path) -> Path:
+    """The shuffle-heavy application the spot drill submits."""
+    return repo_root / "tests" / "integration" / "cluster_jobs" / "shuffle_job.py"
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +44,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneClus
 
 
 def _submit(
-    cluster: StandaloneCluster, dist: Artifacts, out: Path, logs: Path, *, sleep_ms: int, name: str
+    cluster: StandaloneCluster,
+    dist: Artifacts,
+    app: Path,
+    out: Path,
+    logs: Path,
+    *,
+    sleep_ms: int,
+    name: str,
 ) -> SubmittedJob:
-    args = ["--dist", str(dist.dist_dir), "--app", str(JOB), "--"]
+    args = ["--dist", str(dist.dist_dir), "--app", str(app), "--"]
     args += ["--out", str(out), "--rows", str(ROWS), "--keys", str(KEYS)]
     args += ["--partitions", str(PARTITIONS), "--sleep-ms", str(sleep_ms)]
     return cluster.submit(
@@ -108,13 +119,9 @@ def test_packaged_pipeline_runs_on_standalone_cluster(
     # Expected, independently: the same pipeline on the same landing files in local mode.
     local = tmp_path / "local-data"
     generate_landing(str(local / "landing"), orders=200, days=7, seed=7, malformed_fraction=0.02)
-    settings = load_config(
-        "local", conf_dir=REPO / "conf", overrides={"paths": {"data_root": str(local)}}
-    )
+    settings = load_config("local", overrides={"paths": {"data_root": str(local)}})
     assert run_pipeline(spark, settings, batch_id="expected").ok
-    cluster_settings = load_config(
-        "standalone", conf_dir=REPO / "conf", environ={"LAKEHOUSE_DATA_ROOT": str(on_cluster)}
-    )
+    cluster_settings = load_config("standalone", environ={"LAKEHOUSE_DATA_ROOT": str(on_cluster)})
     for table in ("orders", "dim_customer", "fact_sales", "daily_revenue"):
         assert_df_equality(
             _comparable(spark, cluster_settings.table_path(table)),
@@ -138,10 +145,15 @@ def _wait_for(predicate, timeout: float, what: str, job: SubmittedJob) -> None: 
 
 
 def test_spot_drill_graceful_decommission_keeps_result(
-    spark: SparkSession, cluster: StandaloneCluster, dist: Artifacts, tmp_path: Path
+    spark: SparkSession,
+    cluster: StandaloneCluster,
+    dist: Artifacts,
+    shuffle_job: Path,
+    tmp_path: Path,
 ) -> None:
     out = tmp_path / "data" / "drill_result"
-    with _submit(cluster, dist, out, tmp_path / "logs", sleep_ms=4000, name="drill") as job:
+    logs = tmp_path / "logs"
+    with _submit(cluster, dist, shuffle_job, out, logs, sleep_ms=4000, name="drill") as job:
         _drill(cluster, job)
     _assert_result(spark, out)
 
