@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -25,7 +24,6 @@ from lakehouse.pipeline.report import JobResult, RunReport
 from lakehouse.redaction import REDACTED, find_leaks, redact_argv, redact_mapping
 from lakehouse.spark.session import REDACTION_REGEX, spark_conf_for
 
-REPO = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-DRILL7-value"
 KEY = "spark.hadoop.fs.s3a.secret.key"
 
@@ -33,7 +31,6 @@ KEY = "spark.hadoop.fs.s3a.secret.key"
 def _settings():
     return load_config(
         "local",
-        conf_dir=REPO / "conf",
         environ={"DRILL_SECRET": SECRET},
         overrides={"spark": {"conf": {KEY: "${DRILL_SECRET}"}}},
     )
@@ -67,21 +64,17 @@ def test_secret_is_redacted_by_spark_and_the_suite(spark: SparkSession) -> None:
     assert find_leaks(" ".join(redact_argv(cmd)), [SECRET]) == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
-def test_spark_ui_environment_page_hides_the_secret(tmp_path: Path) -> None:
-    port = _free_port()
+def test_spark_ui_environment_page_hides_the_secret(
+    tmp_path: Path, repo_root: Path, free_port: int
+) -> None:
+    port = free_port
     script = textwrap.dedent(
         f"""
         import json, sys, time, urllib.request
         from lakehouse.config import load_config
         from lakehouse.spark.session import build_spark_session
-        s = load_config("local", conf_dir={str(REPO / "conf")!r}, environ={{"DRILL_SECRET": {SECRET!r}}},
+        s = load_config("local", conf_dir={str(repo_root / "conf")!r}, environ={{"DRILL_SECRET": {SECRET!r}}},
                         overrides={{"spark": {{"conf": {{{KEY!r}: "${{DRILL_SECRET}}"}}}}}})
         spark = build_spark_session(s, extra_conf={{
             "spark.master": "local[1]", "spark.ui.enabled": "true", "spark.ui.port": "{port}",
@@ -94,7 +87,7 @@ def test_spark_ui_environment_page_hides_the_secret(tmp_path: Path) -> None:
         spark.stop()
         """
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO / "lib")}
+    env = {**os.environ, "PYTHONPATH": str(repo_root / "lib")}
     proc = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env,
         cwd=tmp_path,

@@ -12,7 +12,6 @@ import gzip
 import io
 import json
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,6 @@ from lakehouse.config import load_config
 from lakehouse.deploy import emr, emr_serverless
 from lakehouse.deploy.artifacts import build_artifacts
 
-REPO = Path(__file__).resolve().parents[2]
 #: The emr/kubernetes environments target Spark 4.1 (emr-spark-8.1.0, the 4.1.1 image): under
 #: the pyspark 3.5 compat target the build is rightly refused for them (check_target).
 NEEDS_SPARK4 = pytest.mark.skipif(
@@ -38,12 +36,6 @@ NEEDS_SPARK4 = pytest.mark.skipif(
     reason="environment targets Spark 4.1; artifacts built with pyspark 3.5 are refused",
 )
 REGION = "us-east-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +53,13 @@ def endpoint() -> Iterator[str]:
         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=REGION
     )
     os.environ.pop("AWS_SESSION_TOKEN", None)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    # port 0: the OS picks a free port when the server binds (no probe-then-bind race); the
+    # function-scoped free_port fixture cannot serve this module-scoped server
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
     finally:
         server.stop()
         for key, value in saved.items():
@@ -104,10 +98,10 @@ def cluster_id(clients: dict[str, Any]) -> str:
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def dist(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Path:
     out = tmp_path_factory.mktemp("dist")
     build_artifacts(
-        REPO, out, envs=["emr"], env_archive=False, environ={"LAKEHOUSE_DATA_BUCKET": "data"}
+        repo_root, out, envs=["emr"], env_archive=False, environ={"LAKEHOUSE_DATA_BUCKET": "data"}
     )
     # a stand-in env archive (the real one is tested in test_packaging), listed in the manifest
     (out / "lakehouse-env-0.1.0-py3.11.tar.gz").write_bytes(b"not really an archive")
@@ -120,7 +114,6 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _settings(**emr_overrides: object):  # type: ignore[no-untyped-def]
     return load_config(
         "emr",
-        conf_dir=REPO / "conf",
         environ={"LAKEHOUSE_DATA_BUCKET": "data"},
         overrides={"submit": {"emr": emr_overrides}} if emr_overrides else None,
     )
@@ -303,6 +296,7 @@ def test_cli_emr_uploads_adds_step_and_fails_on_timeout(
     cluster_id: str,
     dist: Path,
     endpoint: str,
+    repo_root: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -313,7 +307,7 @@ def test_cli_emr_uploads_adds_step_and_fails_on_timeout(
             "--env",
             "emr",
             "--conf-dir",
-            str(REPO / "conf"),
+            str(repo_root / "conf"),
             "--dist",
             str(dist),
             "--timeout",
@@ -350,13 +344,14 @@ def test_cli_emr_refuses_spark4_artifacts_on_emr7(
     cluster_id: str,
     dist: Path,
     endpoint: str,
+    repo_root: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     _cli_env(monkeypatch, endpoint, cluster_id, TF_release_label="emr-7.12.0")
     before = clients["s3"].list_objects_v2(Bucket="artifacts").get("KeyCount")
     status = submit_main(
-        ["emr", "--env", "emr", "--conf-dir", str(REPO / "conf"), "--dist", str(dist)]
+        ["emr", "--env", "emr", "--conf-dir", str(repo_root / "conf"), "--dist", str(dist)]
     )
     assert status == 2
     assert capsys.readouterr().err.startswith(
@@ -428,11 +423,12 @@ def test_cli_emr_serverless_dry_run_prints_the_parameters_it_would_send(
     cluster_id: str,
     dist: Path,
     endpoint: str,
+    repo_root: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     _cli_env(monkeypatch, endpoint, cluster_id)
-    argv = ["emr-serverless", "--env", "emr", "--conf-dir", str(REPO / "conf")]
+    argv = ["emr-serverless", "--env", "emr", "--conf-dir", str(repo_root / "conf")]
     argv += ["--dist", str(dist), "--dry-run", "--conf", "spark.sql.shuffle.partitions=7"]
     assert submit_main(argv) == 0
     params = capsys.readouterr().out.split()
