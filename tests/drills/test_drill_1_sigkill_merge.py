@@ -25,7 +25,6 @@ from pyspark.sql import SparkSession
 from lakehouse.spark.delta import table_version
 from lakehouse.writes.idempotency import txn_identity
 
-REPO = Path(__file__).resolve().parents[2]
 SCHEMA = "id long, v string"
 UPDATES = [(i, "new") for i in range(3, 9)]
 
@@ -71,7 +70,9 @@ def _merge(spark: SparkSession, path: str) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_mid_merge_leaves_previous_version(spark: SparkSession, tmp_path: Path) -> None:
+def test_sigkill_mid_merge_leaves_previous_version(
+    spark: SparkSession, tmp_path: Path, repo_root: Path
+) -> None:
     path = str(tmp_path / "t")
     spark.createDataFrame([(i, "old") for i in range(0, 3)], SCHEMA).write.format("delta").save(
         path
@@ -83,11 +84,11 @@ def test_sigkill_mid_merge_leaves_previous_version(spark: SparkSession, tmp_path
     assert table_version(spark, path) == 1
 
     marker = tmp_path / "merge-running"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "lib")}
+    env = {**os.environ, "PYTHONPATH": str(repo_root / "lib")}
     out_file, err_file = tmp_path / "child.out", tmp_path / "child.err"
     with out_file.open("w") as out_fh, err_file.open("w") as err_fh:  # files: no pipe stalls
         proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD, path, str(marker), str(REPO / "conf")],
+            [sys.executable, "-c", CHILD, path, str(marker), str(repo_root / "conf")],
             stdout=out_fh, stderr=err_fh, env=env, start_new_session=True, cwd=tmp_path,
         )  # fmt: skip
     try:
