@@ -4,6 +4,7 @@
 pydantic models each stage validates against.
 """
 
+from lakehouse.config.cluster import AllocationError, ClusterSpec, NodeGroup
 from lakehouse.config.loader import ConfigError, default_conf_dir, job_config_model, load_config
 from lakehouse.config.models import (
     AqeProfile,
@@ -20,12 +21,15 @@ from lakehouse.config.models import (
 )
 
 __all__ = [
+    "AllocationError",
     "AqeProfile",
+    "ClusterSpec",
     "ConfigError",
     "Expectation",
     "FreshnessCheck",
     "Identifier",
     "JobSettings",
+    "NodeGroup",
     "RowCountBounds",
     "Settings",
     "SubmitSettings",

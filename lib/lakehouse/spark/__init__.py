@@ -3,6 +3,7 @@ and expressions (:mod:`.sql`) and the one Delta table handle (:mod:`.delta`).
 """
 
 from lakehouse.spark.delta import (
+    DeltaTableRef,
     insert_new_rows,
     is_delta_table,
     last_operation_metrics,
@@ -18,17 +19,28 @@ from lakehouse.spark.session import (
 )
 from lakehouse.spark.sql import (
     IdentifierError,
+    SqlSafetyError,
+    UnsafeExpressionError,
+    check_expression_text,
+    delta_path_identifier,
     quote_identifier,
     quote_qualified,
+    sql_string_literal,
+    validate_expression,
     validate_identifier,
 )
 
 __all__ = [
     "REDACTION_REGEX",
+    "DeltaTableRef",
     "IdentifierError",
+    "SqlSafetyError",
+    "UnsafeExpressionError",
     "build_spark_session",
     "cache_dir",
+    "check_expression_text",
     "delta_maven_coordinate",
+    "delta_path_identifier",
     "insert_new_rows",
     "is_delta_table",
     "last_operation_metrics",
@@ -36,6 +48,8 @@ __all__ = [
     "quote_qualified",
     "restored_conf",
     "session_conf",
+    "sql_string_literal",
     "table_version",
+    "validate_expression",
     "validate_identifier",
 ]
