@@ -116,7 +116,20 @@ def _print_stages(ui: Callable[[str], Any], app: str, first_job: int) -> None:
                 )
 
 
-def main(argv: list[str] | None = None) -> None:
+def _job_seconds(
+    jobs: list[dict[str, Any]], first_timed_job: int, wall: dict[str, list[float]]
+) -> dict[str, float]:
+    """Spark job time per step (job group) over the timed calls, from the UI REST API."""
+    job_s: dict[str, float] = defaultdict(float)
+    for job in jobs:
+        group = job.get("jobGroup")
+        timed = job["jobId"] >= first_timed_job and (group in wall or group == "other")
+        if timed and job.get("completionTime"):
+            job_s[str(group)] += _took(job)
+    return job_s
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -135,7 +148,11 @@ def main(argv: list[str] | None = None) -> None:
         help="also list the last timed call's Spark jobs and their stages "
         "(tasks, wall, executor run, CPU and GC time, rows read, bytes spilled)",
     )
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
 
     settings = load_config("local", conf_dir=Path(__file__).resolve().parents[1] / "conf")
     spark = build_spark_session(
@@ -203,12 +220,7 @@ def main(argv: list[str] | None = None) -> None:
                     totals.append(time.perf_counter() - start)
                 shutil.rmtree(dst)
 
-        job_s: dict[str, float] = defaultdict(float)
-        for job in ui(f"/{app}/jobs"):
-            group = job.get("jobGroup")
-            timed = job["jobId"] >= first_timed_job and (group in wall or group == "other")
-            if timed and job.get("completionTime"):
-                job_s[group] += _took(job)
+        job_s = _job_seconds(ui(f"/{app}/jobs"), first_timed_job, wall)
 
         n = args.repeats
         print(
