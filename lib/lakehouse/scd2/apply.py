@@ -164,7 +164,7 @@ def apply_scd2(
     Examples
     --------
     >>> spec = SCD2Spec(keys=["id"], sequence_by="ts")
-    >>> changes = spark.createDataFrame([("a", 1, "x")], "id string, ts int, v string")
+    >>> changes = spark.createDataFrame([("a", 1, "x")], "id string, ts int, v string")  # doctest: +SKIP
     >>> res = apply_scd2(spark, path, changes, spec)  # doctest: +SKIP
     >>> res.metrics["inserted"]  # doctest: +SKIP
     1

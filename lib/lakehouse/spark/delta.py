@@ -8,9 +8,11 @@ functions (:func:`is_delta_table`, :func:`table_version`, :func:`last_operation_
 
 Examples
 --------
->>> DeltaTableRef.parse(spark, "s3://bucket/silver/dim_customer").is_path
+With a live session ``spark`` (not run as a doctest):
+
+>>> DeltaTableRef.parse(spark, "s3://bucket/silver/dim_customer").is_path  # doctest: +SKIP
 True
->>> DeltaTableRef.parse(spark, "silver.dim_customer").is_path
+>>> DeltaTableRef.parse(spark, "silver.dim_customer").is_path  # doctest: +SKIP
 False
 """
 
