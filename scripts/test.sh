@@ -2,8 +2,10 @@
 # The tests, set-up included. Two tiers:
 #
 #   ./scripts/test.sh [pytest args...]        fast loop: ruff, mypy, tests/unit,
-#                                             tests/integration (not the cluster tests) and the
-#                                             docstring examples of lib/lakehouse and jobs
+#                                             tests/integration and the docstring examples of
+#                                             lib/lakehouse and jobs, less the tests marked slow
+#                                             or cluster (they start processes or clusters:
+#                                             pipeline end to end, tutorial, artifact builds)
 #   ./scripts/test.sh --all [pytest args...]  full gate (CI): the fast loop's checks, then every
 #                                             pytest tier (unit, integration, drills, cluster
 #                                             tests), the same library tests on pyspark 3.5 /
@@ -23,7 +25,7 @@ echo "== ruff"; "$VENV/bin/ruff" check "${paths[@]}"
 "$VENV/bin/ruff" format --check "${paths[@]}"
 echo "== mypy"; "$VENV/bin/mypy"
 # The tier's folders, unless the arguments name test files or folders themselves.
-if $all; then targets=(); else targets=(tests/unit tests/integration lib/lakehouse jobs -m "not cluster"); fi
+if $all; then targets=(); else targets=(tests/unit tests/integration lib/lakehouse jobs -m "not slow and not cluster"); fi
 for arg in "$@"; do if [[ "$arg" == tests* ]]; then targets=(); break; fi; done
 echo "== pytest ${targets[*]:-} $*"; "$VENV/bin/python" -m pytest "${targets[@]}" "$@"
 if $all; then
