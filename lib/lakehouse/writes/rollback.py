@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from lakehouse.errors import LakehouseError
 from lakehouse.spark.session import session_conf
 from lakehouse.writes.idempotency import SESSION_USER_METADATA, batch_commits
 
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 
-class RollbackError(RuntimeError):
+class RollbackError(LakehouseError, RuntimeError):
     """A rollback cannot be done safely (no commits of the run, later runs, new table)."""
 
 
