@@ -52,6 +52,7 @@ from lakehouse.spark.sql import (
     quote_identifier,
     validate_expression,
 )
+from lakehouse.writes.idempotency import txn_identity
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -395,8 +396,6 @@ def write_quality_results(
     ``step_key`` when one job writes results for several tables), so writing the results
     of the same batch twice adds nothing.
     """
-    from lakehouse.writes.idempotency import txn_identity
-
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     rows = [
         (

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakehouse.config import AqeProfile
 from lakehouse.spark.session import restored_conf
+from lakehouse.tuning.pruning import iter_plan_nodes
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -149,8 +150,6 @@ def shuffle_reads(plan: Any) -> list[dict[str, Any]]:
     ``partitions`` (after the read) and ``skewed`` / ``coalesced`` flags. Use
     :func:`lakehouse.tuning.pruning.executed_plan` to get the plan of a DataFrame.
     """
-    from lakehouse.tuning.pruning import iter_plan_nodes
-
     reads = []
     for node in iter_plan_nodes(plan):
         if node.getClass().getSimpleName() != "AQEShuffleReadExec":

@@ -42,6 +42,7 @@ from lakehouse.spark.sql import (
     sql_string_literal,
     validate_identifier,
 )
+from lakehouse.tuning.pruning import scan_stats
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, SparkSession
@@ -532,8 +533,6 @@ def explain_skipping(spark: SparkSession, path: str, predicate: Column | str) ->
     >>> # explain_skipping(spark, "/data/t", F.col("x") == 5)
     >>> # SkippingReport(files_total=64, files_read=7)
     """
-    from lakehouse.tuning.pruning import scan_stats
-
     df = spark.read.format("delta").load(path).where(predicate)
     stats = scan_stats(df, path=path)
     return SkippingReport(files_total=stats.files_total, files_read=stats.files_read)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.errors import LakehouseError
+from lakehouse.spark.delta import is_delta_table
 from lakehouse.spark.session import session_conf
 from lakehouse.writes.idempotency import SESSION_USER_METADATA, batch_commits
 
@@ -200,8 +201,6 @@ def rollback_batch(
     Tables that are not Delta tables yet are skipped. Unknown table names raise
     ``KeyError`` listing the known ones.
     """
-    from lakehouse.spark.delta import is_delta_table
-
     names = list(tables) or sorted(settings.tables)
     results = []
     for name in names:
