@@ -9,7 +9,8 @@
 # worktree's lib/ on the path, skipping what needs Spark 4 or real clusters:
 #   - tests marked `cluster` (the standalone drills run on the primary target only);
 #   - tests listed in SPARK4_ONLY below, each with the Spark 4 feature it needs
-#     (documented in docs/deploy-emr.md, "EMR 7.x (Spark 3.5) compatibility").
+#     (documented in docs/deploy-emr.md, "EMR 7.x (Spark 3.5) compatibility");
+#   - the tutorial test (NOT_LIBRARY below): it exercises the CLI and packaging workflow.
 # Delta's Scala 2.12 jars (io.delta:delta-spark_2.12:3.3.2) are resolved from Maven Central
 # into the same Ivy cache as the primary target, so a second run is offline.
 set -euo pipefail
@@ -49,8 +50,15 @@ if [[ ! -f "$stamp" ]]; then
   touch "$stamp"
 fi
 
+# Not library tests: the tutorial test follows docs/your-first-job.md through the CLI, the
+# artifact build and spark-submit.sh, which the primary target covers (3 min here, no library
+# code of its own).
+NOT_LIBRARY=(
+  "tests/integration/test_tutorial.py"
+)
+
 deselect=()
-for test_id in "${SPARK4_ONLY[@]}"; do deselect+=(--deselect "$test_id"); done
+for test_id in "${SPARK4_ONLY[@]}" "${NOT_LIBRARY[@]}"; do deselect+=(--deselect "$test_id"); done
 cd "$here"
 echo "compat target: $("$venv/bin/python" -c 'import pyspark, importlib.metadata as m; print("pyspark", pyspark.__version__, "delta-spark", m.version("delta-spark"))')" >&2
 exec "$venv/bin/python" -m pytest -q -m "not cluster" -p no:cacheprovider \

@@ -84,7 +84,8 @@ def test_sigkill_mid_merge_leaves_previous_version(
     assert table_version(spark, path) == 1
 
     marker = tmp_path / "merge-running"
-    env = {**os.environ, "PYTHONPATH": str(repo_root / "lib")}
+    # the library and the job modules the configuration declares (conf/jobs/*.yaml)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo_root / "lib"), str(repo_root)])}
     out_file, err_file = tmp_path / "child.out", tmp_path / "child.err"
     with out_file.open("w") as out_fh, err_file.open("w") as err_fh:  # files: no pipe stalls
         proc = subprocess.Popen(

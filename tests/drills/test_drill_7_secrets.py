@@ -87,7 +87,8 @@ def test_spark_ui_environment_page_hides_the_secret(
         spark.stop()
         """
     )
-    env = {**os.environ, "PYTHONPATH": str(repo_root / "lib")}
+    # the library and the job modules the configuration declares (conf/jobs/*.yaml)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo_root / "lib"), str(repo_root)])}
     proc = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env,
         cwd=tmp_path,
