@@ -2,7 +2,7 @@
 
 Jobs are declared in configuration (``conf/jobs/<job>.yaml``: ``module``, ``inputs``,
 ``outputs``), never named by the library. A job runs after every job that writes one of
-its inputs; jobs that do not depend on each other keep the order of their names. An input
+its inputs; jobs that become ready at the same time run in name order. An input
 that no job writes must be declared ``external: true`` under ``tables:``.
 
 Examples
