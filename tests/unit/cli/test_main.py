@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from lakehouse.cli import main
 from lakehouse.config import load_config
 from lakehouse.pipeline import run_pipeline
@@ -42,8 +44,6 @@ def test_disabled_jobs_are_listed_and_skipped(spark, tmp_path, capsys):
     report = run_pipeline(spark, settings, jobs=["silver_orders"], batch_id="b1")
     assert report.jobs == []
     conf_dir = tmp_path / "conf"
-    import shutil
-
     shutil.copytree(settings.conf_dir, conf_dir)
     (conf_dir / "jobs" / "silver_orders.yaml").write_text(
         (conf_dir / "jobs" / "silver_orders.yaml").read_text() + "enabled: false\n"
