@@ -1,12 +1,22 @@
 """Write the deterministic sample landing files the demo pipeline ingests.
 
     python -m harness generate [--env local] [--orders N] [--seed S] [--if-missing | --fresh]
+    python -m harness increment [--env local] [--day YYYY-MM-DD | --index K] [--orders N]
+                                [--customer-updates M] [--late-events L] [--seed S]
 
 Sizes, dates and the seed come from the ``generator:`` section of the configuration;
 ``--orders`` and ``--seed`` override it. ``--if-missing`` writes nothing when landing
 files are already there (what ``scripts/pipeline.sh`` uses, so a second run adds no data).
 ``--fresh`` first deletes the landing folder, every declared table and the run reports
 (local paths under the data root only), so the next run starts from nothing.
+
+``increment`` adds one day of new landing files next to the history and never touches an
+existing file (see :func:`harness.generator.generate_increment`): ``--orders`` orders of
+that day (default 1% of the configured ``generator.orders``), ``--customer-updates``
+customer updates (default 0.2% of it) and ``--late-events`` updates timestamped inside the
+history (default 0). The day is ``--day``, or day ``--index K`` after the history
+(``generator.start_date + generator.days + K``), or by default the first day after the
+history that has no increment yet, so successive calls add consecutive days.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.generator import generate_landing
+from harness.generator import generate_increment, generate_landing
 from lakehouse.config import ConfigError, Settings, load_config
 
 
@@ -37,7 +47,35 @@ def _parser() -> argparse.ArgumentParser:
     once.add_argument(
         "--fresh", action="store_true", help="delete landing files, tables and reports first"
     )
+    _increment_parser(sub)
     return p
+
+
+def _increment_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    i = sub.add_parser("increment", help="add one day of new landing files after the history")
+    i.add_argument("--env", default="local", help="environment overlay (conf/env/<env>.yaml)")
+    i.add_argument("--conf-dir", default=None, help="configuration directory (default: ./conf)")
+    when = i.add_mutually_exclusive_group()
+    when.add_argument("--day", default=None, help="the increment's day, YYYY-MM-DD")
+    when.add_argument(
+        "--index", type=int, default=None, help="day K after the history (0 = the first)"
+    )
+    i.add_argument(
+        "--orders", type=int, default=None, help="orders (default: 1%% of generator.orders)"
+    )
+    i.add_argument(
+        "--customer-updates",
+        type=int,
+        default=None,
+        help="customer updates on the day (default: 0.2%% of generator.orders)",
+    )
+    i.add_argument(
+        "--late-events",
+        type=int,
+        default=0,
+        help="customer updates timestamped inside the history (default: 0)",
+    )
+    i.add_argument("--seed", type=int, default=None, help="random seed (default: config)")
 
 
 def _wipe(settings: Settings) -> None:
@@ -54,6 +92,34 @@ def _wipe(settings: Settings) -> None:
             print(f"deleted {path}")
 
 
+def _increment(settings: Settings, args: argparse.Namespace) -> int:
+    gen = settings.generator
+    try:
+        stats = generate_increment(
+            settings.landing_path,
+            day=args.day,
+            index=args.index,
+            orders=max(1, gen.orders // 100) if args.orders is None else args.orders,
+            customer_updates=(
+                max(1, gen.orders // 500)
+                if args.customer_updates is None
+                else args.customer_updates
+            ),
+            late_customer_events=args.late_events,
+            seed=gen.seed if args.seed is None else args.seed,
+            customers=gen.customers,
+            products=gen.products,
+            days=gen.days,
+            start_date=gen.start_date,
+            malformed_fraction=gen.malformed_fraction,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"harness: {exc}", file=sys.stderr)
+        return 2
+    print(f"increment written to {settings.landing_path}: {json.dumps(stats)}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -63,8 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     landing = settings.landing_path
     if "://" in landing:
-        print(f"harness: generate writes local files only; landing is {landing}", file=sys.stderr)
+        print(
+            f"harness: {args.command} writes local files only; landing is {landing}",
+            file=sys.stderr,
+        )
         return 2
+    if args.command == "increment":
+        return _increment(settings, args)
     if args.fresh:
         _wipe(settings)
     if args.if_missing and any(Path(landing).glob("*/*")):
