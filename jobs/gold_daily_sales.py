@@ -88,7 +88,7 @@ class Config(JobSettings):
     #: the newest N days of order_date (replaceWhere), reading just those partitions of
     #: the orders table under its pruning_guard. Orders older than the window that arrive
     #: late are not picked up until a full rebuild (recompute_days: null).
-    recompute_days: int | None = Field(default=None, ge=1)
+    recompute_days: int | None = Field(default=None, ge=1, le=36_600)
 
 
 def _window(spark: SparkSession, orders_path: str, days: int) -> PartitionRange | None:

@@ -51,13 +51,13 @@ class Config(JobSettings):
     #: (Delta 4.2 ignores ``VACUUM ... RETAIN n HOURS`` for n != 0). None = the table's safety
     #: retention: its delta.deletedFileRetentionDuration before maintain first changed it
     #: (recorded in lakehouse.safetyRetentionDuration; 168 h unless set).
-    vacuum_retention_hours: float | None = Field(default=None, ge=0)
+    vacuum_retention_hours: float | None = Field(default=None, ge=0, le=87_600)
     #: Must be true to VACUUM with less than the table's safety retention (logged loudly).
     allow_retention_below_safety: bool = False
     #: Tasks VACUUM lists the table directory with; None = 4 x the default parallelism
     #: (min 8). Spark's own default (spark.sql.sources.parallelPartitionDiscovery.parallelism,
     #: 10000) makes VACUUM of a small table run 10000 near-empty tasks.
-    vacuum_listing_parallelism: int | None = Field(default=None, ge=1)
+    vacuum_listing_parallelism: int | None = Field(default=None, ge=1, le=100_000)
 
 
 log = logging.getLogger(__name__)

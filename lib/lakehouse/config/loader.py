@@ -32,12 +32,32 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from lakehouse.config.models import JobSettings, Settings
+from lakehouse.config.models import (
+    JobSettings,
+    Settings,
+    relative_path_problem,
+    spark_conf_problems,
+)
 from lakehouse.errors import LakehouseError
 
-__all__ = ["ConfigError", "default_conf_dir", "job_config_model", "load_config"]
+__all__ = [
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_VALUES",
+    "ConfigError",
+    "default_conf_dir",
+    "job_config_model",
+    "load_config",
+]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+#: The most values (mappings, lists, scalars, keys) one configuration file may expand to.
+#: YAML aliases (``*name``) and merge keys (``<<: *name``) repeat what their anchor holds,
+#: so a few hundred bytes can expand to billions of values (an "alias bomb"); the real
+#: configuration is a few hundred values.
+MAX_YAML_VALUES = 100_000
+#: The deepest nesting one configuration file may have (a recursive alias is infinitely deep).
+MAX_YAML_DEPTH = 64
 
 
 class ConfigError(LakehouseError, ValueError):
@@ -61,13 +81,60 @@ def default_conf_dir() -> Path:
 # --------------------------------------------------------------------------- stages
 
 
+class _ExpansionError(yaml.YAMLError):
+    """The YAML expands past :data:`MAX_YAML_VALUES` or :data:`MAX_YAML_DEPTH`."""
+
+
+def _too_big(detail: str) -> _ExpansionError:
+    return _ExpansionError(
+        f"{detail}; aliases (*name) and merge keys (<<) repeat what their anchor holds, so "
+        "a short file can expand to billions of values: write the values out instead"
+    )
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, with merge keys (``<<``) bounded: resolving nested merges
+    copies every merged pair, so a merge bomb would hang :func:`yaml.safe_load` itself."""
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        super().flatten_mapping(node)
+        if len(node.value) > MAX_YAML_VALUES:
+            raise _too_big(f"a mapping merges more than {MAX_YAML_VALUES} keys")
+
+
+def _check_expansion(data: Any) -> None:
+    """Raise :class:`_ExpansionError` if ``data`` expanded holds more than
+    :data:`MAX_YAML_VALUES` values or nests deeper than :data:`MAX_YAML_DEPTH`.
+
+    ``yaml`` builds an alias as a second reference to its anchor's object, so loading is
+    cheap; every later stage (merge, substitution, validation) walks the expanded tree.
+    This walk stops as soon as either bound is passed, so it costs at most the bound."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    seen = 0
+    while stack:
+        value, depth = stack.pop()
+        seen += 1
+        if seen > MAX_YAML_VALUES:
+            raise _too_big(f"it expands to more than {MAX_YAML_VALUES} values")
+        if depth > MAX_YAML_DEPTH:
+            raise _too_big(f"it nests deeper than {MAX_YAML_DEPTH} levels")
+        if isinstance(value, dict):
+            seen += len(value)  # the keys
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read configuration file: {exc.strerror}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 (a SafeLoader subclass)
+        _check_expansion(data)
+    except _ExpansionError as exc:
+        raise ConfigError(f"{path}: refused: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
     if data is None:
@@ -239,7 +306,9 @@ def _resolve_data_root(merged: dict[str, Any], root: Path) -> None:
     """A relative local ``paths.data_root`` is relative to the directory above ``conf/``."""
     paths = merged.get("paths")
     data_root = paths.get("data_root") if isinstance(paths, dict) else None
-    if isinstance(data_root, str) and "://" not in data_root and not os.path.isabs(data_root):
+    if not isinstance(data_root, str) or not data_root.strip():
+        return  # the model reports a missing, mistyped or empty data root
+    if "://" not in data_root and not os.path.isabs(data_root):
         merged["paths"]["data_root"] = str((root.resolve().parent / data_root).resolve())
 
 
@@ -310,12 +379,67 @@ def _validate_jobs(
 
 
 def _check_references(settings: Settings, origin: Mapping[tuple[str, ...], str]) -> None:
-    """Names that refer to other sections (tables, AQE profiles) must exist there."""
+    """Names that refer to other sections (tables, AQE profiles) must exist there; job
+    paths and globs must stay inside the data root; well-known Spark numbers must be sane."""
     problems: list[str] = []
     for job_name, job in settings.jobs.items():
         problems += _job_reference_problems(settings, job_name, job, origin)
+        problems += _job_path_problems(job_name, job, origin)
+    problems += _spark_conf_problems(settings, origin)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _spark_conf_problems(settings: Settings, origin: Mapping[tuple[str, ...], str]) -> list[str]:
+    """Well-known numeric Spark settings (:data:`SPARK_CONF_CHECKS`) in ``spark.conf``,
+    ``submit.conf`` and each AQE profile's ``extra``, checked at load time."""
+    sections: list[tuple[tuple[str, ...], Mapping[str, str]]] = [
+        (("spark", "conf"), settings.spark.conf)
+    ]
+    if settings.submit is not None:
+        sections.append((("submit", "conf"), settings.submit.conf))
+    sections += [
+        (("aqe_profiles", name, "extra"), profile.extra)
+        for name, profile in settings.aqe_profiles.items()
+    ]
+    problems = []
+    for where, conf in sections:
+        for key, reason in spark_conf_problems(conf).items():
+            path = (*where, key)
+            problems.append(
+                f"{_origin(origin, path)}: {'.'.join(path)}: {reason}; found {conf[key]!r}"
+            )
+    return problems
+
+
+def _job_path_problems(
+    job_name: str, job: JobSettings, origin: Mapping[tuple[str, ...], str]
+) -> list[str]:
+    """A job's own paths and globs (settings named ``path``, ``glob``, ``*_path``, ``*_glob``,
+    at any depth) are relative to the data root or landing folder: no ``..`` out of it."""
+    problems = []
+    for key, value in _named_paths(job.model_dump(), ("jobs", job_name)):
+        problem = relative_path_problem(value)
+        if problem:
+            problems.append(f"{_origin(origin, key)}: {'.'.join(key)}: {problem}; found {value!r}")
+    return problems
+
+
+def _named_paths(value: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], str]]:
+    found: list[tuple[tuple[str, ...], str]] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            name = str(k)
+            if isinstance(v, str) and (
+                name in ("path", "glob") or name.endswith(("_path", "_glob"))
+            ):
+                found.append(((*path, name), v))
+            else:
+                found += _named_paths(v, (*path, name))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found += _named_paths(v, (*path, str(i)))
+    return found
 
 
 def _unknown(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -116,6 +117,128 @@ def _broadcast_threshold(value: str) -> str:
 ByteString = Annotated[str, AfterValidator(_byte_string)]
 PositiveByteString = Annotated[str, AfterValidator(_positive_byte_string)]
 BroadcastThreshold = Annotated[str, AfterValidator(_broadcast_threshold)]
+
+
+# ----------------------------------------------------------- well-known numeric Spark confs
+
+#: The largest count a well-known Spark setting may hold (partitions, cores, executors):
+#: far above any real cluster, far below the ``2147483647`` that exhausts the driver.
+MAX_SPARK_COUNT = 1_000_000
+
+
+def _count(low: int) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        text = value.strip()
+        if not re.fullmatch(r"[+-]?\d+", text) or not low <= int(text) <= MAX_SPARK_COUNT:
+            return f"must be a whole number from {low} to {MAX_SPARK_COUNT}"
+        return None
+
+    return check
+
+
+def _size(*, zero: bool = False, minus_one: bool = False) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        if minus_one and value.strip() == "-1":
+            return None
+        try:
+            size = parse_byte_string(value)
+        except ValueError:
+            size = -1
+        if size < 0 or (size == 0 and not zero):
+            allowed = (
+                "a size such as 64m" + (" or 0" if zero else "") + (" or -1" if minus_one else "")
+            )
+            return f"must be {allowed}"
+        return None
+
+    return check
+
+
+#: Spark settings whose values this project checks at load time, and the check. Spark
+#: itself accepts most of them unchecked (``spark.sql.shuffle.partitions: "-7"``) and fails
+#: later, deep inside a job.
+SPARK_CONF_CHECKS: dict[str, Callable[[str], str | None]] = {
+    "spark.sql.shuffle.partitions": _count(1),
+    "spark.default.parallelism": _count(1),
+    "spark.sql.adaptive.coalescePartitions.initialPartitionNum": _count(1),
+    "spark.sql.sources.parallelPartitionDiscovery.parallelism": _count(1),
+    "spark.databricks.delta.snapshotPartitions": _count(1),
+    "spark.executor.cores": _count(1),
+    "spark.driver.cores": _count(1),
+    "spark.task.cpus": _count(1),
+    "spark.task.maxFailures": _count(1),
+    "spark.executor.instances": _count(0),
+    "spark.dynamicAllocation.minExecutors": _count(0),
+    "spark.dynamicAllocation.initialExecutors": _count(0),
+    "spark.dynamicAllocation.maxExecutors": _count(0),
+    "spark.driver.memory": _size(),
+    "spark.executor.memory": _size(),
+    "spark.executor.memoryOverhead": _size(),
+    "spark.driver.maxResultSize": _size(zero=True),
+    "spark.sql.files.maxPartitionBytes": _size(),
+    "spark.sql.adaptive.advisoryPartitionSizeInBytes": _size(),
+    "spark.sql.autoBroadcastJoinThreshold": _size(minus_one=True),
+}
+
+
+def spark_conf_problems(conf: Mapping[str, str]) -> dict[str, str]:
+    """What is wrong with the well-known numeric settings in ``conf`` (key -> reason).
+
+    Examples
+    --------
+    >>> spark_conf_problems({"spark.sql.shuffle.partitions": "-7", "spark.app.name": "x"})
+    {'spark.sql.shuffle.partitions': 'must be a whole number from 1 to 1000000'}
+    >>> spark_conf_problems({"spark.driver.memory": "4g"})
+    {}
+    """
+    problems = {}
+    for key, value in conf.items():
+        check = SPARK_CONF_CHECKS.get(key)
+        reason = check(value) if check is not None and isinstance(value, str) else None
+        if reason:
+            problems[key] = reason
+    return problems
+
+
+# ------------------------------------------------------------- paths under the data root
+
+
+def relative_path_problem(value: str) -> str | None:
+    """Why ``value`` (a path or glob relative to the data root) may not be used, or None.
+
+    Absolute paths and URIs (``s3://...``) are taken as given: pointing elsewhere is then
+    explicit. A relative one must name something *inside* the data root: not empty, not
+    the root itself, and no ``..`` step.
+
+    Examples
+    --------
+    >>> relative_path_problem("silver/orders") is None
+    True
+    >>> relative_path_problem("../elsewhere")
+    "must stay inside the data root (no '..'); write an absolute path or URI to point elsewhere"
+    """
+    if "://" in value or os.path.isabs(value):
+        return None
+    parts = [p for p in PurePosixPath(value.strip().replace("\\", "/")).parts if p != "."]
+    if ".." in parts:
+        return (
+            "must stay inside the data root (no '..'); write an absolute path or URI to "
+            "point elsewhere"
+        )
+    if not parts:
+        return "must name a folder inside the data root, not the data root itself"
+    return None
+
+
+def _relative_path(value: str) -> str:
+    problem = relative_path_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+#: A path relative to the data root (or an explicit absolute path or URI).
+DataPath = Annotated[str, AfterValidator(_relative_path)]
 
 
 class AqeProfile(_Model):
@@ -257,7 +380,7 @@ class TableQuality(_Model):
 class TableSettings(_Model):
     """Where a table lives and how it is laid out (see ``lakehouse.tuning.maintenance``)."""
 
-    path: str
+    path: DataPath
     layer: Literal["landing", "bronze", "silver", "gold", "quarantine", "meta"]
     partition_by: list[Identifier] = Field(default_factory=list)
     description: str = ""
@@ -358,17 +481,28 @@ class PathSettings(_Model):
     #: Root of every table path; local directory or an object-store URI (s3://...).
     data_root: str
     #: Where landing files are read from (relative to data_root unless absolute/URI).
-    landing: str = "landing"
+    landing: DataPath = "landing"
     #: Where run reports (JSON) are written.
-    reports: str = "_reports"
+    reports: DataPath = "_reports"
+
+    @field_validator("data_root")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError(
+                "must not be empty (is the environment variable it is taken from, such as "
+                "LAKEHOUSE_DATA_ROOT, set but empty? unset it or give it a path)"
+            )
+        return value
 
 
 class GeneratorSettings(_Model):
     seed: int = 42
-    orders: int = Field(default=100_000, ge=1)
-    customers: int | None = Field(default=None, ge=1)
-    products: int | None = Field(default=None, ge=1)
-    days: int = Field(default=365, ge=1)
+    orders: int = Field(default=100_000, ge=1, le=1_000_000_000)
+    customers: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    products: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    #: At most 100 years of orders (dates past year 9999 do not exist).
+    days: int = Field(default=365, ge=1, le=36_600)
     start_date: str = "2025-01-01"
     malformed_fraction: float = Field(default=0.002, ge=0, le=0.5)
 

@@ -115,3 +115,211 @@ def test_invalid_yaml_names_file(tmp_path):
     (conf / "base.yaml").write_text("paths: [unclosed\n")
     (conf / "env" / "local.yaml").write_text("{}\n")
     assert _err(conf_dir=conf).startswith(f"{conf / 'base.yaml'}: invalid YAML:")
+
+
+# ------------------------------------------------------------------ alias and merge bombs
+
+
+def _conf_with_local(tmp_path, repo_root, local_yaml: str):
+    """A copy of the repository's conf/ whose env/local.yaml is ``local_yaml``."""
+    conf = tmp_path / "conf"
+    (conf / "env").mkdir(parents=True)
+    (conf / "jobs").mkdir()
+    (conf / "base.yaml").write_text((repo_root / "conf" / "base.yaml").read_text())
+    for f in (repo_root / "conf" / "jobs").glob("*.yaml"):
+        (conf / "jobs" / f.name).write_text(f.read_text())
+    (conf / "env" / "local.yaml").write_text(local_yaml)
+    return conf
+
+
+def _alias_bomb(levels: int = 9, width: int = 9) -> str:
+    lines = ["x0: &a0 [lol]"]
+    for i in range(1, levels + 1):
+        lines.append(f"x{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def _merge_bomb(levels: int = 9, width: int = 9) -> str:
+    lines = ["x0: &a0 {k: 1}"]
+    for i in range(1, levels + 1):
+        refs = ", ".join([f"*a{i - 1}"] * width)
+        lines.append(f"x{i}: &a{i} {{<<: [{refs}], k{i}: 1}}")
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_bomb_is_refused_naming_the_file(tmp_path, repo_root):
+    text = _alias_bomb()
+    assert len(text) < 600  # nine levels of nine aliases: 9**9 leaves from ~500 bytes
+    conf = _conf_with_local(tmp_path, repo_root, text)
+    assert _err(conf_dir=conf) == (
+        f"{conf / 'env' / 'local.yaml'}: refused: it expands to more than 100000 values; "
+        "aliases (*name) and merge keys (<<) repeat what their anchor holds, so a short file "
+        "can expand to billions of values: write the values out instead"
+    )
+
+
+def test_merge_key_bomb_is_refused_naming_the_file(tmp_path, repo_root):
+    conf = _conf_with_local(tmp_path, repo_root, _merge_bomb())
+    assert _err(conf_dir=conf).startswith(
+        f"{conf / 'env' / 'local.yaml'}: refused: a mapping merges more than 100000 keys; "
+    )
+
+
+def test_recursive_alias_is_refused(tmp_path, repo_root):
+    conf = _conf_with_local(tmp_path, repo_root, "spark: &s {conf: {x: *s}}\n")
+    assert _err(conf_dir=conf).startswith(
+        f"{conf / 'env' / 'local.yaml'}: refused: it nests deeper than 64 levels; "
+    )
+
+
+def test_small_aliases_still_load(tmp_path, repo_root):
+    local = (repo_root / "conf" / "env" / "local.yaml").read_text()
+    conf = _conf_with_local(
+        tmp_path, repo_root, local + "aqe_profiles:\n  a: &p {skew_join: true}\n  b: *p\n"
+    )
+    cfg = load_config("local", conf_dir=conf, environ={})
+    assert cfg.aqe_profiles["b"].skew_join is True
+
+
+# ------------------------------------------------------------------ numbers in range
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"spark": {"conf": {"spark.sql.shuffle.partitions": "-7"}}},
+            "spark.conf.spark.sql.shuffle.partitions: must be a whole number from 1 to "
+            "1000000; found '-7'",
+        ),
+        (
+            {"spark": {"conf": {"spark.default.parallelism": "2147483647"}}},
+            "spark.conf.spark.default.parallelism: must be a whole number from 1 to 1000000; "
+            "found '2147483647'",
+        ),
+        (
+            {"spark": {"conf": {"spark.driver.memory": "lots"}}},
+            "spark.conf.spark.driver.memory: must be a size such as 64m; found 'lots'",
+        ),
+        (
+            {"submit": {"conf": {"spark.executor.instances": "-1"}}},
+            "submit.conf.spark.executor.instances: must be a whole number from 0 to 1000000; "
+            "found '-1'",
+        ),
+        (
+            {
+                "aqe_profiles": {
+                    "default": {"extra": {"spark.sql.autoBroadcastJoinThreshold": "-2"}}
+                }
+            },
+            "aqe_profiles.default.extra.spark.sql.autoBroadcastJoinThreshold: must be a size "
+            "such as 64m or -1; found '-2'",
+        ),
+        (
+            {"jobs": {"maintain": {"vacuum_retention_hours": float("inf")}}},
+            "jobs.maintain.vacuum_retention_hours: Input should be less than or equal to 87600; "
+            "found inf",
+        ),
+        (
+            {"jobs": {"maintain": {"vacuum_listing_parallelism": 2147483647}}},
+            "jobs.maintain.vacuum_listing_parallelism: Input should be less than or equal to "
+            "100000; found 2147483647",
+        ),
+        (
+            {"jobs": {"gold_daily_sales": {"recompute_days": 10**12}}},
+            "jobs.gold_daily_sales.recompute_days: Input should be less than or equal to 36600; "
+            "found 1000000000000",
+        ),
+        (
+            {"generator": {"days": 10**8}},
+            "generator.days: Input should be less than or equal to 36600; found 100000000",
+        ),
+    ],
+)
+def test_numbers_out_of_range_name_the_key(overrides, message):
+    assert _err(overrides) == f"invalid configuration:\n  <overrides>: {message}"
+
+
+def test_yaml_infinity_names_the_file(tmp_path, repo_root):
+    local = (repo_root / "conf" / "env" / "local.yaml").read_text()
+    conf = _conf_with_local(
+        tmp_path, repo_root, local + "jobs:\n  maintain:\n    vacuum_retention_hours: .inf\n"
+    )
+    assert _err(conf_dir=conf) == (
+        f"invalid configuration:\n  {conf / 'env' / 'local.yaml'}: "
+        "jobs.maintain.vacuum_retention_hours: Input should be less than or equal to 87600; "
+        "found inf"
+    )
+
+
+# ------------------------------------------------------------------ data root and paths
+
+
+def test_empty_data_root_variable_is_refused(repo_root):
+    assert _err(environ={"LAKEHOUSE_DATA_ROOT": ""}) == (
+        f"invalid configuration:\n  {repo_root / 'conf' / 'base.yaml'}: paths.data_root: must "
+        "not be empty (is the environment variable it is taken from, such as "
+        "LAKEHOUSE_DATA_ROOT, set but empty? unset it or give it a path); found ''"
+    )
+
+
+ESCAPE = (
+    "must stay inside the data root (no '..'); write an absolute path or URI to point elsewhere"
+)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "found"),
+    [
+        ({"tables": {"orders": {"path": "../../etc"}}}, "tables.orders.path", "../../etc"),
+        (
+            {"tables": {"orders": {"path": "silver/../../x"}}},
+            "tables.orders.path",
+            "silver/../../x",
+        ),
+        ({"paths": {"landing": "../landing"}}, "paths.landing", "../landing"),
+        ({"paths": {"reports": "a/../../r"}}, "paths.reports", "a/../../r"),
+        (
+            {
+                "jobs": {
+                    "bronze_ingest": {
+                        "sources": [
+                            {
+                                "entity": "orders",
+                                "format": "csv",
+                                "glob": "../../*.csv",
+                                "table": "bronze_orders",
+                            }
+                        ]
+                    }
+                }
+            },
+            "jobs.bronze_ingest.sources.0.glob",
+            "../../*.csv",
+        ),
+    ],
+)
+def test_relative_paths_may_not_leave_the_data_root(overrides, key, found):
+    assert _err(overrides) == (
+        f"invalid configuration:\n  <overrides>: {key}: {ESCAPE}; found {found!r}"
+    )
+
+
+def test_table_path_may_not_be_the_data_root_itself():
+    assert _err({"tables": {"orders": {"path": "./"}}}) == (
+        "invalid configuration:\n  <overrides>: tables.orders.path: must name a folder inside "
+        "the data root, not the data root itself; found './'"
+    )
+
+
+def test_absolute_paths_and_uris_are_explicit_and_allowed(tmp_path):
+    cfg = load_config(
+        "local",
+        environ={},
+        overrides={
+            "tables": {"orders": {"path": str(tmp_path / "elsewhere")}},
+            "paths": {"landing": "s3a://bucket/landing"},
+        },
+    )
+    assert cfg.table_path("orders") == str(tmp_path / "elsewhere")
+    assert cfg.landing_path == "s3a://bucket/landing"
