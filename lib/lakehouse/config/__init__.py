@@ -1,10 +1,12 @@
 """Configuration: YAML files -> ``${VAR}`` substitution -> validation -> frozen typed objects.
 
 :mod:`lakehouse.config.loader` holds the stages, :mod:`lakehouse.config.models` the
-pydantic models each stage validates against.
+pydantic models each stage validates against, :mod:`lakehouse.config.data_root` the
+up-front check that the data root is usable.
 """
 
 from lakehouse.config.cluster import AllocationError, ClusterSpec, NodeGroup
+from lakehouse.config.data_root import DataRootError, check_data_root
 from lakehouse.config.loader import ConfigError, default_conf_dir, job_config_model, load_config
 from lakehouse.config.models import (
     AqeProfile,
@@ -25,6 +27,7 @@ __all__ = [
     "AqeProfile",
     "ClusterSpec",
     "ConfigError",
+    "DataRootError",
     "Expectation",
     "FreshnessCheck",
     "Identifier",
@@ -35,6 +38,7 @@ __all__ = [
     "SubmitSettings",
     "TableQuality",
     "TableSettings",
+    "check_data_root",
     "default_conf_dir",
     "job_config_model",
     "load_config",
