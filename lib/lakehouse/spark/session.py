@@ -19,18 +19,26 @@ if TYPE_CHECKING:
     from lakehouse.config import Settings
 
 __all__ = [
+    "LOCAL_BIND_CONF",
     "REDACTION_REGEX",
     "build_spark_session",
     "cache_dir",
     "delta_maven_coordinate",
     "restored_conf",
     "session_conf",
+    "spark_conf_for",
 ]
 
 #: Spark redacts configuration values whose *key* matches this in the UI, logs and event log.
 REDACTION_REGEX = (
     r"(?i)secret|password|passwd|token|credential|access[._-]?key|session[._-]?key|auth"
 )
+
+#: Where a ``local[...]`` driver listens and what it advertises: the loopback interface.
+LOCAL_BIND_CONF = {
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.driver.host": "127.0.0.1",
+}
 
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -64,7 +72,9 @@ def spark_conf_for(
     """The Spark configuration the session gets, without building it.
 
     ``submitted`` is true when the JVM was started by ``spark-submit`` (which already
-    received master, packages and Delta settings).
+    received master, packages and Delta settings). With a ``local[...]`` master the driver
+    binds to and advertises 127.0.0.1 (:data:`LOCAL_BIND_CONF`) unless the configuration
+    sets those keys itself.
     """
     conf: dict[str, str] = {"spark.app.name": settings.spark.app_name}
     conf.update(DELTA_CONF)
@@ -82,6 +92,13 @@ def spark_conf_for(
     conf.update(settings.spark.conf)
     if extra_conf:
         conf.update(extra_conf)
+    if conf.get("spark.master", "").startswith("local"):
+        # Local Spark listens on the loopback interface only: without this the driver binds
+        # to the machine's first external interface (unless SPARK_LOCAL_IP is set) and its
+        # block manager and RPC ports are open to the network. A key set in configuration
+        # explicitly (e.g. to reach the driver from a container) is kept.
+        for key, value in LOCAL_BIND_CONF.items():
+            conf.setdefault(key, value)
     return conf
 
 
