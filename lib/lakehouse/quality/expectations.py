@@ -15,7 +15,12 @@ comparisons, boolean logic, arithmetic, CASE and a list of deterministic scalar 
 so subqueries, aggregates, lambdas, non-deterministic or side-effecting functions (``rand``,
 ``reflect``, ``java_method``...) are rejected with :class:`UnsafeExpressionError`; then
 analysed against an empty DataFrame with the table's schema: it must be a deterministic
-BOOLEAN.
+BOOLEAN that cannot build huge strings (``lpad(x, 2000000000, 'x')`` is refused).
+
+Each expectation is evaluated with try semantics: a row whose evaluation raises under ANSI
+(``CAST_INVALID_INPUT``, ``DIVIDE_BY_ZERO``, overflow) gets NULL, and NULL counts as a
+failure, so such a row fails the expectation (and is quarantined by ``drop``) instead of
+aborting the job.
 
 Results (passed / failed counts per expectation and check) go into the run report
 (:meth:`QualityReport.as_details`) and are appended to a quality-results Delta table by
@@ -39,6 +44,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from py4j.protocol import Py4JError
+from pyspark.errors import PySparkException
+from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -55,12 +63,13 @@ from lakehouse.spark.sql import (
 from lakehouse.writes.idempotency import txn_identity
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
     "QUALITY_RESULTS_SCHEMA",
     "RESULTS_TABLE",
+    "ExpectationEvaluationError",
     "ExpectationFailedError",
     "ExpectationResult",
     "QualityOutcome",
@@ -81,6 +90,11 @@ __all__ = [
 
 class ExpectationFailedError(LakehouseError, RuntimeError):
     """A ``fail`` expectation or check did not hold; nothing was written."""
+
+
+class ExpectationEvaluationError(LakehouseError, RuntimeError):
+    """Evaluating a table's expectations failed as a whole (a row's own runtime error,
+    such as CAST_INVALID_INPUT or DIVIDE_BY_ZERO, only fails that row); names them."""
 
 
 class SchemaDriftError(LakehouseError, ValueError):
@@ -182,9 +196,29 @@ class QualityOutcome:
     report: QualityReport
 
 
-def _flag(expr: str) -> Column:
-    # NULL counts as a failure: a rule that cannot be evaluated does not pass.
-    return F.coalesce(F.expr(expr).cast("boolean"), F.lit(False))
+def _try_expr(spark: SparkSession, expr: str) -> Column:
+    """``expr`` with try semantics: a row whose evaluation raises gives NULL.
+
+    Under ANSI (Spark 4's default) ``CAST('x' AS INT)``, ``1 / 0`` or an overflow inside an
+    expectation raise and abort the whole job; wrapped in Catalyst's ``TryEval`` (what
+    ``try_add`` and friends are built on) they give NULL for that row, so the row fails
+    the expectation like any other it cannot be shown to pass. ANSI semantics stay on
+    everywhere else (nothing is silently truncated or wrapped around)."""
+    jvm = spark.sparkContext._jvm
+    if jvm is None:  # pragma: no cover - a classic session always has a JVM
+        raise RuntimeError("no JVM behind this SparkSession (Spark Connect is not supported)")
+    parsed = spark._jsparkSession.sessionState().sqlParser().parseExpression(expr)
+    guarded = jvm.org.apache.spark.sql.catalyst.expressions.TryEval(parsed)
+    try:
+        jcol = jvm.org.apache.spark.sql.classic.ExpressionUtils.column(guarded)  # Spark 4
+    except (Py4JError, TypeError):  # Spark 3.5: no classic package; Column wraps expressions
+        jcol = jvm.org.apache.spark.sql.Column(guarded)
+    return Column(jcol)
+
+
+def _flag(spark: SparkSession, expr: str) -> Column:
+    # NULL counts as a failure: a rule that cannot be evaluated for a row does not pass.
+    return F.coalesce(_try_expr(spark, expr).cast("boolean"), F.lit(False))
 
 
 def apply_expectations(
@@ -213,11 +247,20 @@ def apply_expectations(
         )
         return QualityOutcome(df, empty, report)
     flags = [f"__dq_{i}" for i in range(len(exps))]
-    flagged = df.select("*", *[_flag(e.expr).alias(f) for e, f in zip(exps, flags, strict=True)])
+    flagged = df.select(
+        "*", *[_flag(df.sparkSession, e.expr).alias(f) for e, f in zip(exps, flags, strict=True)]
+    )
     aggs = [F.count(F.lit(1)).alias("__n")] + [
         F.sum(F.when(F.col(f), 0).otherwise(1)).alias(f) for f in flags
     ]
-    row = flagged.agg(*aggs).first()
+    try:
+        row = flagged.agg(*aggs).first()
+    except PySparkException as exc:
+        names = [e.name for e in exps]
+        raise ExpectationEvaluationError(
+            f"table {table}: evaluating expectations {names} failed: "
+            f"{str(exc).strip().splitlines()[0]}"
+        ) from exc
     total = int(row["__n"]) if row else 0
     for exp, f in zip(exps, flags, strict=True):
         failed = int(row[f] or 0) if row else 0

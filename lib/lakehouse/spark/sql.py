@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ALLOWED_FUNCTIONS",
     "FORBIDDEN_SQL_TOKENS",
+    "MAX_AMPLIFICATION",
+    "MAX_BUILT_STRING",
     "MAX_EXPRESSION_LENGTH",
     "IdentifierError",
     "SqlSafetyError",
@@ -210,6 +212,82 @@ ALLOWED_FUNCTIONS = frozenset(
 )  # fmt: skip
 
 
+#: The longest string an expression may build per row out of literals and lengths
+#: (``lpad(x, n, ...)``, ``rpad``, string literals); ``lpad(x, 2000000000, 'x')`` would
+#: build 2 GB per row and exhaust the JVM.
+MAX_BUILT_STRING = 100_000
+#: How many times over an expression may repeat the row's own values (``concat(a, a)``
+#: twice, ``replace(a, 'x', 'xxxx')`` four times; nested, the factors multiply).
+MAX_AMPLIFICATION = 100
+
+#: Node classes whose result is a boolean or a number: small whatever their inputs.
+_SMALL_RESULT_NODES = frozenset(
+    {
+        "And", "Or", "Not", "EqualTo", "EqualNullSafe", "GreaterThan", "GreaterThanOrEqual",
+        "LessThan", "LessThanOrEqual", "In", "InSet", "IsNull", "IsNotNull", "IsNaN", "Add",
+        "Subtract", "Multiply", "Divide", "Remainder", "UnaryMinus", "UnaryPositive", "Abs",
+        "Like", "ILike", "RLike", "LikeAll", "LikeAny", "NotLikeAll", "NotLikeAny", "Between",
+        "IntegralDivide",
+    }
+)  # fmt: skip
+
+#: Allowed functions whose result is a boolean, a number or a date/time: small whatever
+#: their inputs. Every other allowed function returns at most the sum of its inputs (plus a
+#: little), except ``lpad``/``rpad`` (their length) and ``replace`` (its replacement).
+_SMALL_RESULT_FUNCTIONS = frozenset(
+    {
+        "abs", "between", "ceil", "ceiling", "char_length", "character_length", "contains",
+        "date_add", "date_diff", "date_sub", "datediff", "day", "dayofmonth", "dayofweek",
+        "dayofyear", "endswith", "floor", "hour", "ilike", "in", "isnan", "isnotnull", "isnull",
+        "len", "length", "like", "make_date", "minute", "month", "octet_length", "quarter",
+        "regexp", "regexp_like", "rlike", "round", "second", "sign", "signum", "size",
+        "startswith", "to_date", "to_timestamp", "try_to_timestamp", "weekday", "year",
+        "array_contains", "cardinality", "instr", "locate", "bit_length", "sqrt", "pow",
+        "power", "mod", "pmod", "try_divide", "try_add", "try_subtract", "try_multiply",
+        "make_timestamp", "equal_null", "bround", "double", "int", "bigint", "boolean", "date",
+        "timestamp", "decimal",
+    }
+)  # fmt: skip
+
+#: A scalar's size when it is not a string (numbers, booleans, dates as text).
+_SCALAR = 64
+
+
+@dataclass(frozen=True)
+class _Size:
+    """An upper bound of a node's result length: ``per_value`` times the longest value in
+    the row (the row's own data, which the expression cannot grow) plus ``fixed``."""
+
+    per_value: int
+    fixed: int
+
+    def __add__(self, other: _Size) -> _Size:
+        return _Size(self.per_value + other.per_value, self.fixed + other.fixed)
+
+    def times(self, factor: int) -> _Size:
+        return _Size(self.per_value * factor, self.fixed * factor)
+
+
+def _args(node: Any) -> list[Any]:
+    return _scala_list(node.arguments())
+
+
+def _literal(node: Any) -> Any | None:
+    """The value of a literal node (a negated number included), else None."""
+    kind = node.getClass().getSimpleName()
+    if kind == "UnaryMinus":
+        inner = _literal(node.child())
+        return -inner if isinstance(inner, int) else None
+    if kind != "Literal" or node.value() is None:
+        return None
+    type_name = str(node.dataType().typeName())
+    if type_name in ("integer", "long", "short", "byte"):
+        return int(str(node.value()))
+    if type_name == "string":
+        return str(node.value())
+    return None
+
+
 def _scala_list(seq: Any) -> list[Any]:
     out = []
     it = seq.iterator()
@@ -290,6 +368,66 @@ class _ExpressionCheck:
                 f"{sorted(f.name for f in self.schema.fields)}"
             )
 
+    def size(self, node: Any) -> _Size:
+        """An upper bound of the length of ``node``'s result (see :class:`_Size`); raises
+        when it passes :data:`MAX_BUILT_STRING` or :data:`MAX_AMPLIFICATION`."""
+        kind = node.getClass().getSimpleName()
+        children = [self.size(c) for c in _scala_list(node.children())]
+        if kind == "UnresolvedAttribute":
+            size = _Size(1, 0)
+        elif kind == "Literal":
+            value = _literal(node)
+            size = _Size(0, len(value) if isinstance(value, str) else _SCALAR)
+        elif kind == "UnresolvedFunction":
+            size = self.function_size(node, children)
+        elif kind in _SMALL_RESULT_NODES or (
+            kind == "Cast" and str(node.dataType().typeName()) != "string"
+        ):
+            size = _Size(0, _SCALAR)
+        else:  # CASE, IF, COALESCE, CONCAT, casts to string: at most what goes in
+            size = sum(children, _Size(0, _SCALAR))
+        self.check_size(node, size)
+        return size
+
+    def function_size(self, node: Any, children: list[_Size]) -> _Size:
+        name = str(node.nameParts().last()).lower()
+        args = _args(node)
+        if name in _SMALL_RESULT_FUNCTIONS:
+            return _Size(0, _SCALAR)
+        if name in ("lpad", "rpad") and len(args) >= 2:
+            length = _literal(args[1])
+            if not isinstance(length, int):
+                raise self.error(
+                    f"{name}'s length must be an integer literal of at most "
+                    f"{MAX_BUILT_STRING}, so the string it builds is bounded; found "
+                    f"{args[1].sql()}"
+                )
+            return _Size(0, max(length, 0))
+        if name == "replace" and len(args) >= 2:
+            search = _literal(args[1])
+            replacement = _literal(args[2]) if len(args) > 2 else ""
+            if not isinstance(replacement, str):
+                raise self.error(
+                    "replace's replacement must be a string literal, so the string it "
+                    f"builds is bounded; found {args[2].sql()}"
+                )
+            width = len(search) if isinstance(search, str) else 1
+            factor = -(-len(replacement) // width) if width else 1  # ceil; '' replaces nothing
+            return children[0].times(max(factor, 1)) + _Size(0, _SCALAR)
+        return sum(children, _Size(0, _SCALAR))
+
+    def check_size(self, node: Any, size: _Size) -> None:
+        if size.fixed > MAX_BUILT_STRING:
+            raise self.error(
+                f"may build strings of up to {size.fixed} characters per row (in "
+                f"{node.sql()}); at most {MAX_BUILT_STRING} are allowed"
+            )
+        if size.per_value > MAX_AMPLIFICATION:
+            raise self.error(
+                f"may repeat a row's values up to {size.per_value} times (in {node.sql()}); "
+                f"at most {MAX_AMPLIFICATION} are allowed"
+            )
+
     def check_type(self) -> None:
         from pyspark.errors import AnalysisException
         from pyspark.sql import functions as F
@@ -320,7 +458,10 @@ def validate_expression(
     Nothing is executed: the text gets the static checks (:func:`check_expression_text`),
     is parsed with Spark's SQL parser, the tree is checked against a whitelist (columns,
     literals, comparisons, boolean logic, arithmetic, CASE and :data:`ALLOWED_FUNCTIONS`),
-    and the expression is analysed over an *empty* DataFrame.
+    what it may allocate is bounded (strings built from literals and lengths at most
+    :data:`MAX_BUILT_STRING` characters per row, a row's own values repeated at most
+    :data:`MAX_AMPLIFICATION` times), and the expression is analysed over an *empty*
+    DataFrame.
 
     Returns
     -------
@@ -347,6 +488,7 @@ def validate_expression(
     tree = check.parse()
     for node in _walk(tree):
         check.check_node(node)
+    check.size(tree)
     rendered = str(tree.sql())
     check.check_type()
     return rendered

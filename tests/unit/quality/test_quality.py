@@ -105,6 +105,59 @@ def test_unsafe_expressions_are_rejected(spark: SparkSession, expr: str, reason:
 @pytest.mark.parametrize(
     ("expr", "reason"),
     [
+        (
+            "length(lpad(email, 2000000000, 'x')) > 0",
+            "may build strings of up to 2000000000 characters per row (in "
+            "lpad(email, 2000000000, 'x')); at most 100000 are allowed",
+        ),
+        (
+            "rpad(email, qty * 1000, 'x') <> ''",
+            "rpad's length must be an integer literal of at most 100000, so the string it "
+            "builds is bounded; found (qty * 1000)",
+        ),
+        (
+            "length(concat(lpad(email, 60000, 'x'), lpad(email, 60000, 'y'))) > 0",
+            "may build strings of up to 120064 characters per row (in "
+            "concat(lpad(email, 60000, 'x'), lpad(email, 60000, 'y'))); at most 100000 are allowed",
+        ),
+        (
+            "length(replace(replace(replace(email, 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), "
+            "'a', 'aaaaaaaaaa')) > 0",
+            "may repeat a row's values up to 1000 times (in replace(replace(replace(email, 'a', "
+            "'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa')); at most 100 are allowed",
+        ),
+        (
+            "replace(email, 'a', email) <> ''",
+            "replace's replacement must be a string literal, so the string it builds is "
+            "bounded; found email",
+        ),
+    ],
+)
+def test_expressions_that_build_huge_strings_are_rejected(
+    spark: SparkSession, expr: str, reason: str
+) -> None:
+    with pytest.raises(UnsafeExpressionError) as info:
+        validate_expression(spark, expr, SCHEMA, what="expectation x")
+    assert str(info.value) == f"expectation x {expr!r}: {reason}"
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "length(lpad(email, 10, '0')) = 10",
+        "rpad(email, -1, 'x') = ''",
+        "replace(email, '@', ' at ') LIKE '% at %'",
+        "concat(email, email, email) <> ''",
+        "qty > 0 AND " + " AND ".join(f"order_id <> {i}" for i in range(150)),
+    ],
+)
+def test_bounded_string_building_is_allowed(spark: SparkSession, expr: str) -> None:
+    validate_expression(spark, expr, SCHEMA, what="expectation x")
+
+
+@pytest.mark.parametrize(
+    ("expr", "reason"),
+    [
         ("   ", "must be a non-empty SQL boolean expression"),
         (
             "qty > 0 /* x */",
@@ -190,6 +243,32 @@ def test_fail_expectation_stops_before_write(spark: SparkSession) -> None:
         "table orders: data-quality expectations failed, nothing written:\n"
         "  qty_known (row): 1 failing, 3 passing; qty IS NOT NULL"
     )
+
+
+def test_a_row_that_raises_under_ansi_fails_the_expectation(spark: SparkSession) -> None:
+    """CAST_INVALID_INPUT and DIVIDE_BY_ZERO fail the row (try semantics), not the job."""
+    assert spark.conf.get("spark.sql.ansi.enabled") == "true"
+    q = TableQuality.model_validate(
+        {
+            "expectations": [
+                {"name": "numeric_code", "expr": "CAST(code AS INT) > 0", "action": "drop"},
+                {"name": "ratio", "expr": "10 / qty > 1", "action": "warn"},
+            ]
+        }
+    )
+    df = spark.createDataFrame([("1", 2), ("x", 2), ("3", 0)], "code string, qty int")
+    validate_quality(spark, q, df.schema, table="t")
+    out = apply_expectations(df, q, table="t", stage="s", batch_id="b1")
+    got = {(r.name, r.passed, r.failed) for r in out.report.results}
+    assert got == {("numeric_code", 2, 1), ("ratio", 2, 1)}
+    assert_df_equality(
+        out.accepted,
+        spark.createDataFrame([("1", 2), ("3", 0)], "code string, qty int"),
+        ignore_row_order=True,
+    )
+    assert [r["reason"] for r in out.quarantined.collect()] == [
+        "expectation numeric_code failed: CAST(code AS INT) > 0"
+    ]
 
 
 # --------------------------------------------------------------------- table checks
