@@ -57,9 +57,12 @@ def run_rollback(
 ) -> int:
     """Roll back ``batch_id`` and print what was done; return the process exit code.
 
-    Builds (and stops) its own session unless ``spark`` is given. Exit codes: 0 done (or
-    nothing to do), 2 refused (:class:`~lakehouse.writes.rollback.RollbackError`) or
-    unknown table.
+    Every table is checked before any is changed (all or nothing, see
+    :func:`~lakehouse.writes.rollback.rollback_batch`). Builds (and stops) its own session
+    unless ``spark`` is given. Exit codes: 0 done (or already rolled back); 1 no table has
+    commits of the batch (an unknown batch id, or one that has not run yet); 2 refused
+    (:class:`~lakehouse.writes.rollback.RollbackError`: later commits, a damaged Delta log)
+    or an unknown table. On 1 and 2 nothing was changed.
     """
     session = spark or build_spark_session(settings, app_name="lakehouse-rollback")
     try:
@@ -73,7 +76,12 @@ def run_rollback(
         if spark is None:
             session.stop()
     if not any(r.run_versions for r in results):
-        print(f"no table has commits of batch {batch_id}")
+        print(
+            f"rollback failed: no table has commits of batch {batch_id} (an unknown batch "
+            "id, or one that has not run yet); nothing was changed",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

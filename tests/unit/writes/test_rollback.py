@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from chispa import assert_df_equality
 from delta.tables import DeltaTable
@@ -32,10 +34,10 @@ def test_rollback_restores_the_version_before_the_run(
     with pytest.raises(RollbackError) as info:
         rollback_table(spark, path, "b1", table="orders", out=None)
     assert str(info.value) == (
-        "orders: commits [2, 3] landed after batch b1 (last commit v1); restoring to v0 "
+        "orders: commits [2, 3] landed after batch b1 (last commit v1); undoing the batch "
         "would undo them too. Pass force=True (--force) to do it anyway"
     )
-    with pytest.raises(RollbackError, match=r"^orders: batch b0 created the table at v0; "):
+    with pytest.raises(RollbackError, match=r"^orders: commits \[1, 2, 3\] landed after batch b0"):
         rollback_table(spark, path, "b0", table="orders", out=None)
 
     dry = rollback_table(spark, path, "b2", table="orders", dry_run=True, out=None)
@@ -58,7 +60,101 @@ def test_rollback_restores_the_version_before_the_run(
     again = rollback_table(spark, path, "b2", table="orders", out=None)
     assert again.action == "already rolled back"
     assert DeltaTable.forPath(spark, path).history(1).first()["version"] == 4
-    assert main(["--batch-id", "nope", "--table", "orders"], spark=spark, settings=settings) == 0
-    assert capsys.readouterr().out == (
-        "orders: no commit of batch nope; nothing to do\nno table has commits of batch nope\n"
+    assert main(["--batch-id", "nope", "--table", "orders"], spark=spark, settings=settings) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "orders: no commit of batch nope; nothing to do\n"
+    assert captured.err == (
+        "rollback failed: no table has commits of batch nope (an unknown batch id, or one "
+        "that has not run yet); nothing was changed\n"
     )
+    assert DeltaTable.forPath(spark, path).history(1).first()["version"] == 4
+
+
+def test_a_table_the_batch_created_is_emptied_reversibly(
+    spark: SparkSession, settings: Settings
+) -> None:
+    path = settings.table_path("orders")
+    _append(spark, path, range(0, 3), "b0")  # v0: the batch creates the table
+    _append(spark, path, range(3, 5), "b0", step=1)  # v1
+
+    dry = rollback_table(spark, path, "b0", table="orders", dry_run=True, out=None)
+    assert dry.describe() == (
+        f"orders: would empty {path} with a DELETE at v1 (batch b0 created it: commits v0, v1)"
+    )
+    done = rollback_table(spark, path, "b0", table="orders", out=None)
+    assert done.describe().startswith(
+        f"orders: emptied {path} with a DELETE as new version v2 (batch b0 created it: "
+        f"commits v0, v1; undo with RESTORE TABLE delta.`{path}` TO VERSION AS OF 1); "
+    )
+    assert done.metrics["numRemovedFiles"] >= 2
+    assert spark.read.format("delta").load(path).count() == 0
+    assert rollback_table(spark, path, "b0", table="orders", out=None).action == (
+        "already rolled back"
+    )
+    spark.sql(f"RESTORE TABLE delta.`{path}` TO VERSION AS OF 1")  # the undo it names
+    assert sorted(r.id for r in spark.read.format("delta").load(path).collect()) == [0, 1, 2, 3, 4]
+
+
+def _write(spark: SparkSession, path: str, ids: range, batch: str, table: str) -> None:
+    txn = txn_identity("job", batch, table=table)
+    txn.apply(spark.range(ids.start, ids.stop).write.format("delta").mode("append")).save(path)
+
+
+def test_a_rollback_that_would_half_apply_changes_nothing(
+    spark: SparkSession, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = ["bronze_orders", "orders", "quarantine_bronze"]
+    paths = {n: settings.table_path(n) for n in names}
+    _write(spark, paths["bronze_orders"], range(0, 2), "b0", "bronze_orders")  # v0
+    _write(spark, paths["orders"], range(0, 2), "b0", "orders")  # v0
+    _write(spark, paths["bronze_orders"], range(2, 4), "b1", "bronze_orders")  # v1
+    _write(spark, paths["quarantine_bronze"], range(0, 1), "b1", "quarantine_bronze")  # v0
+    _write(spark, paths["orders"], range(2, 4), "b1", "orders")  # v1
+    _write(spark, paths["orders"], range(4, 6), "b2", "orders")  # v2: a later run
+    before = {
+        n: DeltaTable.forPath(spark, p).history(1).first()["version"] for n, p in paths.items()
+    }
+
+    code = main(
+        ["--batch-id", "b1", *[f"--table={n}" for n in names]], spark=spark, settings=settings
+    )
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "rollback failed: rollback of batch b1 refused, nothing was changed:\n"
+        "  orders: commits [2] landed after batch b1 (last commit v1); undoing the batch "
+        "would undo them too. Pass force=True (--force) to do it anyway\n"
+    )
+    after = {
+        n: DeltaTable.forPath(spark, p).history(1).first()["version"] for n, p in paths.items()
+    }
+    assert after == before
+
+    assert main(["--batch-id", "b1", *[f"--table={n}" for n in names], "--force"],
+                spark=spark, settings=settings) == 0  # fmt: skip
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == names
+    counts = {n: spark.read.format("delta").load(p).count() for n, p in paths.items()}
+    assert counts == {"bronze_orders": 2, "orders": 2, "quarantine_bronze": 0}
+
+
+def test_a_damaged_delta_log_is_named_not_a_traceback(
+    spark: SparkSession, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good, bad = settings.table_path("bronze_orders"), settings.table_path("orders")
+    _write(spark, good, range(0, 2), "b0", "bronze_orders")
+    _write(spark, good, range(2, 4), "b1", "bronze_orders")
+    _write(spark, bad, range(0, 2), "b0", "orders")
+    _write(spark, bad, range(2, 4), "b1", "orders")
+    log = Path(bad) / "_delta_log" / "00000000000000000001.json"
+    log.write_text('{"commitInfo": {"not json at all\n')
+
+    code = main(["--batch-id", "b1", "--table", "bronze_orders", "--table", "orders"],
+                spark=spark, settings=settings)  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "rollback failed: rollback of batch b1 refused, nothing was changed:\n"
+        f"  orders: cannot read the Delta table at {bad} (is its _delta_log damaged?): "
+    )
+    assert "Traceback" not in err and "Py4J" not in err and len(err.splitlines()) == 2
+    assert DeltaTable.forPath(spark, good).history(1).first()["version"] == 1
