@@ -164,7 +164,7 @@ def plan_rollback(
         return plan
     if _is_rollback_of(latest_row, batch_id):
         return replace(plan, action="already rolled back")
-    later = sorted(int(r["version"]) for r in history if int(r["version"]) > versions[-1])
+    later = _later_commits(history, versions[-1])
     if later and not force:
         raise RollbackError(
             f"{name}: commits {later} landed after batch {batch_id} (last commit "
@@ -174,6 +174,31 @@ def plan_rollback(
     if versions[0] == 0:
         return replace(plan, action="empty")
     return replace(plan, restored_to=versions[0] - 1, action="restore")
+
+
+def _later_commits(history: list[Row], last: int) -> list[int]:
+    """Versions after ``last`` that a rollback to before ``last`` would undo.
+
+    Commits that a later rollback already undid do not count: a RESTORE of this module
+    back to version ``t >= last`` cancels every commit in ``(t, RESTORE]`` (rolling back
+    batch B2 and then the earlier B1 is allowed without ``force``)."""
+    effective: list[int] = []
+    for row in sorted(history, key=lambda r: int(r["version"])):
+        version = int(row["version"])
+        if version <= last:
+            continue
+        meta = _meta(row["userMetadata"])
+        target = meta.get("restored_to")
+        if (
+            row["operation"] == "RESTORE"
+            and "rollback_of" in meta
+            and isinstance(target, int)
+            and target >= last
+        ):
+            effective = [v for v in effective if v <= target]
+        else:
+            effective.append(version)
+    return effective
 
 
 def apply_rollback(spark: SparkSession, plan: RollbackResult) -> RollbackResult:
