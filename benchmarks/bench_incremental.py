@@ -52,6 +52,10 @@ NOT_TABLES = ("_checkpoints", "_reports", "landing")
 #: which batch/run a row was written, not what it says. Any column whose name contains
 #: ``batch`` or ends in ``run_id`` is dropped as well.
 RUN_COLUMNS = frozenset({"_ingest_time", "quarantined_at", "ingested_at", "checked_at"})
+#: Columns computed from the absolute landing-file path, which differs between the two data
+#: roots: the quarantine's ``row_hash`` hashes stage, source, reason and record, all of
+#: which are compared themselves (``source`` with the data root removed).
+PATH_COLUMNS = frozenset({"row_hash"})
 #: Run logs: one row per run by design, so they differ with the number of runs.
 RUN_LOG_TABLES = ("quality_results",)
 INCREMENTAL, NOOP, FULL = "incremental", "no-op", "full-refresh"
@@ -127,7 +131,7 @@ def _harness(args: argparse.Namespace, root: Path, *command: str) -> None:
         argv += ["--seed", str(args.seed)]
     done = subprocess.run(argv, cwd=REPO, env=_env(root), capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"bench_incremental: {' '.join(argv)} failed:\n{done.stderr}")
+        raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stderr}")
     print(f"  {done.stdout.strip().splitlines()[-1]}", flush=True)
 
 
@@ -215,6 +219,7 @@ def _sync_landing(src: Path, dst: Path) -> None:
 
 
 def _add_increment(args: argparse.Namespace, roots: tuple[Path, Path], k: int) -> None:
+    """Increment ``k`` (1-based) into A's landing, and the same new files into A'."""
     orders = max(1, args.orders // 100)
     _harness(
         args,
@@ -224,7 +229,7 @@ def _add_increment(args: argparse.Namespace, roots: tuple[Path, Path], k: int) -
         *("--customer-updates", str(max(1, args.orders // 500))),
         *("--late-events", str(args.late_events)),
     )
-    _sync_landing(_landing(args, roots[0]), _landing(args, roots[1]))
+    _sync_landing(*args.landings)
 
 
 # --------------------------------------------------------------------- correctness
@@ -232,16 +237,17 @@ def _add_increment(args: argparse.Namespace, roots: tuple[Path, Path], k: int) -
 
 def _ignored(column: str, extra: Iterable[str]) -> bool:
     name = column.lower()
-    return name in RUN_COLUMNS or "batch" in name or name.endswith("run_id") or name in extra
+    if name in RUN_COLUMNS or name in PATH_COLUMNS or name in extra:
+        return True
+    return "batch" in name or name.endswith("run_id")
 
 
 def compare_tables(args: argparse.Namespace, a: Path, b: Path) -> list[TableCheck]:
     """Every Delta table of data root ``a`` against the same table of ``b``."""
-    from lakehouse.config import load_config
     from lakehouse.spark.session import build_spark_session
 
     spark = build_spark_session(
-        load_config(args.env, conf_dir=args.conf_dir),
+        args.settings,
         app_name="bench-incremental-compare",
         extra_conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8"},
     )
@@ -459,16 +465,28 @@ def _step(args: argparse.Namespace, roots: tuple[Path, Path], k: int) -> list[Ru
 
 
 def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    from lakehouse.config import load_config
+
     roots = (args.work / "incremental", args.work / "full_refresh")
     for root in roots:
         if root.exists() and any(root.iterdir()):
             raise SystemExit(f"bench_incremental: {root} is not empty; use an empty --work-dir")
     (args.work / "logs").mkdir(parents=True, exist_ok=True)
+    # Resolved once: the configuration is not read again in this process while runs go on.
+    args.landings = (_landing(args, roots[0]), _landing(args, roots[1]))
+    args.settings = load_config(args.env, conf_dir=args.conf_dir)
+    args.error = None
     print(f"history: {args.orders:,} orders into {roots[0]}", flush=True)
     _harness(args, roots[0], "generate", "--orders", str(args.orders))
-    _sync_landing(_landing(args, roots[0]), _landing(args, roots[1]))
-    runs = [run for k in range(args.increments + 1) for run in _step(args, roots, k)]
-    checks = compare_tables(args, *roots)
+    _sync_landing(*args.landings)
+    runs: list[Run] = []
+    try:
+        for k in range(args.increments + 1):
+            runs += _step(args, roots, k)
+    except (RuntimeError, OSError, ValueError) as exc:  # keep what was measured so far
+        print(f"bench_incremental: stopped early: {exc}", file=sys.stderr, flush=True)
+        args.error = str(exc)
+    checks = [] if args.error else compare_tables(args, *roots)
     goals = targets(runs, checks, args.increments)
     return {"runs": runs, "checks": checks, "targets": goals, "ratios": step_ratios(runs)}
 
@@ -503,7 +521,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_summary(result["runs"], result["targets"])
     if args.json:
         payload = {
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "args": {k: v for k, v in vars(args).items() if k != "settings"},
             "machine": machine,
             "started": started.isoformat(),
             "runs": [{**asdict(r), "versions_total": r.versions_total} for r in result["runs"]],
@@ -511,9 +529,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "targets": [asdict(t) for t in result["targets"]],
             "ratios": result["ratios"],
         }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
         print(f"results: {args.json}")
-    return 0 if all(r.ok for r in result["runs"]) else 1
+    if args.error:
+        print(f"\nSTOPPED EARLY (no correctness check): {args.error}")
+    return 0 if not args.error and all(r.ok for r in result["runs"]) else 1
 
 
 if __name__ == "__main__":
