@@ -81,7 +81,7 @@ def default_conf_dir() -> Path:
 # --------------------------------------------------------------------------- stages
 
 
-class _ExpansionError(yaml.YAMLError):
+class _ExpansionError(ConfigError, yaml.YAMLError):
     """The YAML expands past :data:`MAX_YAML_VALUES` or :data:`MAX_YAML_DEPTH`."""
 
 
