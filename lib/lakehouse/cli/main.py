@@ -4,6 +4,8 @@ Examples
 --------
 ``lakehouse run all``             every declared job, in dependency order (``local`` env)
 ``lakehouse run silver_orders``   one job
+``lakehouse run silver_customers --full-refresh``  rebuild it and everything downstream
+``lakehouse run all --continuous --trigger 1m``  keep the streams running until SIGTERM
 ``lakehouse --env emr run all``   the pipeline with the EMR overlay
 ``lakehouse jobs``                the declared jobs in run order, with inputs and outputs
 ``lakehouse tables``              the declared tables: layer, location, description, writers
@@ -16,7 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from lakehouse.config import ConfigError, Settings, load_config
@@ -25,9 +29,12 @@ from lakehouse.pipeline import (
     JobGraphError,
     JobRegistry,
     UnknownJobError,
+    full_refresh,
     new_batch_id,
+    run_continuous,
     run_pipeline,
 )
+from lakehouse.pipeline.incremental import Trigger
 
 __all__ = ["main"]
 
@@ -48,6 +55,26 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-id", default=None, help="batch id (default: time-based, unique)")
     r.add_argument(
         "--downstream", action="store_true", help="also run every job downstream of the given ones"
+    )
+    refresh = r.add_mutually_exclusive_group()
+    refresh.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the given jobs' tables, and every job downstream, from their sources",
+    )
+    refresh.add_argument(
+        "--full-refresh-all", action="store_true", help="rebuild every table from the landing files"
+    )
+    r.add_argument(
+        "--continuous",
+        action="store_true",
+        help="after catching up, keep the jobs' streams running until SIGTERM / Ctrl-C",
+    )
+    r.add_argument(
+        "--trigger",
+        default="1m",
+        metavar="INTERVAL",
+        help="with --continuous: how often streams check for new data (30s, 1m, 5m; default 1m)",
     )
 
     sub.add_parser("jobs", help="list the declared jobs in run order with inputs and outputs")
@@ -73,14 +100,27 @@ def _selected(registry: JobRegistry, names: Sequence[str], downstream: bool) -> 
     return registry.order(chosen)
 
 
-def _run(settings: Settings, jobs: Sequence[str], batch_id: str | None) -> int:
+def _run(
+    settings: Settings, jobs: Sequence[str], args: argparse.Namespace, refresh: Sequence[str]
+) -> int:
     from lakehouse.spark.session import build_spark_session
 
+    trigger = Trigger.every(args.trigger) if args.continuous else None
     spark = build_spark_session(settings)
     spark.sparkContext.setLogLevel("WARN")
-    batch = batch_id or new_batch_id()
+    batch = args.batch_id or new_batch_id()
+    if refresh:
+        deleted = full_refresh(spark, settings, refresh)
+        print(
+            f"full refresh of {', '.join(refresh)}: {len(deleted)} tables and checkpoints deleted"
+        )
     try:
-        report = run_pipeline(spark, settings, jobs=jobs, batch_id=batch)
+        if trigger is not None:
+            report = run_continuous(
+                spark, settings, trigger=trigger, stop=_stop_on_signals(), jobs=jobs, batch_id=batch
+            )
+        else:
+            report = run_pipeline(spark, settings, jobs=jobs, batch_id=batch)
         code = 0
     except JobFailedError as exc:
         report = exc.report
@@ -91,6 +131,19 @@ def _run(settings: Settings, jobs: Sequence[str], batch_id: str | None) -> int:
     if written:
         print(f"run report: {written}")
     return code
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: continuous runs stop at an increment boundary."""
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping the streams at the next increment boundary", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
 
 
 def _list_jobs(registry: JobRegistry) -> int:
@@ -130,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # py4j logs every callback (each streaming increment) at INFO
+        logging.getLogger("py4j").setLevel(logging.WARNING)
     try:
         settings = load_config(args.env, conf_dir=args.conf_dir)
     except ConfigError as exc:
@@ -156,11 +211,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         registry = JobRegistry.from_settings(settings)
         if args.command == "jobs":
             return _list_jobs(registry)
-        jobs = _selected(registry, args.jobs, args.downstream)
-    except (JobGraphError, UnknownJobError) as exc:
+        every = list(args.jobs) == ["all"] or args.full_refresh_all
+        jobs = _selected(
+            registry, ["all"] if every else args.jobs, args.downstream or args.full_refresh
+        )
+        refresh = jobs if (args.full_refresh or args.full_refresh_all) else []
+        if args.continuous:
+            Trigger.every(args.trigger)  # a bad interval is a usage error, before Spark starts
+    except (JobGraphError, UnknownJobError, ValueError) as exc:
         print(f"lakehouse: {exc}", file=sys.stderr)
         return 2
-    return _run(settings, jobs, args.batch_id)
+    return _run(settings, jobs, args, refresh)
 
 
 if __name__ == "__main__":

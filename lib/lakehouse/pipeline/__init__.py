@@ -1,19 +1,24 @@
-"""The job runtime: the job context (:mod:`.context`), the declared job graph
-(:mod:`.registry`), the runner (:mod:`.runner`) and run reports (:mod:`.report`).
+"""The job runtime: the job context (:mod:`.context`), incremental streams
+(:mod:`.incremental`), the declared job graph (:mod:`.registry`), the runner
+(:mod:`.runner`) and run reports (:mod:`.report`).
 """
 
 from lakehouse.pipeline.context import JobContext, UndeclaredTableError, job_context
+from lakehouse.pipeline.incremental import Increment, StreamFailedError, Trigger
 from lakehouse.pipeline.registry import JobGraphError, JobRegistry, UnknownJobError
 from lakehouse.pipeline.report import JobResult, ReconciliationError, RunReport, timed
 from lakehouse.pipeline.runner import (
     JobFailedError,
     execute_job,
+    full_refresh,
     new_batch_id,
+    run_continuous,
     run_job,
     run_pipeline,
 )
 
 __all__ = [
+    "Increment",
     "JobContext",
     "JobFailedError",
     "JobGraphError",
@@ -21,11 +26,15 @@ __all__ = [
     "JobResult",
     "ReconciliationError",
     "RunReport",
+    "StreamFailedError",
+    "Trigger",
     "UndeclaredTableError",
     "UnknownJobError",
     "execute_job",
+    "full_refresh",
     "job_context",
     "new_batch_id",
+    "run_continuous",
     "run_job",
     "run_pipeline",
     "timed",

@@ -11,7 +11,10 @@ every job needs, so no job rebuilds it by hand (and none can skip part of it):
   commit conflicts);
 - the result (``ctx.result``), timed, with the Delta version of every output;
 - reads and writes held to the job's declaration: ``ctx.read``/``ctx.input_path`` accept only
-  declared ``inputs``, ``ctx.output_path`` only declared ``outputs``.
+  declared ``inputs``, ``ctx.output_path`` only declared ``outputs``;
+- incremental reads (``ctx.stream_table``, ``ctx.stream_files``): only what arrived since the
+  job's last successful run, one :class:`~lakehouse.pipeline.incremental.Increment` at a
+  time, with a checkpoint per job and source (see :mod:`lakehouse.pipeline.incremental`).
 
 Examples
 --------
@@ -36,15 +39,23 @@ A job module::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from lakehouse.config import JobSettings, Settings
 from lakehouse.errors import LakehouseError
+from lakehouse.pipeline.incremental import (
+    AVAILABLE_NOW,
+    Increment,
+    StreamRun,
+    StreamSpec,
+    Trigger,
+    checkpoint_path,
+)
 from lakehouse.pipeline.report import JobResult, timed
-from lakehouse.spark.delta import table_version
+from lakehouse.spark.delta import is_delta_table, table_version
 from lakehouse.tuning.aqe import aqe_details, profile_applied
 from lakehouse.tuning.pruning import read_report
 from lakehouse.writes.idempotency import BatchWrites, commit_metadata
@@ -77,6 +88,10 @@ class JobContext(Generic[C]):
     writes: BatchWrites
     #: Free-form values a runner passes down (e.g. options of the command line).
     extras: dict[str, Any] = field(default_factory=dict)
+    #: When the job's streams run increments: AvailableNow (batch run) or a processing time.
+    trigger: Trigger = AVAILABLE_NOW
+    #: The job's streaming queries, in the order they were started.
+    streams: list[StreamRun] = field(default_factory=list)
 
     # ------------------------------------------------------------------ tables
 
@@ -105,6 +120,98 @@ class JobContext(Generic[C]):
         self.result.reads[table] = read_report(df, path=path)
         return df
 
+    # ------------------------------------------------------------- increments
+
+    def checkpoint(self, source: str) -> str:
+        """Where this job's stream over ``source`` keeps its checkpoint."""
+        return checkpoint_path(self.settings, self.job, source)
+
+    def _start(self, source: str, stream: DataFrame, handler: Callable[[Increment], None]) -> None:
+        spec = StreamSpec(
+            job=self.job,
+            source=source,
+            checkpoint=self.checkpoint(source),
+            batch_id=self.batch_id,
+            handler=handler,
+            trigger=self.trigger,
+            policy=self.writes.policy,
+        )
+        self.streams.append(spec.start(stream))
+
+    def stream_table(
+        self,
+        table: str,
+        handler: Callable[[Increment], None],
+        *,
+        change_feed: bool = False,
+        starting_version: str | None = None,
+    ) -> None:
+        """Hand ``handler`` every increment of the declared input (or output) ``table``: rows appended
+        since the last run (Delta's streaming source), or with ``change_feed`` every row
+        inserted, updated or deleted (its Change Data Feed, with ``_change_type``).
+
+        ``starting_version`` (``"latest"`` or a number) is where a *new* checkpoint starts;
+        a checkpoint that exists resumes where it stopped. A table that does not exist yet
+        has nothing to give: the source is recorded as skipped.
+        """
+        # a job may follow its own output's change feed
+        own = table in self.config.outputs
+        path = self.output_path(table) if own else self.input_path(table)
+        if not is_delta_table(self.spark, path):
+            run = StreamRun(self.job, table, self.checkpoint(table), skipped="no table yet")
+            self.streams.append(run)
+            return
+        reader = self.spark.readStream.format("delta")
+        if change_feed:
+            reader = reader.option("readChangeFeed", "true")
+        if starting_version is not None:
+            reader = reader.option("startingVersion", starting_version)
+        self._start(table, reader.load(path), handler)
+
+    def stream_files(self, source: str, pattern: str, handler: Callable[[Increment], None]) -> None:
+        """Hand ``handler`` every increment of new files matching ``pattern`` (a Hadoop glob
+        on the landing area): each increment's ``df`` has one row per file (``path``,
+        ``length``, ``modificationTime``); the job reads the files itself.
+
+        Spark's file source remembers the files it has handed out in the checkpoint (and
+        logs each increment's file list before the increment runs), so a file is handed
+        out once; files of any age count (``maxFileAge`` is set to 100 years).
+        """
+        from pyspark.sql.types import (
+            BinaryType,
+            LongType,
+            StringType,
+            StructField,
+            StructType,
+            TimestampType,
+        )
+
+        schema = StructType(
+            [
+                StructField("path", StringType()),
+                StructField("modificationTime", TimestampType()),
+                StructField("length", LongType()),
+                StructField("content", BinaryType()),
+            ]
+        )
+        stream = (
+            self.spark.readStream.format("binaryFile")
+            .schema(schema)
+            .option("maxFileAge", "36500d")
+            .load(pattern)
+            .select("path", "length", "modificationTime")
+        )
+        self._start(source, stream, handler)
+
+    def stream_summary(self) -> None:
+        """Record in the result what each stream read: increments, rows, source offsets,
+        and ``noop`` (no stream had anything new)."""
+        if not self.streams:
+            return
+        summaries = [run.summary() for run in self.streams]
+        self.result.details["increments"] = summaries
+        self.result.details["noop"] = not any(s["increments"] for s in summaries)
+
     def record_versions(self) -> None:
         """Record the current Delta version of every declared output in the result."""
         for table in self.config.outputs:
@@ -119,6 +226,7 @@ def job_context(
     *,
     batch_id: str,
     extras: dict[str, Any] | None = None,
+    trigger: Trigger = AVAILABLE_NOW,
 ) -> Iterator[JobContext[Any]]:
     """Set up a run of ``job``: AQE profile, commit tagging, idempotent writes, timing.
 
@@ -137,6 +245,7 @@ def job_context(
         result=result,
         writes=BatchWrites(job, batch_id),
         extras=dict(extras or {}),
+        trigger=trigger,
     )
     with (
         timed(result),
@@ -145,4 +254,6 @@ def job_context(
     ):
         result.details["aqe"] = aqe_details(config.aqe_profile, profile)
         yield ctx
+        if not trigger.continuous:
+            ctx.stream_summary()
         ctx.record_versions()

@@ -2,26 +2,48 @@
 
 The order comes from the job graph (:class:`~lakehouse.pipeline.registry.JobRegistry`);
 each job's ``run(ctx)`` gets a :class:`~lakehouse.pipeline.context.JobContext`.
+
+A run is incremental: each job's streams pick up where its checkpoints stopped
+(:mod:`lakehouse.pipeline.incremental`). :func:`full_refresh` deletes jobs' outputs and
+checkpoints so the next run rebuilds them from their sources; :func:`run_continuous`
+keeps the jobs' streams running with a processing-time trigger until asked to stop.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
-from lakehouse.pipeline.context import job_context
+from lakehouse.pipeline.context import JobContext, job_context
+from lakehouse.pipeline.incremental import (
+    AVAILABLE_NOW,
+    StreamRun,
+    Trigger,
+    checkpoints_root,
+    stop_gracefully,
+)
 from lakehouse.pipeline.registry import JobRegistry
 from lakehouse.pipeline.report import JobResult, RunReport, timed
+from lakehouse.spark.fs import delete_path
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["JobFailedError", "execute_job", "new_batch_id", "run_job", "run_pipeline"]
+__all__ = [
+    "JobFailedError",
+    "execute_job",
+    "full_refresh",
+    "new_batch_id",
+    "run_continuous",
+    "run_job",
+    "run_pipeline",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +71,7 @@ def execute_job(
     *,
     batch_id: str,
     registry: JobRegistry | None = None,
+    trigger: Trigger = AVAILABLE_NOW,
 ) -> JobResult:
     """Run one job and return its result; an exception of the job propagates.
 
@@ -58,7 +81,7 @@ def execute_job(
     """
     registry = registry or JobRegistry.from_settings(settings)
     module = registry.module(name)
-    with job_context(spark, settings, name, batch_id=batch_id) as ctx:
+    with job_context(spark, settings, name, batch_id=batch_id, trigger=trigger) as ctx:
         module.run(ctx)
     return ctx.result
 
@@ -111,3 +134,90 @@ def run_pipeline(
         if result.status != "ok":
             raise JobFailedError(name, result.error or "unknown error", report)
     return report
+
+
+def full_refresh(spark: SparkSession, settings: Settings, jobs: Iterable[str]) -> list[str]:
+    """Delete what ``jobs`` remember so their next run rebuilds from their sources: every
+    declared output (except ``external`` tables) and the jobs' streaming checkpoints.
+
+    Returns the paths deleted. Pass a job together with everything downstream of it
+    (:meth:`JobRegistry.downstream`): a table rebuilt under a downstream job that still
+    remembers the old one would be read from the wrong place.
+    """
+    deleted = []
+    for name in jobs:
+        job = settings.job(name)
+        paths = [settings.table_path(t) for t in job.outputs if not settings.tables[t].external]
+        paths.append(f"{checkpoints_root(settings)}/{name}")
+        for path in paths:
+            if delete_path(spark, path):
+                log.info("full refresh of %s: deleted %s", name, path)
+                deleted.append(path)
+    return deleted
+
+
+def run_continuous(
+    spark: SparkSession,
+    settings: Settings,
+    *,
+    trigger: Trigger,
+    stop: threading.Event,
+    jobs: Sequence[str] | None = None,
+    batch_id: str | None = None,
+) -> RunReport:
+    """Catch up with one batch run, then keep every job's streams running with ``trigger``
+    until ``stop`` is set (or a stream fails); stop them at an increment boundary.
+
+    Jobs without streams (such as maintenance) run once when the streams start. Raises
+    :class:`JobFailedError` if the catch-up run or a stream fails.
+    """
+    if not trigger.continuous:
+        raise ValueError("run_continuous needs a processing-time trigger (Trigger.every)")
+    batch_id = batch_id or new_batch_id()
+    report = run_pipeline(spark, settings, jobs=jobs, batch_id=batch_id)
+    registry = JobRegistry.from_settings(settings)
+    contexts: list[JobContext[Any]] = []
+    try:
+        for name in registry.order(jobs):
+            if not registry.jobs[name].enabled:
+                continue
+            with job_context(spark, settings, name, batch_id=batch_id, trigger=trigger) as ctx:
+                contexts.append(ctx)
+                registry.module(name).run(ctx)
+            log.info("job %s: %d stream(s) running", name, len(ctx.streams))
+        _wait(contexts, stop)
+    finally:
+        stop_gracefully([r for c in contexts for r in c.streams])
+    failed = _collect(contexts, report)
+    if failed is not None:
+        raise JobFailedError(failed.job, failed.error or "stream failed", report)
+    return report
+
+
+def _wait(contexts: Sequence[JobContext[Any]], stop: threading.Event) -> None:
+    """Until ``stop`` is set or one of the streams is no longer active."""
+    runs = [r for c in contexts for r in c.streams if r.query is not None]
+    while not stop.wait(0.5):
+        if any(not r.query.isActive for r in runs if r.query is not None):
+            return
+
+
+def _stream_error(run: StreamRun) -> str | None:
+    if run.error is not None:
+        return f"{type(run.error).__name__}: {run.error}"
+    exc = run.query.exception() if run.query is not None else None
+    return None if exc is None else f"StreamingQueryException: {exc}"
+
+
+def _collect(contexts: Sequence[JobContext[Any]], report: RunReport) -> JobResult | None:
+    """Add each job's continuous-phase result to ``report``; return the first failure."""
+    failed = None
+    for ctx in contexts:
+        ctx.stream_summary()
+        ctx.result.job = f"{ctx.job} (continuous)"
+        errors = [e for e in (_stream_error(r) for r in ctx.streams) if e]
+        if errors:
+            ctx.result.status, ctx.result.error = "failed", "; ".join(errors)
+            failed = failed or ctx.result
+        report.jobs.append(ctx.result)
+    return failed

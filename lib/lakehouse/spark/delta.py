@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from delta.tables import DeltaTable
     from pyspark.sql import DataFrame, SparkSession
 
-    from lakehouse.writes.idempotency import BatchWrites
+    from lakehouse.writes.idempotency import Writes
 
 __all__ = [
     "DeltaTableRef",
@@ -166,7 +166,7 @@ def insert_new_rows(
     keys: Sequence[str],
     *,
     partition_by: Sequence[str] = (),
-    writes: BatchWrites | None = None,
+    writes: Writes | None = None,
     table: str | None = None,
 ) -> int:
     """Insert the rows of ``df`` whose ``keys`` are not in the table yet; return how many.

@@ -37,7 +37,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from lakehouse.spark.session import session_conf
 from lakehouse.spark.sql import validate_identifier
@@ -56,6 +56,7 @@ __all__ = [
     "BatchWrites",
     "LandingFile",
     "TxnIdentity",
+    "Writes",
     "batch_commits",
     "commit_metadata",
     "list_landing_files",
@@ -79,27 +80,33 @@ class TxnIdentity:
     batch_id: str
     table: str
     version: int
+    #: A streaming query's identity (``<source>/<query id>``): the app id is then stable
+    #: across runs and ``version`` is the query's micro-batch id (the increment), Delta's
+    #: documented ``foreachBatch`` pattern. None: one identity per batch, ``version`` = step.
+    stream: str | None = None
 
     @property
     def app_id(self) -> str:
+        if self.stream is not None:
+            return f"lakehouse/{self.job}/{self.table}/{self.stream}"
         return f"lakehouse/{self.job}/{self.table}/{self.batch_id}"
 
     @property
     def user_metadata(self) -> str:
-        return json.dumps(
-            {
-                "job": self.job,
-                "batch_id": self.batch_id,
-                "table": self.table,
-                "app_id": self.app_id,
-                "txn_version": self.version,
-            },
-            sort_keys=True,
-        )
+        meta: dict[str, Any] = {
+            "job": self.job,
+            "batch_id": self.batch_id,
+            "table": self.table,
+            "app_id": self.app_id,
+            "txn_version": self.version,
+        }
+        if self.stream is not None:
+            meta["increment"] = self.version
+        return json.dumps(meta, sort_keys=True)
 
     def next(self) -> TxnIdentity:
         """The identity of the next write to the same table in the same batch."""
-        return TxnIdentity(self.job, self.batch_id, self.table, self.version + 1)
+        return TxnIdentity(self.job, self.batch_id, self.table, self.version + 1, self.stream)
 
     def writer_options(self) -> dict[str, str]:
         """Options for ``DataFrameWriter``: ``txnAppId``, ``txnVersion``, ``userMetadata``."""
@@ -170,6 +177,16 @@ def txn_identity(job: str, batch_id: str, *, table: str, step: int = 0) -> TxnId
     if step < 0:
         raise ValueError(f"step must be >= 0; found {step}")
     return TxnIdentity(job, batch_id, table, step)
+
+
+class Writes(Protocol):
+    """What writers accept to run a write under an idempotent identity: a run's
+    :class:`BatchWrites`, or one increment of a stream
+    (:class:`~lakehouse.pipeline.incremental.Increment`)."""
+
+    def run(self, spark: SparkSession, table: str, operation: Callable[[], R]) -> R:
+        """Run ``operation`` (a write to ``table``) under the next identity of ``table``."""
+        ...
 
 
 @dataclass
