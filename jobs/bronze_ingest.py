@@ -1,33 +1,47 @@
 """Landing files -> bronze Delta tables, append-only, with ingestion metadata.
 
-Every landing record ends up in exactly one place: the bronze table of its feed
-(all columns kept as raw strings, plus ``_ingest_time``, ``_source_file``, ``_batch_id``)
-or the bronze quarantine table (the raw record and a reason). The job counts the
-non-blank input lines independently of the parser and fails unless
-``input = accepted + quarantined``. Files already ingested are skipped, so a re-run
-reads nothing twice.
+Each feed is a stream over its landing glob (:meth:`~lakehouse.pipeline.JobContext.stream_files`):
+a run reads only the files that arrived since the last run, found by Spark's file source
+and its checkpoint, not by scanning bronze. Each increment is written with Delta's
+idempotent identity, so a crash at any point followed by a re-run commits nothing twice.
+
+Every landing record ends up in exactly one place: the bronze table of its feed (all
+columns kept as raw strings, plus ``_ingest_time``, ``_source_file``, ``_batch_id``) or the
+bronze quarantine table (the raw record and a reason). Input lines are counted per file
+independently of the parser, and each file must reconcile (``input = accepted +
+quarantined``). A file that cannot be read as its format (empty, compressed, UTF-16,
+binary) or whose records do not reconcile (a JSON array on one line) is quarantined *as a
+file* (path, reason, size) and the rest of the increment proceeds. A landing file changed
+after it was ingested (new size or modification time) is not ingested again: it is
+quarantined as a file with the reason "changed after ingestion" and shows in the run
+report; deliver changes as new files.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from lakehouse.config import Identifier, JobSettings, Settings
+from lakehouse.config import Identifier, JobSettings
 from lakehouse.pipeline import JobContext
+from lakehouse.pipeline.incremental import Increment
 from lakehouse.quality import SchemaDriftError, to_quarantine
 from lakehouse.spark.delta import is_delta_table
+from lakehouse.spark.fs import FileInfo, glob_files, read_head
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 JOB = "bronze_ingest"
+log = logging.getLogger(__name__)
 CORRUPT = "_corrupt_record"
 #: The columns of each landing feed (the contract the landing files are held to).
 CUSTOMER_COLUMNS = ("customer_id", "name", "email", "city", "tier", "op", "updated_at")
@@ -67,13 +81,30 @@ class BronzeSource(BaseModel):
     #: Accept landing files whose columns differ from the bronze table's (new columns are
     #: added, missing ones become NULL). Off by default: drift is rejected with a clear error.
     schema_evolution: bool = False
+    #: The feed's name: its checkpoint folder and its streams' identity. Default
+    #: ``<entity>_<format>``.
+    name: Identifier | None = None
+
+    @property
+    def stream_name(self) -> str:
+        return self.name or f"{self.entity}_{self.format}"
 
 
 class Config(JobSettings):
-    """``conf/jobs/bronze_ingest.yaml``: the landing feeds and the bronze quarantine."""
+    """``conf/jobs/bronze_ingest.yaml``: the landing feeds, the bronze quarantine and the
+    landing ledger (every ingested file's path, size and modification time)."""
 
     sources: list[BronzeSource]
     quarantine_table: Identifier = "quarantine_bronze"
+    ledger_table: Identifier = "landing_ledger"
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        names = [s.stream_name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"sources: two feeds named {dupes}; give each a distinct name:")
+        return self
 
     def declared_tables(self) -> dict[str, str]:
         found = super().declared_tables()
@@ -175,42 +206,54 @@ def rejection_reason(columns: Sequence[str], fmt: str) -> Column:
 
 # ----------------------------------------------------------------------------- IO
 
-
-def _glob(spark: SparkSession, pattern: str) -> list[str]:
-    """Files matching ``pattern`` through Hadoop's FileSystem (local, s3a, hdfs alike)."""
-    jvm = spark.sparkContext._jvm
-    if jvm is None:
-        raise RuntimeError("the SparkSession has no JVM gateway (was it stopped?)")
-    hpath = jvm.org.apache.hadoop.fs.Path(pattern)
-    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    statuses = fs.globStatus(hpath) or []
-    return sorted(str(s.getPath().toUri().toString()) for s in statuses if s.isFile())
-
-
-def _normalise(path: str) -> str:
-    return path.replace("file:///", "file:/", 1)
+#: Columns of the landing ledger: one row per landing file handled (ingested, quarantined as
+#: a file, or found changed after ingestion).
+LEDGER_SCHEMA = StructType(
+    [
+        StructField("path", StringType(), False),
+        StructField("size", LongType(), False),
+        StructField("modified_ms", LongType(), False),
+        StructField("source", StringType(), False),
+        StructField("status", StringType(), False),
+        StructField("batch_id", StringType(), False),
+    ]
+)
 
 
-def ingested_files(spark: SparkSession, settings: Settings, cfg: Config) -> set[str]:
-    """Landing files already recorded in the bronze tables or the bronze quarantine."""
-    seen: set[str] = set()
-    for name in sorted({s.table for s in cfg.sources}):
-        path = settings.table_path(name)
-        if is_delta_table(spark, path):
-            rows = spark.read.format("delta").load(path).select("_source_file").distinct().collect()
-            seen.update(_normalise(r[0]) for r in rows if r[0])
-    qpath = settings.table_path(cfg.quarantine_table)
-    if is_delta_table(spark, qpath):
-        rows = (
-            spark.read.format("delta")
-            .load(qpath)
-            .where(F.col("stage") == JOB)
-            .select("source")
-            .distinct()
-            .collect()
-        )
-        seen.update(_normalise(r[0]) for r in rows if r[0])
-    return seen
+def screen_file(head: bytes, size: int) -> str | None:
+    """Why a landing file cannot be read as text at all, from its size and first bytes;
+    None when it can.
+
+    Examples
+    --------
+    >>> screen_file(b"", 0)
+    'empty file (0 bytes)'
+    >>> screen_file(b"\\x1f\\x8b\\x08", 120)
+    'compressed file (gzip): landing files must be plain UTF-8 text'
+    >>> screen_file(b"order_id,customer_id", 80) is None
+    True
+    """
+    if size == 0:
+        return "empty file (0 bytes)"
+    if head.startswith(b"\x1f\x8b"):
+        return "compressed file (gzip): landing files must be plain UTF-8 text"
+    if head.startswith(b"PK\x03\x04"):
+        return "compressed file (zip): landing files must be plain UTF-8 text"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16 text: landing files must be UTF-8"
+    if b"\x00" in head:
+        return "binary content (NUL bytes): not a text file"
+    return None
+
+
+def _screen(spark: SparkSession, file: FileInfo) -> str | None:
+    from py4j.protocol import Py4JJavaError
+
+    try:
+        head = read_head(spark, file.path) if file.size else b""
+    except Py4JJavaError as exc:
+        return f"file cannot be opened: {str(exc.java_exception)[:300]}"
+    return screen_file(head, file.size)
 
 
 def csv_header(spark: SparkSession, file: str) -> list[str]:
@@ -326,68 +369,283 @@ def read_landing(
     return out
 
 
-def count_input_records(spark: SparkSession, files: list[str], fmt: str) -> int:
-    """Non-blank lines, minus one header per CSV file: counted without the parser."""
-    lines = spark.read.text(files).where(F.trim(F.col("value")) != "").count()
-    return int(lines - (len(files) if fmt == "csv" else 0))
+def input_lines_per_file(spark: SparkSession, files: list[str], fmt: str) -> dict[str, int]:
+    """Input records per file, counted without the parser: lines with content (for JSON,
+    anything but whitespace and NUL, which Spark's reader skips too), minus the header of
+    each CSV file."""
+    value = F.col("value")
+    if fmt == "csv":
+        content = F.trim(value) != ""
+    else:
+        content = F.regexp_replace(value, "[\\s\\x00\\uFEFF]", "") != ""
+    rows = (
+        spark.read.text(files)
+        .where(content)
+        .groupBy(F.col("_metadata.file_path").alias("f"))
+        .count()
+        .collect()
+    )
+    header = 1 if fmt == "csv" else 0
+    return {r["f"]: int(r["count"]) - header for r in rows}
 
 
-def _ingest_source(
-    ctx: JobContext[Config], source: BronzeSource, files: list[str], ingest_time: datetime
-) -> dict[str, int]:
-    """Parse, split and append one feed's new files; returns its counts."""
-    columns = landing_columns(ctx.spark, files, source)
-    parsed = read_landing(ctx.spark, files, source, columns).persist()
-    try:
-        out = transform(
-            parsed,
-            entity=source.entity,
-            fmt=source.format,
-            batch_id=ctx.batch_id,
-            ingest_time=ingest_time,
+@dataclass
+class FeedIncrement:
+    """What one increment of one feed produced: rows to write and the files set aside."""
+
+    accepted: DataFrame | None = None
+    quarantined: DataFrame | None = None
+    #: Files quarantined as a whole: path -> (reason, size in bytes).
+    rejected_files: dict[str, tuple[str, int]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _parse(
+    spark: SparkSession,
+    source: BronzeSource,
+    paths: list[str],
+    *,
+    batch_id: str,
+    ingest_time: datetime,
+) -> FeedIncrement:
+    """Parse readable files, split rows, reconcile each file; set aside files that do not."""
+    columns = landing_columns(spark, paths, source)
+    parsed = read_landing(spark, paths, source, columns).persist()
+    lines = input_lines_per_file(spark, paths, source.format)
+    parsed_rows = {
+        r["_source_file"]: int(r["count"]) for r in parsed.groupBy("_source_file").count().collect()
+    }
+    out = FeedIncrement()
+    for f in sorted(set(lines) | set(parsed_rows)):
+        n_lines, n_rows = max(lines.get(f, 0), 0), parsed_rows.get(f, 0)
+        if n_lines != n_rows:
+            out.rejected_files[f] = (
+                f"records do not reconcile: {n_lines} input lines, {n_rows} records parsed "
+                "(e.g. a JSON array on one line, or lines the reader skips)",
+                -1,
+            )
+    kept = parsed.where(~F.col("_source_file").isin(sorted(out.rejected_files)))
+    split = transform(
+        kept, entity=source.entity, fmt=source.format, batch_id=batch_id, ingest_time=ingest_time
+    )
+    data_cols = [c for c in parsed.columns if c not in (CORRUPT, "_source_file")]
+    n_bad = kept.where(rejection_reason(data_cols, source.format).isNotNull()).count()
+    n_in = sum(v for f, v in lines.items() if f not in out.rejected_files)
+    out.accepted, out.quarantined = split.accepted, split.quarantined
+    out.counts = {"input": n_in, "accepted": kept.count() - n_bad, "quarantined": n_bad}
+    return out
+
+
+def _file_rejects(
+    spark: SparkSession, rejected: dict[str, tuple[str, int]], *, batch_id: str
+) -> DataFrame:
+    """Files set aside whole, in the quarantine shape (the record says it was a file)."""
+    rows = [(path, reason, size) for path, (reason, size) in sorted(rejected.items())]
+    df = spark.createDataFrame(rows, "path string, reason string, size long")
+    size = F.when(F.col("size") >= 0, F.concat(F.col("size").cast("string"), F.lit(" bytes")))
+    return to_quarantine(
+        df,
+        stage=JOB,
+        reason=F.col("reason"),
+        source=F.col("path"),
+        record=F.concat(
+            F.lit("whole file not ingested"),
+            F.coalesce(F.concat(F.lit(" ("), size, F.lit(")")), F.lit("")),
+        ),
+        batch_id=batch_id,
+    )
+
+
+def _ledger_rows(
+    spark: SparkSession,
+    files: Sequence[FileInfo],
+    status: dict[str, str],
+    *,
+    source: str,
+    batch_id: str,
+) -> DataFrame:
+    rows = [
+        (f.path, f.size, f.modified_ms, source, status.get(f.path, "ingested"), batch_id)
+        for f in files
+    ]
+    return spark.createDataFrame(rows, LEDGER_SCHEMA)
+
+
+def _write_increment(
+    ctx: JobContext[Config],
+    source: BronzeSource,
+    inc: Increment,
+    files: list[FileInfo],
+    feed: FeedIncrement,
+) -> None:
+    """Quarantine, bronze rows, then the ledger: each under the increment's identity."""
+    cfg = ctx.config
+    rejects = feed.quarantined
+    if feed.rejected_files:
+        by_file = _file_rejects(ctx.spark, feed.rejected_files, batch_id=ctx.batch_id)
+        rejects = by_file if rejects is None else rejects.unionByName(by_file)
+    if rejects is not None and feed.counts.get("quarantined", 0) + len(feed.rejected_files):
+        inc.save(
+            cfg.quarantine_table,
+            rejects.write.format("delta").mode("append"),
+            ctx.output_path(cfg.quarantine_table),
         )
-        n_in = count_input_records(ctx.spark, files, source.format)
-        data_cols = [c for c in parsed.columns if c not in (CORRUPT, "_source_file")]
-        n_bad = parsed.where(rejection_reason(data_cols, source.format).isNotNull()).count()
-        n_ok = parsed.count() - n_bad
-        ctx.result.check_reconciled(rows_in=n_in, accepted=n_ok, quarantined=n_bad)
-        # Idempotent writes (issue 7): re-running this batch after a crash skips the
-        # appends that already committed (Delta txnAppId/txnVersion per batch + step).
-        writer = out.accepted.write.format("delta").mode("append")
+    if feed.accepted is not None and feed.counts.get("accepted", 0):
+        writer = feed.accepted.write.format("delta").mode("append")
         if source.schema_evolution:
             writer = writer.option("mergeSchema", "true")
-        ctx.writes.save(source.table, writer, ctx.output_path(source.table))
-        if n_bad:
-            quarantine = ctx.config.quarantine_table
-            ctx.writes.save(
-                quarantine,
-                out.quarantined.write.format("delta").mode("append"),
-                ctx.output_path(quarantine),
+        inc.save(source.table, writer, ctx.output_path(source.table))
+    status = {p: f"quarantined: {reason}" for p, (reason, _) in feed.rejected_files.items()}
+    ledger = _ledger_rows(
+        ctx.spark, files, status, source=source.stream_name, batch_id=ctx.batch_id
+    )
+    inc.save(
+        cfg.ledger_table,
+        ledger.write.format("delta").mode("append"),
+        ctx.output_path(cfg.ledger_table),
+    )
+
+
+def _ingest(ctx: JobContext[Config], source: BronzeSource, inc: Increment) -> None:
+    """One increment of one feed: the new files Spark's file source handed out."""
+    files = [
+        FileInfo(r["path"], int(r["length"]), int(r["modified_ms"]))
+        for r in inc.df.select(
+            "path", "length", F.unix_millis("modificationTime").alias("modified_ms")
+        ).collect()
+    ]
+    files.sort(key=lambda f: f.path)
+    feed = FeedIncrement(counts={"input": 0, "accepted": 0, "quarantined": 0})
+    readable = []
+    for f in files:
+        reason = _screen(ctx.spark, f)
+        if reason:
+            feed.rejected_files[f.path] = (reason, f.size)
+        else:
+            readable.append(f.path)
+    if readable:
+        parsed = _parse(
+            ctx.spark,
+            source,
+            readable,
+            batch_id=ctx.batch_id,
+            ingest_time=datetime.now().replace(microsecond=0),
+        )
+        parsed.rejected_files.update(feed.rejected_files)
+        feed = parsed
+    ctx.result.check_reconciled(
+        rows_in=feed.counts["input"],
+        accepted=feed.counts["accepted"],
+        quarantined=feed.counts["quarantined"],
+    )
+    _write_increment(ctx, source, inc, files, feed)
+    for path, (reason, _) in sorted(feed.rejected_files.items()):
+        log.warning("%s: landing file %s quarantined as a file: %s", JOB, path, reason)
+    _add_counts(ctx, source, {**feed.counts, "files": len(files),
+                              "files_quarantined": len(feed.rejected_files)})  # fmt: skip
+    inc.rows_read = feed.counts["input"]
+    inc.rows_written = feed.counts["accepted"]
+
+
+def _add_counts(ctx: JobContext[Config], source: BronzeSource, counts: dict[str, int]) -> None:
+    per_source = ctx.result.details.setdefault("sources", {})
+    key = f"{source.table}<-{source.glob}"
+    total = per_source.setdefault(key, dict.fromkeys(counts, 0))
+    for k, v in counts.items():
+        total[k] = total.get(k, 0) + v
+    ctx.result.rows_in += counts["input"]
+    ctx.result.rows_written += counts["accepted"]
+    ctx.result.rows_quarantined += counts["quarantined"]
+
+
+# ------------------------------------------------------------------ changed files
+
+
+def changed_files(
+    known: dict[str, tuple[int, int]], listed: Sequence[FileInfo]
+) -> list[tuple[FileInfo, str]]:
+    """Listed files the ledger knows with another size or modification time (pure).
+
+    Examples
+    --------
+    >>> f = FileInfo("file:/l/a.csv", 12, 2000)
+    >>> [r for _, r in changed_files({"file:/l/a.csv": (10, 1000)}, [f])]
+    ['landing file changed after ingestion (10 -> 12 bytes); not ingested again: deliver changes as a new file']
+    >>> changed_files({"file:/l/a.csv": (12, 2000)}, [f])
+    []
+    """
+    out = []
+    for f in listed:
+        seen = known.get(f.path)
+        if seen is not None and seen != (f.size, f.modified_ms):
+            out.append(
+                (
+                    f,
+                    f"landing file changed after ingestion ({seen[0]} -> {f.size} bytes); not "
+                    "ingested again: deliver changes as a new file",
+                )
             )
-    finally:
-        parsed.unpersist()
-    return {"files": len(files), "input": n_in, "accepted": n_ok, "quarantined": n_bad}
+    return out
+
+
+def _known_files(ctx: JobContext[Config]) -> dict[str, tuple[int, int]]:
+    """Each file's size and modification time as the ledger last recorded them."""
+    path = ctx.output_path(ctx.config.ledger_table)
+    if not is_delta_table(ctx.spark, path):
+        return {}
+    rows = (
+        ctx.spark.read.format("delta")
+        .load(path)
+        .groupBy("path")
+        .agg(F.max_by(F.struct("size", "modified_ms"), "modified_ms").alias("last"))
+        .collect()
+    )
+    return {r["path"]: (int(r["last"]["size"]), int(r["last"]["modified_ms"])) for r in rows}
+
+
+def _flag_changed(ctx: JobContext[Config]) -> None:
+    """Quarantine (as files) landing files rewritten after ingestion, once each."""
+    cfg = ctx.config
+    known = _known_files(ctx)
+    if not known:
+        return
+    changed: list[tuple[FileInfo, str, str]] = []
+    for source in cfg.sources:
+        listed = glob_files(ctx.spark, _pattern(ctx, source))
+        changed += [(f, reason, source.stream_name) for f, reason in changed_files(known, listed)]
+    if not changed:
+        return
+    rejects = _file_rejects(
+        ctx.spark, {f.path: (reason, f.size) for f, reason, _ in changed}, batch_id=ctx.batch_id
+    )
+    ctx.writes.save(
+        cfg.quarantine_table,
+        rejects.write.format("delta").mode("append"),
+        ctx.output_path(cfg.quarantine_table),
+    )
+    rows = [
+        (f.path, f.size, f.modified_ms, name, "changed after ingestion", ctx.batch_id)
+        for f, _, name in changed
+    ]
+    ctx.writes.save(
+        cfg.ledger_table,
+        ctx.spark.createDataFrame(rows, LEDGER_SCHEMA).write.format("delta").mode("append"),
+        ctx.output_path(cfg.ledger_table),
+    )
+    for f, reason, _ in changed:
+        log.warning("%s: %s: %s", JOB, f.path, reason)
+    ctx.result.details["changed_files"] = [{"path": f.path, "reason": r} for f, r, _ in changed]
+
+
+def _pattern(ctx: JobContext[Config], source: BronzeSource) -> str:
+    return ctx.settings.landing_path.rstrip("/") + "/" + source.glob
 
 
 def run(ctx: JobContext[Config]) -> None:
-    cfg = ctx.config
+    _flag_changed(ctx)
+    for source in ctx.config.sources:
+        ctx.stream_files(source.stream_name, _pattern(ctx, source), partial(_ingest, ctx, source))
     result = ctx.result
-    ingest_time = datetime.now().replace(microsecond=0)
-    seen = ingested_files(ctx.spark, ctx.settings, cfg)
-    per_source: dict[str, dict[str, int]] = {}
-    for source in cfg.sources:
-        pattern = ctx.settings.landing_path.rstrip("/") + "/" + source.glob
-        files = [f for f in _glob(ctx.spark, pattern) if _normalise(f) not in seen]
-        key = f"{source.table}<-{source.glob}"
-        if not files:
-            per_source[key] = {"files": 0, "input": 0, "accepted": 0, "quarantined": 0}
-            continue
-        counts = _ingest_source(ctx, source, files, ingest_time)
-        per_source[key] = counts
-        result.rows_in += counts["input"]
-        result.rows_written += counts["accepted"]
-        result.rows_quarantined += counts["quarantined"]
-    result.details["sources"] = per_source
     result.check_reconciled(
         rows_in=result.rows_in, accepted=result.rows_written, quarantined=result.rows_quarantined
     )

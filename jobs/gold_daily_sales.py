@@ -1,79 +1,64 @@
-"""Silver orders x current customers x products -> ``fact_sales`` and ``daily_revenue``.
+"""Silver -> gold: ``fact_sales`` (partitioned by day) and ``daily_revenue``.
 
-``fact_sales`` is partitioned by ``order_date``; each order carries the attributes of
-its customer's *current* version (``is_current``) and of its product. Orders whose
-customer has no current version (deleted, or never seen) keep NULL attributes rather
+Each order in ``fact_sales`` carries the customer version **in effect at its order time**
+(an as-of join on ``[valid_from, valid_to)`` of ``dim_customer``), with that version's
+surrogate key ``customer_sk``, and its product's category. An order whose customer had no
+version at that time (not yet created, or deleted) keeps NULL customer attributes rather
 than being dropped: facts are never lost to a dimension gap.
 
-By default gold is rebuilt whole from silver on every run. With
-``jobs.gold_daily_sales.recompute_days: N`` (once gold exists) only the newest N days of
-``order_date`` are recomputed and replaced (Delta ``replaceWhere``); the orders read is
-restricted to those partitions and checked by the orders table's ``pruning_guard``.
+The job is incremental; each run, in this order:
+
+1. ``dim_customer``'s Change Data Feed names the customers whose history changed since the
+   last run (a late event can change which version was in effect for orders already
+   loaded). Their facts are recomputed and only the rows that differ are updated, with a
+   MERGE restricted to the dates of those rows (an ``IN`` list, not a chain of ORs).
+2. ``products``' Change Data Feed does the same for products whose category changed.
+3. New ``orders`` (Delta's streaming source) are joined and appended.
+4. ``fact_sales``' own Change Data Feed names the order dates that changed;
+   ``daily_revenue`` is recomputed for exactly those dates (a read of just their
+   partitions, checked by ``fact_sales``' ``pruning_guard``) and replaced with
+   ``replaceWhere order_date IN (...)``.
+
+With nothing new, no stream has an increment and nothing is written.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
+from functools import partial
 from typing import TYPE_CHECKING
 
-from pydantic import Field
+from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from lakehouse.config import Identifier, JobSettings
 from lakehouse.pipeline import JobContext
+from lakehouse.pipeline.incremental import Increment
 from lakehouse.spark.delta import is_delta_table
-from lakehouse.tuning.pruning import (
-    PartitionRange,
-    check_pruning,
-    partition_values,
-    read_partitions,
-)
+from lakehouse.tuning.pruning import PartitionRange, check_pruning
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 JOB = "gold_daily_sales"
-
-
-@dataclass(frozen=True)
-class GoldOutput:
-    fact: DataFrame
-    daily: DataFrame
-
-
-def transform(orders: DataFrame, customers: DataFrame, products: DataFrame) -> GoldOutput:
-    """Build the sales fact and its daily aggregate (pure: no IO)."""
-    current = customers.where(F.col("is_current")).select(
-        "customer_id",
-        F.col("city").alias("customer_city"),
-        F.col("tier").alias("customer_tier"),
-    )
-    prods = products.select("product_id", F.col("category").alias("product_category"))
-    fact = (
-        orders.join(current, "customer_id", "left")
-        .join(prods, "product_id", "left")
-        .select(
-            "order_id",
-            "order_date",
-            "order_ts",
-            "customer_id",
-            "customer_city",
-            "customer_tier",
-            "product_id",
-            "product_category",
-            "quantity",
-            "unit_price",
-            "amount",
-        )
-    )
-    daily = fact.groupBy("order_date").agg(
-        F.count("*").alias("orders"),
-        F.sum("quantity").cast("long").alias("units"),
-        F.sum("amount").cast("decimal(18,2)").alias("revenue"),
-        F.countDistinct("customer_id").alias("customers"),
-    )
-    return GoldOutput(fact=fact, daily=daily)
+#: The columns of ``fact_sales``, in order.
+FACT_COLUMNS = (
+    "order_id",
+    "order_date",
+    "order_ts",
+    "customer_id",
+    "customer_sk",
+    "customer_city",
+    "customer_tier",
+    "product_id",
+    "product_category",
+    "quantity",
+    "unit_price",
+    "amount",
+)
+#: Columns a correction may change (everything that comes from a dimension).
+DIMENSION_COLUMNS = ("customer_sk", "customer_city", "customer_tier", "product_category")
 
 
 class Config(JobSettings):
@@ -84,85 +69,200 @@ class Config(JobSettings):
     products_table: Identifier = "products"
     fact_table: Identifier = "fact_sales"
     daily_table: Identifier = "daily_revenue"
-    #: None: rebuild gold whole from silver every run. N: once gold exists, recompute only
-    #: the newest N days of order_date (replaceWhere), reading just those partitions of
-    #: the orders table under its pruning_guard. Orders older than the window that arrive
-    #: late are not picked up until a full rebuild (recompute_days: null).
-    recompute_days: int | None = Field(default=None, ge=1, le=36_600)
 
 
-def _window(spark: SparkSession, orders_path: str, days: int) -> PartitionRange | None:
-    """The newest ``days`` days of ``order_date`` in the orders table (from the Delta log)."""
-    row = partition_values(spark, orders_path).agg(F.max("order_date").alias("hi")).first()
-    if row is None or row["hi"] is None:
-        return None
-    hi: date = row["hi"]
-    return PartitionRange("order_date", hi - timedelta(days=days - 1), hi)
+@dataclass(frozen=True)
+class GoldOutput:
+    fact: DataFrame
+    daily: DataFrame
 
 
-def _read_orders(ctx: JobContext[Config], window: PartitionRange | None) -> DataFrame:
-    """All orders, or only the window's partitions under the table's pruning guard."""
+def customer_versions(customers: DataFrame) -> DataFrame:
+    """Each customer version with its surrogate key (a hash of the key and ``valid_from``)."""
+    return customers.select(
+        F.col("customer_id").alias("_cid"),
+        F.col("valid_from").alias("_from"),
+        F.col("valid_to").alias("_to"),
+        F.xxhash64("customer_id", "valid_from").alias("customer_sk"),
+        F.col("city").alias("customer_city"),
+        F.col("tier").alias("customer_tier"),
+    )
+
+
+def facts(orders: DataFrame, customers: DataFrame, products: DataFrame) -> DataFrame:
+    """Orders with the customer version in effect at ``order_ts`` and the product category
+    (pure: no IO). Every order gives exactly one fact row."""
+    versions = customer_versions(customers)
+    in_effect = (
+        (F.col("customer_id") == F.col("_cid"))
+        & (F.col("order_ts") >= F.col("_from"))
+        & (F.col("_to").isNull() | (F.col("order_ts") < F.col("_to")))
+    )
+    prods = products.select("product_id", F.col("category").alias("product_category"))
+    return (
+        orders.join(versions, in_effect, "left")
+        .join(prods, "product_id", "left")
+        .select(*FACT_COLUMNS)
+    )
+
+
+def daily_revenue(fact: DataFrame) -> DataFrame:
+    """Orders, units, revenue and distinct customers per ``order_date`` (pure)."""
+    return fact.groupBy("order_date").agg(
+        F.count("*").alias("orders"),
+        F.sum("quantity").cast("long").alias("units"),
+        F.sum("amount").cast("decimal(18,2)").alias("revenue"),
+        F.countDistinct("customer_id").alias("customers"),
+    )
+
+
+def transform(orders: DataFrame, customers: DataFrame, products: DataFrame) -> GoldOutput:
+    """The whole of gold from silver (pure): what the increments add up to."""
+    fact = facts(orders, customers, products)
+    return GoldOutput(fact=fact, daily=daily_revenue(fact))
+
+
+def differing(recomputed: DataFrame, stored: DataFrame) -> DataFrame:
+    """Rows of ``recomputed`` whose dimension columns differ (NULL-safe) from the stored fact
+    row of the same order (pure)."""
+    old = stored.select("order_id", *[F.col(c).alias(f"_old_{c}") for c in DIMENSION_COLUMNS])
+    same = [F.col(c).eqNullSafe(F.col(f"_old_{c}")) for c in DIMENSION_COLUMNS]
+    all_same = same[0]
+    for cond in same[1:]:
+        all_same = all_same & cond
+    return recomputed.join(old, "order_id", "inner").where(~all_same).select(*FACT_COLUMNS)
+
+
+def _dates_in(column: str, dates: list[date]) -> str:
+    """``column IN (DATE'…', …)``: a replaceWhere / MERGE predicate from dates read back from
+    a table (ISO literals, never user text)."""
+    values = ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(set(dates)))
+    return f"{column} IN ({values})"
+
+
+# ----------------------------------------------------------------------------- IO
+
+
+def _read(spark: SparkSession, ctx: JobContext[Config], table: str) -> DataFrame:
+    return spark.read.format("delta").load(ctx.input_path(table))
+
+
+def _correct(ctx: JobContext[Config], inc: Increment, key: str) -> None:
+    """Recompute the facts of the dimension keys an increment of a change feed names, and
+    update the fact rows that differ."""
     cfg = ctx.config
-    if window is None:
-        return ctx.read(cfg.orders_table)
-    # Only the window's partitions; the guard (tables.<orders>.pruning_guard) proves the
-    # scan stayed inside them, from the executed scan's metrics.
-    path = ctx.input_path(cfg.orders_table)
-    orders = read_partitions(ctx.spark, path, window)
-    ctx.result.reads[cfg.orders_table] = check_pruning(
-        orders,
-        table=cfg.orders_table,
-        path=path,
-        declared=window,
-        policy=ctx.settings.tables[cfg.orders_table].pruning_guard,
+    spark = inc.spark
+    fact_path = ctx.output_path(cfg.fact_table)
+    if not is_delta_table(spark, fact_path):
+        return  # nothing loaded yet: the orders stream joins with the dimension as it is
+    keys = inc.df.select(key).where(F.col(key).isNotNull()).distinct().persist()
+    try:
+        inc.rows_read = keys.count()
+        stored = spark.read.format("delta").load(fact_path).join(keys, key, "left_semi")
+        orders = _read(spark, ctx, cfg.orders_table).join(keys, key, "left_semi")
+        recomputed = facts(
+            orders,
+            _read(spark, ctx, cfg.customers_table),
+            _read(spark, ctx, cfg.products_table),
+        )
+        changed = differing(recomputed, stored).persist()
+    finally:
+        keys.unpersist()
+    try:
+        # counted before the MERGE: writing fact_sales invalidates the cached rows
+        n_changed = changed.count()
+        dates = [r[0] for r in changed.select("order_date").distinct().collect()]
+        if dates:
+            condition = f"t.order_id = s.order_id AND {_dates_in('t.order_date', dates)}"
+
+            def merge() -> None:
+                (
+                    DeltaTable.forPath(spark, fact_path)
+                    .alias("t")
+                    .merge(changed.alias("s"), condition)
+                    .whenMatchedUpdate(set={c: f"s.{c}" for c in DIMENSION_COLUMNS})
+                    .execute()
+                )
+
+            inc.run(spark, cfg.fact_table, merge)
+            inc.rows_written = n_changed
+    finally:
+        changed.unpersist()
+    _count(ctx, f"corrected_by_{key}", inc.rows_written, read=inc.rows_read)
+
+
+def _load(ctx: JobContext[Config], inc: Increment) -> None:
+    """Append the facts of new orders."""
+    cfg = ctx.config
+    spark = inc.spark
+    fact = facts(
+        inc.df,
+        _read(spark, ctx, cfg.customers_table),
+        _read(spark, ctx, cfg.products_table),
+    ).persist()
+    try:
+        n = fact.count()
+        partition_by = ctx.settings.tables[cfg.fact_table].partition_by
+        out = fact.repartition(*partition_by) if partition_by else fact
+        inc.save(
+            cfg.fact_table,
+            out.write.format("delta").mode("append").partitionBy(*partition_by),
+            ctx.output_path(cfg.fact_table),
+        )
+    finally:
+        fact.unpersist()
+    inc.rows_read = inc.rows_written = n
+    _count(ctx, "orders_loaded", n, read=n)
+    ctx.result.check_reconciled(rows_in=n, accepted=n, quarantined=0)
+
+
+def _aggregate(ctx: JobContext[Config], inc: Increment) -> None:
+    """Recompute ``daily_revenue`` for the dates whose facts changed."""
+    cfg = ctx.config
+    spark = inc.spark
+    dates = [r[0] for r in inc.df.select("order_date").distinct().collect() if r[0] is not None]
+    inc.rows_read = inc.df.count()
+    if not dates:
+        return
+    fact_path = ctx.output_path(cfg.fact_table)
+    touched = spark.read.format("delta").load(fact_path).where(F.col("order_date").isin(dates))
+    # The read must stay inside the changed dates' partitions: the fact table's
+    # pruning_guard checks it from the executed scan's metrics.
+    ctx.result.reads[cfg.fact_table] = check_pruning(
+        touched,
+        table=cfg.fact_table,
+        path=fact_path,
+        declared=PartitionRange("order_date", min(dates), max(dates)),
+        policy=ctx.settings.tables[cfg.fact_table].pruning_guard,
     ).as_report()
-    ctx.result.details["window"] = window.describe()
-    return orders
+    daily = daily_revenue(touched)
+    path = ctx.output_path(cfg.daily_table)
+    writer = daily.write.format("delta").mode("overwrite")
+    if is_delta_table(spark, path):
+        writer = writer.option("replaceWhere", _dates_in("order_date", dates))
+    inc.save(cfg.daily_table, writer, path)
+    inc.rows_written = len(dates)
+    _count(ctx, "dates_recomputed", len(dates), read=inc.rows_read)
 
 
-def _writers(
-    ctx: JobContext[Config], out: GoldOutput, window: PartitionRange | None
-) -> tuple[DataFrameWriter, DataFrameWriter]:
-    """Writers of the fact and the daily table: whole rebuild, or replace just the window."""
-    partition_by = ctx.settings.tables[ctx.config.fact_table].partition_by
-    fact = out.fact.write.format("delta").mode("overwrite").partitionBy(*partition_by)
-    daily = out.daily.write.format("delta").mode("overwrite")
-    if window is None:  # gold is rebuilt whole from silver
-        fact = fact.option("partitionOverwriteMode", "static").option("overwriteSchema", "true")
-        return fact, daily.option("overwriteSchema", "true")
-    # replace just the window (Delta checks every written row matches it)
-    return fact.option("replaceWhere", _sql(window)), daily.option("replaceWhere", _sql(window))
+def _count(ctx: JobContext[Config], what: str, written: int, *, read: int) -> None:
+    details = ctx.result.details
+    details[what] = details.get(what, 0) + written
+    ctx.result.rows_in += read
+    ctx.result.rows_written += written
 
 
 def run(ctx: JobContext[Config]) -> None:
     cfg = ctx.config
-    orders_path = ctx.input_path(cfg.orders_table)
-    fact_path = ctx.output_path(cfg.fact_table)
-    daily_path = ctx.output_path(cfg.daily_table)
-    window = None
-    if cfg.recompute_days is not None and is_delta_table(ctx.spark, fact_path):
-        window = _window(ctx.spark, orders_path, cfg.recompute_days)
-    customers = ctx.read(cfg.customers_table)
-    products = ctx.read(cfg.products_table)
-    orders = _read_orders(ctx, window)
-    out = transform(orders, customers, products)
-    fact_writer, daily_writer = _writers(ctx, out, window)
-    ctx.writes.save(cfg.fact_table, fact_writer, fact_path)
-    ctx.writes.save(cfg.daily_table, daily_writer, daily_path)
-    fact = ctx.spark.read.format("delta").load(fact_path)
-    if window is not None:
-        fact = fact.where(window.filter())
-    n_in = orders.count()
-    n_fact = fact.count()
-    ctx.result.rows_in = n_in
-    ctx.result.rows_written = n_fact
-    ctx.result.check_reconciled(rows_in=n_in, accepted=n_fact, quarantined=0)
-    ctx.result.details["daily_rows"] = ctx.spark.read.format("delta").load(daily_path).count()
-
-
-def _sql(window: PartitionRange) -> str:
-    """The window as a replaceWhere predicate (dates from the Delta log, ISO literals)."""
-    lo, hi = (date.fromisoformat(str(v)) for v in (window.start, window.end))
-    return (
-        f"{window.column} >= DATE'{lo.isoformat()}' AND {window.column} <= DATE'{hi.isoformat()}'"
+    # 1-2: corrections from the dimensions' change feeds. A new checkpoint starts with the
+    # dimension's current snapshot; before the first load (3) there are no facts to correct,
+    # and the load joins every order with the dimension as it is.
+    ctx.stream_table(
+        cfg.customers_table, partial(_correct, ctx, key="customer_id"), change_feed=True
     )
+    ctx.stream_table(cfg.products_table, partial(_correct, ctx, key="product_id"), change_feed=True)
+    # 3: new orders.
+    ctx.stream_table(cfg.orders_table, partial(_load, ctx))
+    # 4: daily_revenue for the dates whose facts changed (fact_sales is this job's output
+    # and its own input: the change feed of what 1-3 wrote).
+    ctx.stream_table(cfg.fact_table, partial(_aggregate, ctx), change_feed=True)

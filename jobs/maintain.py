@@ -9,7 +9,9 @@ unless ``jobs.maintain.allow_retention_below_safety`` is set (and then it is log
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -20,6 +22,7 @@ from pydantic import Field
 from lakehouse.config import Identifier, JobSettings, Settings
 from lakehouse.pipeline import JobContext
 from lakehouse.spark.delta import is_delta_table, table_version
+from lakehouse.spark.fs import read_text, write_text
 from lakehouse.tuning.maintenance import (
     apply_layout,
     changed_partitions,
@@ -58,6 +61,10 @@ class Config(JobSettings):
     #: (min 8). Spark's own default (spark.sql.sources.parallelPartitionDiscovery.parallelism,
     #: 10000) makes VACUUM of a small table run 10000 near-empty tasks.
     vacuum_listing_parallelism: int | None = Field(default=None, ge=1, le=100_000)
+    #: Look for files to VACUUM at most this often per table (0 = every run). Finding them
+    #: lists the whole table directory, the slowest part of a run with nothing new; the
+    #: time of each table's last look is kept in ``<data_root>/_checkpoints/maintain/``.
+    vacuum_interval_hours: float = Field(default=24.0, ge=0, le=87_600)
 
 
 log = logging.getLogger(__name__)
@@ -164,7 +171,10 @@ def _maintain(ctx: JobContext[Config], task: TableTask) -> dict[str, Any]:
         )
         entry["optimize"] = _optimize_details(asdict(report))
         ctx.result.rows_written += report.files_added
-    if task.vacuum:
+    due = _vacuum_due(ctx, task.table)
+    if task.vacuum and due is not None:
+        entry["vacuum"] = {"skipped": due}
+    elif task.vacuum:
         entry["vacuum"] = vacuum(
             ctx.spark,
             task.path,
@@ -173,7 +183,28 @@ def _maintain(ctx: JobContext[Config], task: TableTask) -> dict[str, Any]:
             allow_below_safety=cfg.allow_retention_below_safety,
             listing_parallelism=cfg.vacuum_listing_parallelism,
         )
+        _vacuum_checked(ctx, task.table)
     return entry
+
+
+def _vacuum_state(ctx: JobContext[Config], table: str) -> str:
+    return f"{ctx.checkpoint('vacuum')}/{table}.json"
+
+
+def _vacuum_due(ctx: JobContext[Config], table: str) -> str | None:
+    """None when the table's VACUUM is due; else why it is skipped this run."""
+    interval = ctx.config.vacuum_interval_hours
+    text = read_text(ctx.spark, _vacuum_state(ctx, table)) if interval > 0 else None
+    if not text:
+        return None
+    hours = (time.time() - float(json.loads(text)["checked_at"])) / 3600
+    if hours >= interval:
+        return None
+    return f"looked {hours:.1f} h ago; vacuum_interval_hours is {interval:g}"
+
+
+def _vacuum_checked(ctx: JobContext[Config], table: str) -> None:
+    write_text(ctx.spark, _vacuum_state(ctx, table), json.dumps({"checked_at": time.time()}))
 
 
 def run(ctx: JobContext[Config]) -> None:

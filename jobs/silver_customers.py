@@ -1,22 +1,27 @@
 """Bronze customer change feed -> ``dim_customer``, an SCD Type 2 Delta table.
 
-Rows whose key is NULL, whose ``updated_at`` does not parse, or whose ``op`` is not
-I/U/D are quarantined with a reason; the rest go through :func:`lakehouse.scd2.apply_scd2`
-(ordering by ``updated_at``, deletes on ``op = 'D'``, late events, replays).
+The job reads only the bronze rows appended since its last run (Delta's streaming source
+over ``bronze_customers``) and applies each increment with
+:func:`lakehouse.scd2.apply_scd2`, whose late-event handling makes increments safe in any
+order. Rows whose key is NULL, whose ``updated_at`` does not parse, or whose ``op`` is not
+I/U/D are quarantined with a reason; the rest are applied (ordering by ``updated_at``,
+deletes on ``op = 'D'``, late events, replays).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
 from lakehouse.config import Identifier, JobSettings
 from lakehouse.pipeline import JobContext
+from lakehouse.pipeline.incremental import Increment
 from lakehouse.quality import apply_constraints, to_quarantine
 from lakehouse.scd2 import SCD2Spec, apply_scd2
-from lakehouse.spark.delta import insert_new_rows
+from lakehouse.spark.delta import insert_new_rows, is_delta_table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -76,9 +81,10 @@ def transform(bronze: DataFrame, *, batch_id: str) -> CustomerChanges:
     return CustomerChanges(changes=changes, rejected=rejected)
 
 
-def run(ctx: JobContext[Config]) -> None:
+def _apply(ctx: JobContext[Config], inc: Increment) -> None:
+    """One increment of bronze rows: type, quarantine, apply SCD2."""
     cfg = ctx.config
-    bronze = ctx.read(cfg.source_table)
+    bronze = inc.df
     out = transform(bronze, batch_id=ctx.batch_id)
     changes = out.changes.persist()
     try:
@@ -87,34 +93,46 @@ def run(ctx: JobContext[Config]) -> None:
         n_bad = out.rejected.count()
         ctx.result.check_reconciled(rows_in=n_in, accepted=n_ok, quarantined=n_bad)
         target = ctx.output_path(cfg.target_table)
-        scd = apply_scd2(
-            ctx.spark, target, changes, SPEC, txn=ctx.writes.identity(cfg.target_table)
-        )
+        scd = apply_scd2(inc.spark, target, changes, SPEC, txn=inc.identity(cfg.target_table))
     finally:
         changes.unpersist()
     n_scd_bad = int(scd.metrics.get("quarantined", 0))
     rejected = out.rejected
     if n_scd_bad:
         rejected = rejected.unionByName(_scd2_rejects(scd.quarantine, cfg, ctx.batch_id))
-    new_rejects = insert_new_rows(
-        ctx.spark,
-        rejected,
-        ctx.output_path(cfg.quarantine_table),
-        ["row_hash"],
-        writes=ctx.writes,
-        table=cfg.quarantine_table,
+    new_rejects = 0
+    if n_bad or n_scd_bad:
+        new_rejects = insert_new_rows(
+            inc.spark,
+            rejected,
+            ctx.output_path(cfg.quarantine_table),
+            ["row_hash"],
+            writes=inc,
+            table=cfg.quarantine_table,
+        )
+    written = int(scd.metrics.get("inserted", 0)) + int(scd.metrics.get("closed", 0))
+    result = ctx.result
+    result.rows_in += n_in
+    result.rows_quarantined += n_bad + n_scd_bad
+    result.rows_written += written
+    totals = result.details.setdefault("scd2", {})
+    for key, value in scd.metrics.items():
+        totals[key] = totals.get(key, 0) + int(value)
+    result.details["new_quarantine_rows"] = (
+        result.details.get("new_quarantine_rows", 0) + new_rejects
     )
-    ctx.result.rows_in = n_in
-    ctx.result.rows_quarantined = n_bad + n_scd_bad
-    ctx.result.rows_written = int(scd.metrics.get("inserted", 0)) + int(
-        scd.metrics.get("closed", 0)
-    )
-    # SCD2 invariants as Delta CHECK constraints (tables.<target>.quality; added once).
-    ctx.result.details["constraints"] = apply_constraints(
-        ctx.spark, target, ctx.settings.tables[cfg.target_table].quality, table=cfg.target_table
-    )
-    ctx.result.details["scd2"] = dict(scd.metrics)
-    ctx.result.details["new_quarantine_rows"] = new_rejects
+    inc.rows_read, inc.rows_written = n_in, written
+
+
+def run(ctx: JobContext[Config]) -> None:
+    cfg = ctx.config
+    ctx.stream_table(cfg.source_table, partial(_apply, ctx))
+    target = ctx.output_path(cfg.target_table)
+    if is_delta_table(ctx.spark, target):
+        # SCD2 invariants as Delta CHECK constraints (tables.<target>.quality; added once).
+        ctx.result.details["constraints"] = apply_constraints(
+            ctx.spark, target, ctx.settings.tables[cfg.target_table].quality, table=cfg.target_table
+        )
 
 
 def _scd2_rejects(q: DataFrame, cfg: Config, batch_id: str) -> DataFrame:

@@ -1,15 +1,19 @@
 """Bronze orders and products -> typed, deduplicated silver tables.
 
-Orders failing basic rules are quarantined with a reason: a NULL key, a quantity that is
-not a positive integer, a price that is not a non-negative decimal, an order time that
-does not parse or lies outside the configured date range, or a second delivery of an
-order id already seen. Silver rows are inserted by key, so re-runs add nothing.
+Each bronze table is read incrementally (Delta's streaming source): a run handles only the
+rows appended since the last one. Orders failing basic rules are quarantined with a
+reason: a NULL key, a quantity that is not a positive integer, a price that is not a
+non-negative decimal, an order time that does not parse or lies outside the configured
+date range, or a second delivery of an order id already seen (in the same increment or
+already in ``orders``). Accepted orders are appended, one file per order date per
+increment; products are upserted, and an older catalogue row never overwrites a newer one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import TYPE_CHECKING
 
 from delta.tables import DeltaTable
@@ -18,9 +22,14 @@ from pyspark.sql import functions as F
 
 from lakehouse.config import Identifier, JobSettings
 from lakehouse.pipeline import JobContext
+from lakehouse.pipeline.incremental import Increment
 from lakehouse.quality import apply_constraints, apply_table_quality, to_quarantine
-from lakehouse.spark.delta import insert_new_rows, last_operation_metrics, table_version
-from lakehouse.writes import BatchWrites
+from lakehouse.spark.delta import (
+    insert_new_rows,
+    is_delta_table,
+    last_operation_metrics,
+    table_version,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -61,11 +70,19 @@ def _first_reason(*rules: tuple[Column, str]) -> Column:
     return expr
 
 
-def transform(bronze_orders: DataFrame, *, min_date: date, max_date: date, batch_id: str) -> Split:
+def transform(
+    bronze_orders: DataFrame,
+    *,
+    min_date: date,
+    max_date: date,
+    batch_id: str,
+    known_ids: DataFrame | None = None,
+) -> Split:
     """Type, validate and deduplicate raw orders.
 
     Among rows with the same ``order_id`` the earliest ingested (then source file, then
-    raw content) is kept; later deliveries are quarantined as duplicates.
+    raw content) is kept; later deliveries are quarantined as duplicates, and so are
+    rows whose ``order_id`` is in ``known_ids`` (orders an earlier increment loaded).
     """
     typed = bronze_orders.select(
         *[_blank_to_null(k).alias(k) for k in ORDER_KEYS],
@@ -91,7 +108,14 @@ def transform(bronze_orders: DataFrame, *, min_date: date, max_date: date, batch
     order = Window.partitionBy("order_id").orderBy(
         F.col("_raw._ingest_time"), F.col("_raw._source_file"), F.to_json(F.col("_raw"))
     )
-    valid = flagged.where(F.col("_reason").isNull()).withColumn("_rn", F.row_number().over(order))
+    valid = flagged.where(F.col("_reason").isNull())
+    loaded = flagged.limit(0)
+    if known_ids is not None:
+        ids = known_ids.select("order_id").distinct().withColumn("_known", F.lit(True))
+        marked = valid.join(ids, "order_id", "left").select(*valid.columns, "_known")
+        loaded = marked.where(F.col("_known").isNotNull()).drop("_known")
+        valid = marked.where(F.col("_known").isNull()).drop("_known")
+    valid = valid.withColumn("_rn", F.row_number().over(order))
     accepted = valid.where(F.col("_rn") == 1).select(
         *ORDER_KEYS,
         "quantity",
@@ -104,9 +128,10 @@ def transform(bronze_orders: DataFrame, *, min_date: date, max_date: date, batch
         flagged.where(F.col("_reason").isNotNull())
         .select("_raw", "_reason")
         .unionByName(
-            valid.where(F.col("_rn") > 1).select(
-                "_raw", F.lit("duplicate order_id").alias("_reason")
-            )
+            valid.where(F.col("_rn") > 1)
+            .select("_raw")
+            .unionByName(loaded.select("_raw"))
+            .select("_raw", F.lit("duplicate order_id").alias("_reason"))
         )
     )
     rejected = to_quarantine(
@@ -164,10 +189,12 @@ def transform_products(bronze_products: DataFrame, *, batch_id: str) -> Split:
 
 
 def _upsert_products(
-    spark: SparkSession, df: DataFrame, path: str, writes: BatchWrites, table: str
+    spark: SparkSession, df: DataFrame, path: str, inc: Increment, table: str
 ) -> int:
-    """Insert new products and update changed ones (NULL-safe); returns rows written."""
+    """Insert new products; update a product only from a row at least as new as the stored
+    one that changes something (NULL-safe). Returns rows written."""
     changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in ("name", "category", "price"))
+    newer = f"s.updated_at > t.updated_at OR (s.updated_at = t.updated_at AND ({changed}))"
     before = table_version(spark, path)
 
     def write() -> None:
@@ -178,110 +205,126 @@ def _upsert_products(
             DeltaTable.forPath(spark, path)
             .alias("t")
             .merge(df.alias("s"), "t.product_id = s.product_id")
-            .whenMatchedUpdateAll(condition=changed)
+            .whenMatchedUpdateAll(condition=newer)
             .whenNotMatchedInsertAll()
             .execute()
         )
 
-    writes.run(spark, table, write)
+    inc.run(spark, table, write)
     m = last_operation_metrics(spark, path)
     if not m or m.get("version") == before:
-        return 0  # nothing changed, or this batch's write had already committed
+        return 0  # nothing changed, or this increment's write had already committed
     if before is None:
         return int(m.get("numOutputRows", 0))
     return int(m.get("numTargetRowsInserted", 0)) + int(m.get("numTargetRowsUpdated", 0))
 
 
-def _products(ctx: JobContext[Config]) -> tuple[dict[str, int], int, DataFrame]:
-    """Catalogue rows -> ``products`` (upsert); returns the counts, rows written, rejects."""
+def _write_rejects(ctx: JobContext[Config], inc: Increment, rejected: DataFrame) -> int:
     cfg = ctx.config
-    bronze_products = ctx.read(cfg.products_source_table)
-    products = transform_products(bronze_products, batch_id=ctx.batch_id)
+    return insert_new_rows(
+        inc.spark,
+        rejected,
+        ctx.output_path(cfg.quarantine_table),
+        ["row_hash"],
+        writes=inc,
+        table=cfg.quarantine_table,
+    )
+
+
+def _products(ctx: JobContext[Config], inc: Increment) -> None:
+    """One increment of catalogue rows -> ``products`` (upsert) and quarantine."""
+    cfg = ctx.config
+    products = transform_products(inc.df, batch_id=ctx.batch_id)
     counts = {
-        "input": bronze_products.count(),
+        "input": inc.df.count(),
         "accepted": products.accepted.count(),
         "quarantined": products.rejected.count(),
     }
     ctx.result.check_reconciled(
         rows_in=counts["input"], accepted=counts["accepted"], quarantined=counts["quarantined"]
     )
+    if counts["quarantined"]:
+        _write_rejects(ctx, inc, products.rejected)
     written = _upsert_products(
-        ctx.spark,
-        products.accepted,
-        ctx.output_path(cfg.products_table),
-        ctx.writes,
-        cfg.products_table,
+        inc.spark, products.accepted, ctx.output_path(cfg.products_table), inc, cfg.products_table
     )
-    return counts, written, products.rejected
+    _add(ctx, "products", counts, written)
+    inc.rows_read, inc.rows_written = counts["input"], written
 
 
-def _orders(ctx: JobContext[Config]) -> tuple[dict[str, int], int, DataFrame]:
-    """Bronze orders -> ``orders`` (insert by key); returns the counts, rows written, rejects."""
+def _orders(ctx: JobContext[Config], inc: Increment) -> None:
+    """One increment of bronze orders -> ``orders`` (append) and quarantine."""
     cfg = ctx.config
-    bronze = ctx.read(cfg.source_table)
+    target = ctx.output_path(cfg.target_table)
+    if inc.committed(cfg.target_table, target):
+        inc.replayed.append(cfg.target_table)  # quarantine was written before the orders
+        return
+    bronze = inc.df
+    loaded = (
+        inc.spark.read.format("delta").load(target) if is_delta_table(inc.spark, target) else None
+    )
     out = transform(
         bronze,
         min_date=date.fromisoformat(cfg.min_order_date),
         max_date=date.fromisoformat(cfg.max_order_date),
         batch_id=ctx.batch_id,
+        known_ids=loaded,
     )
-    # Data-quality expectations from tables.<target>.quality (issue 7): `drop` rows join
-    # the rejects, `fail` raises before anything is written.
+    accepted, rejected = out.accepted, out.rejected
+    # Data-quality expectations from tables.<target>.quality: `drop` rows join the rejects,
+    # `fail` raises before anything is written.
     quality = apply_table_quality(
-        ctx.spark, ctx.settings, cfg.target_table, out.accepted, job=JOB, batch_id=ctx.batch_id
-    )
+        inc.spark, ctx.settings, cfg.target_table, accepted, job=JOB,
+        batch_id=f"{ctx.batch_id}.{inc.source}.{inc.id}",
+    )  # fmt: skip
     ctx.result.details["quality"] = quality.report.as_details()
-    rejected = out.rejected.unionByName(quality.quarantined)
-    accepted = quality.accepted.persist()
+    rejected = rejected.unionByName(quality.quarantined)
+    good = quality.accepted.persist()
     try:
         counts = {
             "input": bronze.count(),
-            "accepted": accepted.count(),
+            "accepted": good.count(),
             "quarantined": rejected.count(),
         }
         ctx.result.check_reconciled(
             rows_in=counts["input"], accepted=counts["accepted"], quarantined=counts["quarantined"]
         )
-        target = ctx.output_path(cfg.target_table)
-        written = insert_new_rows(
-            ctx.spark,
-            accepted,
+        if counts["quarantined"]:
+            _write_rejects(ctx, inc, rejected)
+        partition_by = ctx.settings.tables[cfg.target_table].partition_by
+        writer = good.repartition(*partition_by) if partition_by else good
+        inc.save(
+            cfg.target_table,
+            writer.write.format("delta").mode("append").partitionBy(*partition_by),
             target,
-            ["order_id"],
-            partition_by=ctx.settings.tables[cfg.target_table].partition_by,
-            writes=ctx.writes,
-            table=cfg.target_table,
-        )
-        # Delta CHECK constraints from tables.<target>.quality (added once, then no-ops).
-        ctx.result.details["constraints"] = apply_constraints(
-            ctx.spark, target, ctx.settings.tables[cfg.target_table].quality, table=cfg.target_table
         )
     finally:
-        accepted.unpersist()
-    return counts, written, rejected
+        good.unpersist()
+    _add(ctx, "orders", counts, counts["accepted"])
+    inc.rows_read, inc.rows_written = counts["input"], counts["accepted"]
+
+
+def _add(ctx: JobContext[Config], what: str, counts: dict[str, int], written: int) -> None:
+    total = ctx.result.details.setdefault(what, {"input": 0, "accepted": 0, "quarantined": 0})
+    for key in total:
+        total[key] += counts[key]
+    ctx.result.rows_in += counts["input"]
+    ctx.result.rows_written += written
+    ctx.result.rows_quarantined += counts["quarantined"]
 
 
 def run(ctx: JobContext[Config]) -> None:
     cfg = ctx.config
-    p_counts, products_written, products_rejected = _products(ctx)
-    o_counts, orders_written, orders_rejected = _orders(ctx)
-    new_rejects = insert_new_rows(
-        ctx.spark,
-        orders_rejected.unionByName(products_rejected),
-        ctx.output_path(cfg.quarantine_table),
-        ["row_hash"],
-        writes=ctx.writes,
-        table=cfg.quarantine_table,
-    )
+    ctx.stream_table(cfg.products_source_table, partial(_products, ctx))
+    ctx.stream_table(cfg.source_table, partial(_orders, ctx))
+    target = ctx.output_path(cfg.target_table)
+    if is_delta_table(ctx.spark, target):
+        # Delta CHECK constraints from tables.<target>.quality (added once, then no-ops).
+        ctx.result.details["constraints"] = apply_constraints(
+            ctx.spark, target, ctx.settings.tables[cfg.target_table].quality, table=cfg.target_table
+        )
     result = ctx.result
-    result.details["products"] = p_counts
-    result.details["orders"] = o_counts
-    result.details["new_quarantine_rows"] = new_rejects
-    result.rows_in = o_counts["input"] + p_counts["input"]
-    result.rows_written = orders_written + products_written
-    result.rows_quarantined = o_counts["quarantined"] + p_counts["quarantined"]
+    accepted = sum(result.details.get(k, {}).get("accepted", 0) for k in ("orders", "products"))
     result.check_reconciled(
-        rows_in=result.rows_in,
-        accepted=o_counts["accepted"] + p_counts["accepted"],
-        quarantined=result.rows_quarantined,
+        rows_in=result.rows_in, accepted=accepted, quarantined=result.rows_quarantined
     )

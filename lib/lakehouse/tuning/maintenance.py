@@ -274,7 +274,6 @@ def optimize(
     """
     from delta.tables import DeltaTable
 
-    before = int(_detail(spark, path).get("numFiles") or 0)
     if table.cluster_by:
         mode = "cluster"
     elif table.zorder_by:
@@ -282,7 +281,8 @@ def optimize(
     else:
         mode = "compact"
     if partitions is not None and not partitions:
-        return OptimizeReport(path, mode, before, before, partitions=[], skipped="no changes")
+        return OptimizeReport(path, mode, 0, 0, partitions=[], skipped="no changes")
+    before = int(_detail(spark, path).get("numFiles") or 0)
     if table.zorder_by:
         columns = set(spark.read.format("delta").load(path).columns)
         missing = sorted(set(table.zorder_by) - columns)

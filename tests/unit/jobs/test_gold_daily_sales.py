@@ -2,13 +2,14 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from chispa import assert_df_equality
-from pyspark.sql import functions as F
 
 import jobs.gold_daily_sales as gold
 from lakehouse.pipeline import execute_job
+from lakehouse.scd2 import apply_scd2
+from lakehouse.spark.delta import table_version
 
 
-def test_fact_uses_current_customer_and_keeps_orphans(spark):
+def test_fact_uses_the_customer_version_in_effect_and_keeps_orphans(spark):
     orders = spark.createDataFrame(
         [
             (
@@ -41,6 +42,16 @@ def test_fact_uses_current_customer_and_keeps_orphans(spark):
                 datetime(2025, 1, 2, 8),
                 date(2025, 1, 2),
             ),
+            (  # before C1 moved to Lima: the Oslo version was in effect
+                "O4",
+                "C1",
+                "P2",
+                1,
+                Decimal("4.00"),
+                Decimal("4.00"),
+                datetime(2024, 3, 1, 8),
+                date(2024, 3, 1),
+            ),
         ],
         "order_id string, customer_id string, product_id string, quantity int, "
         "unit_price decimal(12,2), amount decimal(14,2), order_ts timestamp, order_date date",
@@ -59,6 +70,10 @@ def test_fact_uses_current_customer_and_keeps_orphans(spark):
         [("P1", "books"), ("P2", "toys")], "product_id string, category string"
     )
     out = gold.transform(orders, customers, products)
+    sk = {
+        key: spark.sql(f"SELECT xxhash64('C1', TIMESTAMP'{key} 00:00:00')").first()[0]
+        for key in ("2024-01-01", "2024-06-01")
+    }
     expected_fact = spark.createDataFrame(
         [
             (
@@ -66,6 +81,7 @@ def test_fact_uses_current_customer_and_keeps_orphans(spark):
                 date(2025, 1, 1),
                 datetime(2025, 1, 1, 9),
                 "C1",
+                sk["2024-06-01"],
                 "Lima",
                 "platinum",
                 "P1",
@@ -81,6 +97,7 @@ def test_fact_uses_current_customer_and_keeps_orphans(spark):
                 "C2",
                 None,
                 None,
+                None,
                 "P1",
                 "books",
                 1,
@@ -92,6 +109,7 @@ def test_fact_uses_current_customer_and_keeps_orphans(spark):
                 date(2025, 1, 2),
                 datetime(2025, 1, 2, 8),
                 "C1",
+                sk["2024-06-01"],
                 "Lima",
                 "platinum",
                 "P2",
@@ -100,9 +118,23 @@ def test_fact_uses_current_customer_and_keeps_orphans(spark):
                 Decimal("4.00"),
                 Decimal("4.00"),
             ),
+            (
+                "O4",
+                date(2024, 3, 1),
+                datetime(2024, 3, 1, 8),
+                "C1",
+                sk["2024-01-01"],
+                "Oslo",
+                "gold",
+                "P2",
+                "toys",
+                1,
+                Decimal("4.00"),
+                Decimal("4.00"),
+            ),
         ],
         "order_id string, order_date date, order_ts timestamp, customer_id string, "
-        "customer_city string, customer_tier string, product_id string, product_category string, "
+        "customer_sk long, customer_city string, customer_tier string, product_id string, product_category string, "
         "quantity int, unit_price decimal(12,2), amount decimal(14,2)",
     )
     assert_df_equality(out.fact, expected_fact, ignore_row_order=True, ignore_nullable=True)
@@ -110,84 +142,75 @@ def test_fact_uses_current_customer_and_keeps_orphans(spark):
         [
             (date(2025, 1, 1), 2, 3, Decimal("4.50"), 2),
             (date(2025, 1, 2), 1, 1, Decimal("4.00"), 1),
+            (date(2024, 3, 1), 1, 1, Decimal("4.00"), 1),
         ],
         "order_date date, orders long, units long, revenue decimal(18,2), customers long",
     )
     assert_df_equality(out.daily, expected_daily, ignore_row_order=True, ignore_nullable=True)
 
 
-def _silver(spark, settings, orders):
-    """Write tiny silver tables where the gold job reads them."""
-    schema = (
-        "order_id string, customer_id string, product_id string, quantity int, "
-        "unit_price decimal(12,2), amount decimal(14,2), order_ts timestamp, order_date date"
-    )
-    rows = [
-        (oid, "C1", "P1", 1, Decimal("2.00"), Decimal("2.00"), datetime(d.year, d.month, d.day), d)
-        for oid, d in orders
-    ]
-    spark.createDataFrame(rows, schema).write.format("delta").mode("overwrite").partitionBy(
+ORDERS = (
+    "order_id string, customer_id string, product_id string, quantity int, "
+    "unit_price decimal(12,2), amount decimal(14,2), order_ts timestamp, order_date date"
+)
+EVENTS = "customer_id string, name string, email string, city string, tier string, op string, updated_at timestamp"
+
+
+def _orders(spark, settings, rows):
+    """Append orders ``(id, timestamp)`` of customer C1 to silver ``orders``."""
+    data = [(o, "C1", "P1", 1, Decimal("2.00"), Decimal("2.00"), ts, ts.date()) for o, ts in rows]
+    spark.createDataFrame(data, ORDERS).write.format("delta").mode("append").partitionBy(
         "order_date"
     ).save(settings.table_path("orders"))
-    spark.createDataFrame(
-        [("C1", "Oslo", "gold", datetime(2024, 1, 1), None, True)],
-        "customer_id string, city string, tier string, valid_from timestamp, "
-        "valid_to timestamp, is_current boolean",
-    ).write.format("delta").mode("overwrite").save(settings.table_path("dim_customer"))
+
+
+def _customer_events(spark, settings, rows):
+    """Apply customer change events ``(city, updated_at)`` of C1 to ``dim_customer``."""
+    from jobs.silver_customers import SPEC
+
+    events = [("C1", "Ada", None, city, "gold", "U", ts) for city, ts in rows]
+    apply_scd2(
+        spark, settings.table_path("dim_customer"), spark.createDataFrame(events, EVENTS), SPEC
+    )
+
+
+def _fact(spark, settings):
+    df = spark.read.format("delta").load(settings.table_path("fact_sales"))
+    return {r.order_id: r.customer_city for r in df.collect()}
+
+
+def test_increments_load_new_orders_and_correct_history_changes(spark, settings):
     spark.createDataFrame([("P1", "books")], "product_id string, category string").write.format(
         "delta"
-    ).mode("overwrite").save(settings.table_path("products"))
+    ).save(settings.table_path("products"))
+    _customer_events(spark, settings, [("Oslo", datetime(2024, 1, 1))])
+    _orders(spark, settings, [("O1", datetime(2025, 1, 1, 9)), ("O2", datetime(2025, 1, 3, 9))])
+    first = execute_job(spark, settings, "gold_daily_sales", batch_id="g1")
+    assert first.details["orders_loaded"] == 2
+    assert _fact(spark, settings) == {"O1": "Oslo", "O2": "Oslo"}
 
+    # a late event: C1 moved to Lima on Jan 2, so O2 (Jan 3) had the Lima version; and a
+    # new order on Jan 4
+    _customer_events(spark, settings, [("Lima", datetime(2025, 1, 2))])
+    _orders(spark, settings, [("O3", datetime(2025, 1, 4, 9))])
+    fact_before = table_version(spark, settings.table_path("fact_sales"))
+    second = execute_job(spark, settings, "gold_daily_sales", batch_id="g2")
+    assert _fact(spark, settings) == {"O1": "Oslo", "O2": "Lima", "O3": "Lima"}
+    assert second.details["corrected_by_customer_id"] == 1  # O2 only; O1 kept its version
+    assert second.details["orders_loaded"] == 1
+    # daily_revenue recomputed for exactly the two dates that changed, reading only their
+    # partitions of fact_sales
+    assert second.details["dates_recomputed"] == 2
+    read = second.reads["fact_sales"]
+    assert (read["partitions_read"], read["partitions_total"]) == (2, 3)
+    assert table_version(spark, settings.table_path("fact_sales")) == fact_before + 2
+    daily = spark.read.format("delta").load(settings.table_path("daily_revenue"))
+    assert sorted((r.order_date.day, r.orders) for r in daily.collect()) == [(1, 1), (3, 1), (4, 1)]
 
-def test_recompute_window_replaces_only_the_newest_days_under_the_guard(
-    spark, settings, monkeypatch
-):
-    import pytest
-
-    from lakehouse.config import load_config
-    from lakehouse.tuning.pruning import PartitionPruningError
-
-    days = [date(2025, 1, d) for d in (1, 2, 3, 4)]
-    _silver(spark, settings, [(f"O{i}", d) for i, d in enumerate(days)])
-    execute_job(spark, settings, "gold_daily_sales", batch_id="g1")  # no gold yet: full build
-    windowed = load_config(
-        "local",
-        conf_dir=settings.conf_dir,
-        overrides={
-            "paths": {"data_root": settings.paths.data_root},
-            "jobs": {"gold_daily_sales": {"recompute_days": 2}},
-            "tables": {"orders": {"pruning_guard": "fail"}},
-        },
-    )
-    # silver changes: a new order on day 4 (inside the window), one on day 1 (outside)
-    _silver(
-        spark,
-        settings,
-        [(f"O{i}", d) for i, d in enumerate(days)] + [("N4", days[3]), ("N1", days[0])],
-    )
-    result = execute_job(spark, windowed, "gold_daily_sales", batch_id="g2")
-    assert result.details["window"] == "order_date BETWEEN '2025-01-03' AND '2025-01-04'"
-    read = result.reads["orders"]
-    assert (read["partitions_read"], read["partitions_total"]) == (2, 4)
-    fact = spark.read.format("delta").load(settings.table_path("fact_sales"))
-    assert sorted(r.order_id for r in fact.collect()) == ["N4", "O0", "O1", "O2", "O3"]
-    daily = {
-        r.order_date: r.orders
-        for r in spark.read.format("delta").load(settings.table_path("daily_revenue")).collect()
+    # nothing new: no stream has an increment and no table gets a version
+    versions = {
+        t: table_version(spark, settings.table_path(t)) for t in ("fact_sales", "daily_revenue")
     }
-    assert daily == {days[0]: 1, days[1]: 1, days[2]: 1, days[3]: 2}
-
-    # a window read that does not prune fails the job before gold is touched
-    before = spark.read.format("delta").load(settings.table_path("fact_sales")).count()
-    monkeypatch.setattr(
-        gold,
-        "read_partitions",
-        lambda spark, path, rng: (
-            spark.read.format("delta")
-            .load(path)
-            .where((F.col("order_date") >= F.lit(rng.start)) | (F.col("quantity") < 0))
-        ),
-    )
-    with pytest.raises(PartitionPruningError, match="table 'orders' declares order_date"):
-        execute_job(spark, windowed, "gold_daily_sales", batch_id="g3")
-    assert spark.read.format("delta").load(settings.table_path("fact_sales")).count() == before
+    third = execute_job(spark, settings, "gold_daily_sales", batch_id="g3")
+    assert third.details["noop"] is True
+    assert {t: table_version(spark, settings.table_path(t)) for t in versions} == versions
