@@ -9,6 +9,7 @@ Examples
 ``lakehouse --env emr run all``   the pipeline with the EMR overlay
 ``lakehouse jobs``                the declared jobs in run order, with inputs and outputs
 ``lakehouse tables``              the declared tables: layer, location, description, writers
+``lakehouse check``               every declared table's data files are there (or how to fix it)
 ``lakehouse --env kubernetes config``  print the validated configuration
 ``lakehouse submit --help``       build artifacts and submit them (spark-submit, EMR, k8s)
 """
@@ -23,7 +24,8 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from lakehouse.config import ConfigError, Settings, load_config
+from lakehouse.cli.check import add_parser as add_check_parser
+from lakehouse.config import ConfigError, Settings, check_data_root, load_config
 from lakehouse.pipeline import (
     JobFailedError,
     JobGraphError,
@@ -80,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("jobs", help="list the declared jobs in run order with inputs and outputs")
     sub.add_parser("tables", help="list the declared tables: layer, location, writers")
     sub.add_parser("config", help="print the validated configuration as JSON")
+
+    add_check_parser(sub)
 
     rb = sub.add_parser("rollback", help="restore tables to the version before a run")
     rb.add_argument("--batch-id", required=True, help="the run (batch id) to undo")
@@ -172,6 +176,41 @@ def _list_tables(settings: Settings) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_config(args.env, conf_dir=args.conf_dir)
+    if args.command in ("run", "rollback", "check"):
+        # one clear error up front for a data root that is a file or has no landing folder
+        # (a mistyped LAKEHOUSE_DATA_ROOT), instead of an empty "ok" run
+        check_data_root(settings, require_landing=args.command == "run")
+    return settings
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> int | None:
+    """Commands that need no job graph; None for the others."""
+    if args.command == "config":
+        from lakehouse.redaction import redact_mapping
+
+        print(json.dumps(redact_mapping(settings.model_dump()), indent=2, default=str))
+        return 0
+    if args.command == "check":
+        from lakehouse.cli.check import run_check
+
+        return run_check(settings, args.tables)
+    if args.command == "rollback":
+        from lakehouse.cli.rollback import run_rollback
+
+        return run_rollback(
+            settings,
+            batch_id=args.batch_id,
+            tables=args.tables,
+            dry_run=args.dry_run,
+            force=args.force,
+        )
+    if args.command == "tables":
+        return _list_tables(settings)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     if raw[:1] == ["submit"]:  # package once, submit anywhere: see lakehouse.cli.submit
@@ -186,27 +225,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:  # py4j logs every callback (each streaming increment) at INFO
         logging.getLogger("py4j").setLevel(logging.WARNING)
     try:
-        settings = load_config(args.env, conf_dir=args.conf_dir)
+        settings = _settings(args)
     except ConfigError as exc:
         print(f"lakehouse: {exc}", file=sys.stderr)
         return 2
-    if args.command == "config":
-        from lakehouse.redaction import redact_mapping
-
-        print(json.dumps(redact_mapping(settings.model_dump()), indent=2, default=str))
-        return 0
-    if args.command == "rollback":
-        from lakehouse.cli.rollback import run_rollback
-
-        return run_rollback(
-            settings,
-            batch_id=args.batch_id,
-            tables=args.tables,
-            dry_run=args.dry_run,
-            force=args.force,
-        )
-    if args.command == "tables":
-        return _list_tables(settings)
+    done = _command(args, settings)
+    if done is not None:
+        return done
     try:
         registry = JobRegistry.from_settings(settings)
         if args.command == "jobs":
