@@ -35,7 +35,7 @@ from lakehouse.pipeline import JobContext
 from lakehouse.pipeline.incremental import Increment
 from lakehouse.quality import SchemaDriftError, to_quarantine
 from lakehouse.spark.delta import is_delta_table
-from lakehouse.spark.fs import FileInfo, glob_files, read_head
+from lakehouse.spark.fs import FileInfo, glob_files, path_exists, read_head
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -252,6 +252,8 @@ def _screen(spark: SparkSession, file: FileInfo) -> str | None:
     try:
         head = read_head(spark, file.path) if file.size else b""
     except Py4JJavaError as exc:
+        if not path_exists(spark, file.path):
+            return "file disappeared after it was listed (deleted or moved before ingestion)"
         return f"file cannot be opened: {str(exc.java_exception)[:300]}"
     return screen_file(head, file.size)
 
