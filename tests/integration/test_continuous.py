@@ -1,0 +1,89 @@
+"""Continuous mode: ``lakehouse run all --continuous`` keeps the streams running.
+
+Start it on generated landing data, drop a new orders file in, see the order reach
+``fact_sales`` without a restart, then SIGTERM: the process stops by itself within a bounded
+time, exit code 0, and leaves no process behind (its JVM included).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from harness.generator import generate_landing
+from lakehouse.spark.delta import is_delta_table
+
+HEADER = "order_id,customer_id,product_id,quantity,unit_price,order_ts"
+
+
+def _wait_for(what: str, check, timeout_s: float, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"lakehouse exited ({proc.returncode}) before {what}")
+        time.sleep(2)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def _alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+def test_continuous_run_picks_up_new_files_and_stops_on_sigterm(
+    spark: SparkSession, repo_root: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    landing = data / "landing"
+    generate_landing(landing, orders=60, days=3, seed=2, malformed_fraction=0.0)
+    log = tmp_path / "lakehouse.log"
+    env = {**os.environ, "LAKEHOUSE_DATA_ROOT": str(data), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "lakehouse.cli", "--conf-dir", str(repo_root / "conf"), "run",
+           "all", "--continuous", "--trigger", "2s"]  # fmt: skip
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=repo_root, env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        _wait_for(
+            "the streams to start",
+            lambda: "job gold_daily_sales: 4 stream(s) running" in log.read_text(),
+            600,
+            proc,
+        )
+        new = landing / "orders" / "orders_live.csv"
+        new.write_text(f"{HEADER}\nOLIVE1,C0000001,P000001,2,9.50,2025-01-02 12:00:00\n")
+        fact = str(data / "gold" / "fact_sales")
+
+        def arrived() -> bool:
+            if not is_delta_table(spark, fact):
+                return False
+            return spark.read.format("delta").load(fact).where("order_id = 'OLIVE1'").count() == 1
+
+        _wait_for("the new order in fact_sales", arrived, 300, proc)
+        os.kill(proc.pid, signal.SIGTERM)  # the driver process, as `kill <pid>` would
+        assert proc.wait(timeout=180) == 0, log.read_text()[-3000:]
+        deadline = time.monotonic() + 30
+        while _alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(1)
+        assert not _alive(proc.pid), "a process of the run (its JVM?) outlived it"
+        text = log.read_text()
+        assert "stopping the streams at the next increment boundary" in text
+        assert "(continuous)" in text  # the run report lists the continuous phase
+    finally:
+        if proc.poll() is None or _alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
