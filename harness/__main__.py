@@ -7,7 +7,8 @@
 Sizes, dates and the seed come from the ``generator:`` section of the configuration;
 ``--orders`` and ``--seed`` override it. ``--if-missing`` writes nothing when landing
 files are already there (what ``scripts/pipeline.sh`` uses, so a second run adds no data).
-``--fresh`` first deletes the landing folder, every declared table and the run reports
+``--fresh`` first deletes the landing folder, every declared table, the jobs' streaming
+checkpoints and the run reports
 (local paths under the data root only), so the next run starts from nothing.
 
 ``increment`` adds one day of new landing files next to the history and never touches an
@@ -30,6 +31,7 @@ from pathlib import Path
 
 from harness.generator import generate_increment, generate_landing
 from lakehouse.config import ConfigError, Settings, load_config
+from lakehouse.pipeline.incremental import checkpoints_root
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,9 +81,10 @@ def _increment_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _wipe(settings: Settings) -> None:
-    """Delete the landing folder, every declared table and the reports, under the data root."""
+    """Delete the landing folder, every declared table, the checkpoints and the reports, under
+    the data root."""
     root = Path(settings.paths.data_root).resolve()
-    paths = [settings.landing_path, settings.reports_path]
+    paths = [settings.landing_path, settings.reports_path, checkpoints_root(settings)]
     paths += [settings.table_path(name) for name in settings.tables]
     for raw in paths:
         path = Path(raw).resolve()

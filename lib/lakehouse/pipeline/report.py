@@ -105,6 +105,9 @@ class RunReport:
             )
             for table, stats in j.reads.items():
                 lines.append(f"{'':<18} read {table}: {_read_summary(stats)}")
+            streams = _streams_summary(j.details)
+            if streams:
+                lines.append(f"{'':<18} {streams}")
             rec = j.details.get("reconciliation")
             if rec:
                 mark = "ok" if rec["reconciled"] else "MISMATCH"
@@ -124,3 +127,23 @@ def _read_summary(stats: dict[str, Any]) -> str:
     if "partitions_read" in stats:
         parts.append(f"partitions {stats['partitions_read']}/{stats.get('partitions_total', '?')}")
     return ", ".join(parts) or json.dumps(stats, default=str)
+
+
+def _streams_summary(details: dict[str, Any]) -> str:
+    """One line: no-op, or per source the increments read (id, offsets) and rows."""
+    if "increments" not in details:
+        return ""
+    if details.get("noop"):
+        return "no-op: nothing new in any source"
+    parts = []
+    for src in details["increments"]:
+        incs = src.get("increments") or []
+        if src.get("skipped"):
+            parts.append(f"{src['source']}: {src['skipped']}")
+        elif incs:
+            ids = ",".join(str(i["increment"]) for i in incs)
+            replayed = " (replayed)" if any(i.get("replayed") for i in incs) else ""
+            parts.append(f"{src['source']} #{ids} {src.get('rows_read', 0)} rows{replayed}")
+        else:
+            parts.append(f"{src['source']}: nothing new")
+    return "increments: " + "; ".join(parts)

@@ -1,0 +1,20 @@
+def test_render_shows_increments_and_noop():
+    from lakehouse.pipeline.report import JobResult, RunReport
+
+    busy = JobResult(job="silver_orders")
+    busy.details["increments"] = [
+        {"source": "bronze_orders", "increments": [{"increment": 3}, {"increment": 4}],
+         "rows_read": 120},
+        {"source": "bronze_products", "increments": [], "rows_read": 0},
+        {"source": "gone", "increments": [], "skipped": "no table yet"},
+    ]  # fmt: skip
+    busy.details["noop"] = False
+    idle = JobResult(job="gold_daily_sales")
+    idle.details["increments"] = [{"source": "orders", "increments": [], "rows_read": 0}]
+    idle.details["noop"] = True
+    text = RunReport(run_id="r", env="local", started_at="t", jobs=[busy, idle]).render()
+    assert (
+        "increments: bronze_orders #3,4 120 rows; bronze_products: nothing new; "
+        "gone: no table yet" in text
+    )
+    assert "no-op: nothing new in any source" in text
