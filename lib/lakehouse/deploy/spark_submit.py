@@ -33,7 +33,13 @@ from lakehouse.deploy.allocation import spot_aware_allocation
 from lakehouse.deploy.artifacts import ArtifactPaths
 from lakehouse.errors import LakehouseError
 from lakehouse.redaction import redact_argv, redact_value
-from lakehouse.spark.session import DELTA_CONF, REDACTION_REGEX, cache_dir, delta_maven_coordinate
+from lakehouse.spark.session import (
+    DELTA_CONF,
+    LOCAL_BIND_CONF,
+    REDACTION_REGEX,
+    cache_dir,
+    delta_maven_coordinate,
+)
 
 __all__ = [
     "ENV_PYTHON",
@@ -279,6 +285,10 @@ def build_submit_command(
         deploy_mode=mode,
         conf_overrides=conf_overrides,
     )
+    if resolved_master.startswith("local"):
+        # as build_spark_session does: a local driver listens on the loopback interface only
+        for key, value in LOCAL_BIND_CONF.items():
+            conf.setdefault(key, value)
     argv = [spark_submit or find_spark_submit(), "--master", resolved_master]
     argv += ["--deploy-mode", mode, "--name", conf["spark.app.name"]]
     if mode == "client":

@@ -246,3 +246,13 @@ def test_plan_prints_allocation(repo_root: Path, capsys: pytest.CaptureFixture[s
     plan = json.loads(capsys.readouterr().out)
     assert (plan["min_executors"], plan["initial_executors"], plan["max_executors"]) == (1, 2, 2)
     assert plan["conf"]["spark.executor.memory"] == "640m"
+
+
+def test_local_target_binds_the_driver_to_loopback() -> None:
+    settings = load_config("local")
+    local = build_submit_command(settings, target="local", artifacts=ARTIFACTS, spark_submit="s")
+    assert local.conf["spark.driver.bindAddress"] == "127.0.0.1"
+    assert local.conf["spark.driver.host"] == "127.0.0.1"
+    assert "spark.driver.bindAddress=127.0.0.1" in local.argv
+    yarn = build_submit_command(settings, target="yarn", artifacts=ARTIFACTS, spark_submit="s")
+    assert "spark.driver.bindAddress" not in yarn.conf
