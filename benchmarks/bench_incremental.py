@@ -135,22 +135,29 @@ def _harness(args: argparse.Namespace, root: Path, *command: str) -> None:
     print(f"  {done.stdout.strip().splitlines()[-1]}", flush=True)
 
 
-def _delta_commits(root: Path) -> dict[str, set[str]]:
-    """Per table (path relative to ``root``): the names of its Delta commit files."""
-    out: dict[str, set[str]] = {}
+def _delta_commits(root: Path) -> dict[str, set[tuple[str, int]]]:
+    """Per table (path relative to ``root``): its Delta commit files, as (name, mtime in ns).
+
+    A commit file is never rewritten in place, so a known name with another mtime is a new
+    commit of a table that was deleted and created again (``--full-refresh-all`` does
+    that: its commits start again at version 0, with the same names as before).
+    """
+    out: dict[str, set[tuple[str, int]]] = {}
     for log in sorted(root.rglob("_delta_log")):
         table = log.parent.relative_to(root)
         if table.parts and table.parts[0] in NOT_TABLES:
             continue
-        out[table.as_posix()] = {p.name for p in log.iterdir() if COMMIT_FILE.fullmatch(p.name)}
+        out[table.as_posix()] = {
+            (p.name, p.stat().st_mtime_ns) for p in log.iterdir() if COMMIT_FILE.fullmatch(p.name)
+        }
     return out
 
 
-def _files_added(root: Path, commits: dict[str, set[str]]) -> int:
+def _files_added(root: Path, commits: dict[str, set[tuple[str, int]]]) -> int:
     """The ``add`` actions (data files written) in the given commit files."""
     added = 0
     for table, names in commits.items():
-        for name in names:
+        for name, _ in names:
             text = (root / table / "_delta_log" / name).read_text(encoding="utf-8")
             added += sum(1 for line in text.splitlines() if line.startswith('{"add"'))
     return added
@@ -262,13 +269,37 @@ def compare_tables(args: argparse.Namespace, a: Path, b: Path) -> list[TableChec
         spark.stop()
 
 
+def _quoted(column: str) -> str:
+    return "`" + column.replace("`", "``") + "`"
+
+
+def _without_run_fields(column: str, extra: Sequence[str]) -> Any:
+    """String column ``column`` with the run-metadata fields of any JSON it holds blanked.
+
+    A quarantine's ``record`` is the rejected row as JSON, bronze's ``_ingest_time`` and
+    ``_batch_id`` included: those say when the row was ingested, not what it says, so they
+    are compared as ``"<run>"`` like the columns of the same name are dropped.
+    """
+    from pyspark.sql import functions as F
+
+    names = [re.escape(n) for n in sorted(RUN_COLUMNS | set(extra))]
+    names += [r"[A-Za-z0-9_]*batch[A-Za-z0-9_]*", r"[A-Za-z0-9_]*run_id"]
+    field_re = r'(?i)"(' + "|".join(names) + r')":("(?:[^"\\]|\\.)*"|[^,}]*)'
+    return F.regexp_replace(F.col(_quoted(column)), field_re, r'"$1":"<run>"').alias(column)
+
+
 def _normalized(spark: Any, path: Path, root: Path, extra: Sequence[str]) -> tuple[Any, list[str]]:
     """The table's rows as one JSON string each, run columns dropped, ``root`` removed."""
     from pyspark.sql import functions as F
 
     df = spark.read.format("delta").load(str(path))
     dropped = [c for c in df.columns if _ignored(c, extra)]
-    kept = [F.col("`" + c.replace("`", "``") + "`") for c in df.columns if c not in dropped]
+    strings = {f.name for f in df.schema.fields if f.dataType.simpleString() == "string"}
+    kept = [
+        _without_run_fields(c, extra) if c in strings else F.col(_quoted(c))
+        for c in df.columns
+        if c not in dropped
+    ]
     row = F.to_json(F.struct(*kept))
     for prefix in sorted({str(root), str(root.resolve())}, key=len, reverse=True):
         row = F.replace(row, F.lit(prefix), F.lit("<data_root>"))
