@@ -63,7 +63,7 @@ class Config(JobSettings):
     vacuum_listing_parallelism: int | None = Field(default=None, ge=1, le=100_000)
     #: Look for files to VACUUM at most this often per table (0 = every run). Finding them
     #: lists the whole table directory, the slowest part of a run with nothing new; the
-    #: time of each table's last look is kept in ``<data_root>/_checkpoints/maintain/``.
+    #: time of each table's last look is kept in ``<data_root>/_checkpoints/maintain/tables/``.
     vacuum_interval_hours: float = Field(default=24.0, ge=0, le=87_600)
 
 
@@ -183,40 +183,73 @@ def _maintain(ctx: JobContext[Config], task: TableTask) -> dict[str, Any]:
             allow_below_safety=cfg.allow_retention_below_safety,
             listing_parallelism=cfg.vacuum_listing_parallelism,
         )
-        _vacuum_checked(ctx, task.table)
     return entry
 
 
-def _vacuum_state(ctx: JobContext[Config], table: str) -> str:
-    return f"{ctx.checkpoint('vacuum')}/{table}.json"
+def _state_path(ctx: JobContext[Config], table: str) -> str:
+    return f"{ctx.checkpoint('tables')}/{table}.json"
+
+
+def _memory(ctx: JobContext[Config], table: str) -> dict[str, Any]:
+    """What maintain remembers of a table: the version it left it at, and when it last
+    looked for VACUUM work."""
+    text = read_text(ctx.spark, _state_path(ctx, table))
+    return dict(json.loads(text)) if text else {}
+
+
+def _remember(ctx: JobContext[Config], table: str, path: str, vacuumed: bool) -> None:
+    memory = _memory(ctx, table)
+    memory["version"] = table_version(ctx.spark, path)
+    if vacuumed:
+        memory["vacuum_checked_at"] = time.time()
+    write_text(ctx.spark, _state_path(ctx, table), json.dumps(memory))
 
 
 def _vacuum_due(ctx: JobContext[Config], table: str) -> str | None:
     """None when the table's VACUUM is due; else why it is skipped this run."""
     interval = ctx.config.vacuum_interval_hours
-    text = read_text(ctx.spark, _vacuum_state(ctx, table)) if interval > 0 else None
-    if not text:
+    checked = _memory(ctx, table).get("vacuum_checked_at") if interval > 0 else None
+    if checked is None:
         return None
-    hours = (time.time() - float(json.loads(text)["checked_at"])) / 3600
+    hours = (time.time() - float(checked)) / 3600
     if hours >= interval:
         return None
     return f"looked {hours:.1f} h ago; vacuum_interval_hours is {interval:g}"
 
 
-def _vacuum_checked(ctx: JobContext[Config], table: str) -> None:
-    write_text(ctx.spark, _vacuum_state(ctx, table), json.dumps({"checked_at": time.time()}))
+def _untouched(ctx: JobContext[Config], name: str) -> bool:
+    """No commit since maintain last left the table, and no VACUUM look due."""
+    version = _memory(ctx, name).get("version")
+    path = ctx.input_path(name)
+    return (
+        version is not None
+        and version == table_version(ctx.spark, path)
+        and (not ctx.config.vacuum or _vacuum_due(ctx, name) is not None)
+    )
 
 
 def run(ctx: JobContext[Config]) -> None:
-    """Maintain every configured table; details per table in ``result.details["tables"]``."""
-    states = {name: _state(ctx.spark, ctx.input_path(name)) for name in _targets(ctx.config)}
+    """Maintain every configured table; details per table in ``result.details["tables"]``.
+
+    A table with no commit since maintain last left it (and no VACUUM look due) is skipped
+    without reading its history: a run with nothing new reads one small file per table.
+    """
     per_table: dict[str, Any] = {}
-    for task in plan(ctx.settings, ctx.config, states):
+    targets = []
+    for name in _targets(ctx.config):
+        if _untouched(ctx, name):
+            per_table[name] = {"skipped": "no commits since the last maintenance"}
+        else:
+            targets.append(name)
+    states = {name: _state(ctx.spark, ctx.input_path(name)) for name in targets}
+    cfg = ctx.config.model_copy(update={"tables": targets})
+    for task in plan(ctx.settings, cfg, states) if targets else []:
         if task.skipped:
             per_table[task.table] = {"skipped": task.skipped}
             continue
-        per_table[task.table] = _maintain(ctx, task)
+        entry = per_table[task.table] = _maintain(ctx, task)
         ctx.result.tables[task.table] = table_version(ctx.spark, task.path)
+        _remember(ctx, task.table, task.path, vacuumed="files_deleted" in entry.get("vacuum", {}))
     ctx.result.details["tables"] = per_table
     ctx.result.details["batch_id"] = ctx.batch_id
 

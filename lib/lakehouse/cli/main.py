@@ -10,6 +10,7 @@ Examples
 ``lakehouse jobs``                the declared jobs in run order, with inputs and outputs
 ``lakehouse tables``              the declared tables: layer, location, description, writers
 ``lakehouse check``               every declared table's data files are there (or how to fix it)
+``lakehouse unlock``              remove the data root's run lock left by a run that died
 ``lakehouse --env kubernetes config``  print the validated configuration
 ``lakehouse submit --help``       build artifacts and submit them (spark-submit, EMR, k8s)
 """
@@ -37,6 +38,7 @@ from lakehouse.pipeline import (
     run_pipeline,
 )
 from lakehouse.pipeline.incremental import Trigger
+from lakehouse.pipeline.lock import RunLock, RunLockedError, lock_path, read_lock
 
 __all__ = ["main"]
 
@@ -84,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("config", help="print the validated configuration as JSON")
 
     add_check_parser(sub)
+    sub.add_parser("unlock", help="remove the data root's run lock (after a run died holding it)")
 
     rb = sub.add_parser("rollback", help="restore tables to the version before a run")
     rb.add_argument("--batch-id", required=True, help="the run (batch id) to undo")
@@ -113,19 +116,22 @@ def _run(
     spark = build_spark_session(settings)
     spark.sparkContext.setLogLevel("WARN")
     batch = args.batch_id or new_batch_id()
-    if refresh:
-        deleted = full_refresh(spark, settings, refresh)
-        print(
-            f"full refresh of {', '.join(refresh)}: {len(deleted)} tables and checkpoints deleted"
-        )
     try:
-        if trigger is not None:
-            report = run_continuous(
-                spark, settings, trigger=trigger, stop=_stop_on_signals(), jobs=jobs, batch_id=batch
-            )
-        else:
-            report = run_pipeline(spark, settings, jobs=jobs, batch_id=batch)
+        with RunLock(spark, lock_path(settings), batch):
+            if refresh:
+                deleted = full_refresh(spark, settings, refresh)
+                print(f"full refresh of {', '.join(refresh)}: {len(deleted)} paths deleted")
+            if trigger is not None:
+                report = run_continuous(
+                    spark, settings, trigger=trigger, stop=_stop_on_signals(), jobs=jobs,
+                    batch_id=batch,
+                )  # fmt: skip
+            else:
+                report = run_pipeline(spark, settings, jobs=jobs, batch_id=batch)
         code = 0
+    except RunLockedError as exc:
+        print(f"lakehouse: {exc}", file=sys.stderr)
+        return 1
     except JobFailedError as exc:
         report = exc.report
         print(f"lakehouse: job {exc.job} failed: {exc.reason}", file=sys.stderr)
@@ -178,10 +184,10 @@ def _list_tables(settings: Settings) -> int:
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = load_config(args.env, conf_dir=args.conf_dir)
-    if args.command in ("run", "rollback", "check"):
-        # one clear error up front for a data root that is a file or has no landing folder
-        # (a mistyped LAKEHOUSE_DATA_ROOT), instead of an empty "ok" run
-        check_data_root(settings, require_landing=args.command == "run")
+    if args.command in ("rollback", "check"):
+        # one clear error up front for a data root that is a file (a mistyped
+        # LAKEHOUSE_DATA_ROOT); `run` also needs the landing folder (see main)
+        check_data_root(settings, require_landing=False)
     return settings
 
 
@@ -208,7 +214,24 @@ def _command(args: argparse.Namespace, settings: Settings) -> int | None:
         )
     if args.command == "tables":
         return _list_tables(settings)
+    if args.command == "unlock":
+        return _unlock(settings)
     return None
+
+
+def _unlock(settings: Settings) -> int:
+    from lakehouse.spark.fs import delete_path
+    from lakehouse.spark.session import build_spark_session
+
+    spark = build_spark_session(settings)
+    path = lock_path(settings)
+    held = read_lock(spark, path)
+    if held is None:
+        print(f"no run lock at {path}")
+        return 0
+    delete_path(spark, path)
+    print(f"removed the run lock of batch {held.get('batch_id')!r} ({held.get('owner')}): {path}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -243,7 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         refresh = jobs if (args.full_refresh or args.full_refresh_all) else []
         if args.continuous:
             Trigger.every(args.trigger)  # a bad interval is a usage error, before Spark starts
-    except (JobGraphError, UnknownJobError, ValueError) as exc:
+        # a data root that is a file or has no landing folder (a mistyped
+        # LAKEHOUSE_DATA_ROOT) is one clear error, instead of an empty "ok" run
+        check_data_root(settings)
+    except (JobGraphError, UnknownJobError, ValueError, ConfigError) as exc:
         print(f"lakehouse: {exc}", file=sys.stderr)
         return 2
     return _run(settings, jobs, args, refresh)

@@ -24,7 +24,8 @@ def test_jobs_lists_the_graph_in_run_order_with_descriptions(capsys):
         "bronze_ingest  [jobs.bronze_ingest]",
         "    landing files -> bronze Delta tables (append-only, with ingestion metadata)",
         "    inputs:  -",
-        "    outputs: bronze_customers, bronze_products, bronze_orders, quarantine_bronze",
+        "    outputs: bronze_customers, bronze_products, bronze_orders, quarantine_bronze, "
+        "landing_ledger",
     ]
 
 

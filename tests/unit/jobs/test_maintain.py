@@ -10,6 +10,7 @@ import pytest
 from jobs.maintain import TableState, plan
 from lakehouse.config import ConfigError, load_config
 from lakehouse.pipeline import execute_job
+from lakehouse.spark.delta import table_version
 from lakehouse.tuning.maintenance import VacuumRetentionError
 
 
@@ -76,6 +77,23 @@ def test_run_optimizes_zorders_and_vacuums(spark, tmp_path):
     assert opt["bytes_removed"] > 0
     assert entry["vacuum"]["retention_hours"] == 168.0
     assert result.details["aqe"] == {"profile": "default", "settings": {}}
-    # second run: nothing changed since the OPTIMIZE -> nothing rewritten
+    # second run: no commit since maintain left the table -> not even its history is read
+    version = table_version(spark, fact)
     again = execute_job(spark, settings, "maintain", batch_id="b2")
-    assert again.details["tables"]["fact_sales"]["optimize"]["skipped"] == "no changes"
+    assert again.details["tables"]["fact_sales"] == {
+        "skipped": "no commits since the last maintenance"
+    }
+    again_version = table_version(spark, fact)
+    assert again_version == version
+    # an append: OPTIMIZE only its partition; the VACUUM look is not due yet (24 h)
+    spark.createDataFrame(
+        [(99, dt.date(2025, 1, 3), 1, 1.0), (98, dt.date(2025, 1, 3), 2, 1.0)],
+        "order_id long, order_date date, customer_id long, amount double",
+    ).repartition(2).write.format("delta").mode("append").save(fact)
+    third = execute_job(spark, settings, "maintain", batch_id="b3").details["tables"]["fact_sales"]
+    assert third["optimize"]["partitions"] == [{"order_date": "2025-01-03"}]
+    assert third["vacuum"]["skipped"].startswith("looked 0.0 h ago; vacuum_interval_hours is 24")
+    # vacuum_interval_hours: 0 -> the look runs on every run, even with nothing new
+    every = _settings(tmp_path, vacuum_interval_hours=0)
+    fourth = execute_job(spark, every, "maintain", batch_id="b4").details["tables"]["fact_sales"]
+    assert fourth["vacuum"]["files_deleted"] == 0
