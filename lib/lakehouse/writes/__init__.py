@@ -3,18 +3,14 @@
 """
 
 from lakehouse.writes.idempotency import (
-    LEDGER_COLUMNS,
     SESSION_TXN_APP_ID,
     SESSION_TXN_VERSION,
     SESSION_USER_METADATA,
     BatchWrites,
-    LandingFile,
     TxnIdentity,
+    Writes,
     batch_commits,
     commit_metadata,
-    list_landing_files,
-    new_files,
-    record_ingested,
     txn_identity,
 )
 from lakehouse.writes.retry import (
@@ -33,23 +29,19 @@ from lakehouse.writes.rollback import (
 
 __all__ = [
     "CONFLICT_CLASS_NAMES",
-    "LEDGER_COLUMNS",
     "SESSION_TXN_APP_ID",
     "SESSION_TXN_VERSION",
     "SESSION_USER_METADATA",
     "BatchWrites",
-    "LandingFile",
     "RetryExhaustedError",
     "RetryPolicy",
     "RollbackError",
     "RollbackResult",
     "TxnIdentity",
+    "Writes",
     "batch_commits",
     "commit_metadata",
     "is_conflict",
-    "list_landing_files",
-    "new_files",
-    "record_ingested",
     "retry_on_conflict",
     "rollback_batch",
     "rollback_table",

@@ -1,4 +1,4 @@
-"""Idempotent, restartable writes: Delta transaction identities and the landing-file ledger.
+"""Idempotent, restartable writes: Delta transaction identities and commit tags.
 
 Every write a job makes carries Delta's idempotent-write identity (a ``SetTransaction``
 action in the log): ``txnAppId`` names the job, the target table and the batch, and
@@ -31,10 +31,9 @@ Examples
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -44,24 +43,19 @@ from lakehouse.spark.sql import validate_identifier
 from lakehouse.writes.retry import RetryPolicy, retry_on_conflict
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
+    from pyspark.sql import DataFrameWriter, SparkSession
 
 R = TypeVar("R")
 
 __all__ = [
-    "LEDGER_COLUMNS",
     "SESSION_TXN_APP_ID",
     "SESSION_TXN_VERSION",
     "SESSION_USER_METADATA",
     "BatchWrites",
-    "LandingFile",
     "TxnIdentity",
     "Writes",
     "batch_commits",
     "commit_metadata",
-    "list_landing_files",
-    "new_files",
-    "record_ingested",
     "txn_identity",
 ]
 
@@ -277,117 +271,3 @@ def _parse_meta(text: str | None) -> dict[str, Any] | None:
     except ValueError:
         return None
     return meta if isinstance(meta, dict) else None
-
-
-# --------------------------------------------------------------------------- ledger
-
-#: Columns of the landing-file ledger (a Delta table).
-LEDGER_COLUMNS = ("path", "size", "modified_at", "source", "job", "batch_id", "ingested_at")
-
-
-@dataclass(frozen=True)
-class LandingFile:
-    """One landing file, identified by path, size and modification time."""
-
-    path: str
-    size: int
-    modified_at: dt.datetime
-
-
-def list_landing_files(spark: SparkSession, pattern: str) -> list[LandingFile]:
-    """List files matching ``pattern`` (a Hadoop glob: local path or object-store URI).
-
-    Uses Spark's ``binaryFile`` source without its ``content`` column, so no file is read.
-    """
-    from pyspark.errors import AnalysisException
-
-    try:
-        df = (
-            spark.read.format("binaryFile")
-            .load(pattern)
-            .select("path", "length", "modificationTime")
-        )
-    except AnalysisException as exc:
-        if "PATH_NOT_FOUND" in str(exc) or "Path does not exist" in str(exc):
-            return []
-        raise
-    return sorted(
-        (LandingFile(r["path"], int(r["length"]), r["modificationTime"]) for r in df.collect()),
-        key=lambda f: f.path,
-    )
-
-
-def _ledger_df(spark: SparkSession, ledger_path: str) -> DataFrame | None:
-    from delta.tables import DeltaTable
-
-    if not DeltaTable.isDeltaTable(spark, ledger_path):
-        return None
-    return spark.read.format("delta").load(ledger_path)
-
-
-def new_files(
-    spark: SparkSession, ledger_path: str, files: Sequence[LandingFile], *, source: str
-) -> list[LandingFile]:
-    """The files of ``files`` not yet recorded in the ledger for ``source``.
-
-    A file counts as ingested when its path, size and modification time are all in the
-    ledger: a file rewritten in place (new size or time) is ingested again.
-    """
-    ledger = _ledger_df(spark, ledger_path)
-    if ledger is None or not files:
-        return list(files)
-    from pyspark.sql import functions as F
-
-    seen = {
-        (r["path"], int(r["size"]), r["modified_at"])
-        for r in ledger.filter(F.col("source") == F.lit(source))
-        .select("path", "size", "modified_at")
-        .collect()
-    }
-    return [f for f in files if (f.path, f.size, f.modified_at) not in seen]
-
-
-def record_ingested(
-    spark: SparkSession,
-    ledger_path: str,
-    files: Sequence[LandingFile],
-    *,
-    source: str,
-    job: str,
-    batch_id: str,
-    step: int = 0,
-) -> int:
-    """Record ``files`` as ingested (insert-only, idempotent per batch); return rows added.
-
-    Call it *after* the data write of the same batch committed: a crash in between leaves
-    the files unrecorded, and the re-run of the batch (same ``batch_id``) skips the data
-    write via its transaction identity, then records the files.
-    """
-    from pyspark.sql import types as T
-
-    if not files:
-        return 0
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    schema = T.StructType(
-        [
-            T.StructField("path", T.StringType(), False),
-            T.StructField("size", T.LongType(), False),
-            T.StructField("modified_at", T.TimestampType(), False),
-            T.StructField("source", T.StringType(), False),
-            T.StructField("job", T.StringType(), False),
-            T.StructField("batch_id", T.StringType(), False),
-            T.StructField("ingested_at", T.TimestampType(), False),
-        ]
-    )
-    rows = [(f.path, f.size, f.modified_at, source, job, batch_id, now) for f in files]
-    df = spark.createDataFrame(rows, schema)
-    pending = new_files(spark, ledger_path, files, source=source)
-    if not pending:
-        return 0
-    keep = {f.path for f in pending}
-    from pyspark.sql import functions as F
-
-    df = df.filter(F.col("path").isin(sorted(keep)))
-    txn = txn_identity(job, batch_id, table="landing_ledger", step=step)
-    txn.apply(df.write.format("delta").mode("append")).save(ledger_path)
-    return len(keep)

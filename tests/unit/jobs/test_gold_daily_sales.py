@@ -214,3 +214,25 @@ def test_increments_load_new_orders_and_correct_history_changes(spark, settings)
     third = execute_job(spark, settings, "gold_daily_sales", batch_id="g3")
     assert third.details["noop"] is True
     assert {t: table_version(spark, settings.table_path(t)) for t in versions} == versions
+
+
+def test_differing_keeps_only_rows_whose_dimension_columns_changed(spark):
+    cols = ", ".join(f"{c} {'long' if c == 'customer_sk' else 'string'}" for c in gold.FACT_COLUMNS)
+    base = dict.fromkeys(gold.FACT_COLUMNS, "x")
+    stored_rows = [
+        {**base, "order_id": "O1", "customer_sk": 1, "customer_city": "Oslo"},
+        {**base, "order_id": "O2", "customer_sk": 1, "customer_city": None},
+        {**base, "order_id": "O3", "customer_sk": 1, "customer_city": "Oslo"},
+    ]
+    recomputed_rows = [
+        {**base, "order_id": "O1", "customer_sk": 1, "customer_city": "Oslo"},  # same
+        {**base, "order_id": "O2", "customer_sk": 1, "customer_city": None},  # same (NULL-safe)
+        {**base, "order_id": "O3", "customer_sk": 2, "customer_city": "Lima"},  # moved
+        {**base, "order_id": "O4", "customer_sk": 2, "customer_city": "Lima"},  # not loaded
+    ]
+    as_rows = lambda rows: [tuple(r[c] for c in gold.FACT_COLUMNS) for r in rows]  # noqa: E731
+    out = gold.differing(
+        spark.createDataFrame(as_rows(recomputed_rows), cols),
+        spark.createDataFrame(as_rows(stored_rows), cols),
+    )
+    assert [(r.order_id, r.customer_city) for r in out.collect()] == [("O3", "Lima")]

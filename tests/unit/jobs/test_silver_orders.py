@@ -103,3 +103,18 @@ def test_products_latest_row_wins(spark):
         "invalid price",
         "superseded product row",
     ]
+
+
+def test_orders_loaded_by_an_earlier_increment_are_duplicates(spark):
+    bronze = spark.createDataFrame(
+        [_row("O1"), _row("O1", t=T1, f="b"), _row("O2"), _row("O3", qty="0")], RAW
+    )
+    known = spark.createDataFrame([("O1",), ("O9",)], "order_id string")
+    out = silver.transform(
+        bronze, min_date=date(2000, 1, 1), max_date=date(2100, 1, 1), batch_id="b",
+        known_ids=known,
+    )  # fmt: skip
+    assert [r.order_id for r in out.accepted.collect()] == ["O2"]
+    reasons = sorted(r.reason for r in out.rejected.collect())
+    # both deliveries of O1 (already in orders) are duplicates, each counted once
+    assert reasons == ["duplicate order_id", "duplicate order_id", "quantity must be positive"]

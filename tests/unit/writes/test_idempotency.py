@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -16,9 +15,6 @@ from lakehouse.writes.idempotency import (
     SESSION_USER_METADATA,
     batch_commits,
     commit_metadata,
-    list_landing_files,
-    new_files,
-    record_ingested,
     txn_identity,
 )
 
@@ -97,40 +93,6 @@ def test_rerun_of_a_batch_writes_nothing(spark: SparkSession, tmp_path: Path) ->
         (3, "DELETE")
     ]
     assert spark.conf.get(SESSION_USER_METADATA, None) is None
-
-
-def test_ledger_remembers_ingested_files(spark: SparkSession, tmp_path: Path) -> None:
-    landing = tmp_path / "landing"
-    landing.mkdir()
-    (landing / "a.csv").write_text("id\n1\n")
-    (landing / "b.csv").write_text("id\n2\n")
-    ledger = str(tmp_path / "ledger")
-    files = list_landing_files(spark, str(landing / "*.csv"))
-    assert [Path(f.path).name for f in files] == ["a.csv", "b.csv"]
-    assert new_files(spark, ledger, files, source="orders_csv") == files
-    assert (
-        record_ingested(
-            spark, ledger, files[:1], source="orders_csv", job="bronze_ingest", batch_id="b1"
-        )
-        == 1
-    )
-    # re-running the same batch records nothing new
-    assert (
-        record_ingested(
-            spark, ledger, files[:1], source="orders_csv", job="bronze_ingest", batch_id="b1"
-        )
-        == 0
-    )
-    assert new_files(spark, ledger, files, source="orders_csv") == files[1:]
-    # a file rewritten in place (new size and time) counts as new
-    (landing / "a.csv").write_text("id\n1\n3\n")
-    os.utime(landing / "a.csv", (1_900_000_000, 1_900_000_000))
-    again = list_landing_files(spark, str(landing / "*.csv"))
-    assert [Path(f.path).name for f in new_files(spark, ledger, again, source="orders_csv")] == [
-        "a.csv",
-        "b.csv",
-    ]
-    assert list_landing_files(spark, str(tmp_path / "nowhere" / "*.csv")) == []
 
 
 def test_batch_writes_skip_a_committed_write_and_retry_conflicts(
