@@ -605,20 +605,24 @@ def _known_files(ctx: JobContext[Config]) -> dict[str, tuple[int, int]]:
     return {r["path"]: (int(r["last"]["size"]), int(r["last"]["modified_ms"])) for r in rows}
 
 
-def _flag_changed(ctx: JobContext[Config]) -> None:
-    """Quarantine (as files) landing files rewritten after ingestion, once each."""
+def _flag_outside_streams(ctx: JobContext[Config]) -> None:
+    """Quarantine (as files, once each) what the file streams never hand out: landing files
+    rewritten after ingestion, and empty files (a file source sees no rows in them)."""
     cfg = ctx.config
     known = _known_files(ctx)
-    if not known:
-        return
-    changed: list[tuple[FileInfo, str, str]] = []
+    flagged: list[tuple[FileInfo, str, str]] = []
     for source in cfg.sources:
         listed = glob_files(ctx.spark, _pattern(ctx, source))
-        changed += [(f, reason, source.stream_name) for f, reason in changed_files(known, listed)]
-    if not changed:
+        flagged += [(f, reason, source.stream_name) for f, reason in changed_files(known, listed)]
+        flagged += [
+            (f, "empty file (0 bytes)", source.stream_name)
+            for f in listed
+            if f.size == 0 and f.path not in known
+        ]
+    if not flagged:
         return
     rejects = _file_rejects(
-        ctx.spark, {f.path: (reason, f.size) for f, reason, _ in changed}, batch_id=ctx.batch_id
+        ctx.spark, {f.path: (reason, f.size) for f, reason, _ in flagged}, batch_id=ctx.batch_id
     )
     ctx.writes.save(
         cfg.quarantine_table,
@@ -626,17 +630,20 @@ def _flag_changed(ctx: JobContext[Config]) -> None:
         ctx.output_path(cfg.quarantine_table),
     )
     rows = [
-        (f.path, f.size, f.modified_ms, name, "changed after ingestion", ctx.batch_id)
-        for f, _, name in changed
+        (f.path, f.size, f.modified_ms, name, f"quarantined: {reason}", ctx.batch_id)
+        for f, reason, name in flagged
     ]
     ctx.writes.save(
         cfg.ledger_table,
         ctx.spark.createDataFrame(rows, LEDGER_SCHEMA).write.format("delta").mode("append"),
         ctx.output_path(cfg.ledger_table),
     )
-    for f, reason, _ in changed:
-        log.warning("%s: %s: %s", JOB, f.path, reason)
-    ctx.result.details["changed_files"] = [{"path": f.path, "reason": r} for f, r, _ in changed]
+    for f, reason, _ in flagged:
+        log.warning("%s: landing file %s quarantined as a file: %s", JOB, f.path, reason)
+    changed = [(f, r) for f, r, _ in flagged if f.path in known]
+    if changed:
+        ctx.result.details["changed_files"] = [{"path": f.path, "reason": r} for f, r in changed]
+    ctx.result.details["files_quarantined_unread"] = len(flagged)
 
 
 def _pattern(ctx: JobContext[Config], source: BronzeSource) -> str:
@@ -644,7 +651,7 @@ def _pattern(ctx: JobContext[Config], source: BronzeSource) -> str:
 
 
 def run(ctx: JobContext[Config]) -> None:
-    _flag_changed(ctx)
+    _flag_outside_streams(ctx)
     for source in ctx.config.sources:
         ctx.stream_files(source.stream_name, _pattern(ctx, source), partial(_ingest, ctx, source))
     result = ctx.result

@@ -73,7 +73,9 @@ def test_hostile_files_are_quarantined_as_files_and_the_rest_proceeds(
     rec = result.details["reconciliation"]
     assert rec["reconciled"] and rec["input"] == rec["accepted"] + rec["quarantined"]
     counts = result.details["sources"]
-    assert sum(c["files_quarantined"] for c in counts.values()) == len(files)
+    streamed = sum(c["files_quarantined"] for c in counts.values())
+    # an empty file yields no row in Spark's file source: bronze's listing quarantines it
+    assert streamed + result.details["files_quarantined_unread"] == len(files)
 
 
 @pytest.mark.slow
