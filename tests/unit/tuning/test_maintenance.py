@@ -259,6 +259,7 @@ def test_maintain_keys_reach_vacuum(spark, tmp_path):
         vacuum_retention_hours=1,
         allow_retention_below_safety=True,
         vacuum_listing_parallelism=3,
+        vacuum_interval_hours=0,  # look again now, not a day after the first look
     )
     result = execute_job(spark, tuned, "maintain", batch_id="b2")
     entry = result.details["tables"]["fact_sales"]["vacuum"]
