@@ -82,7 +82,7 @@ def test_kill_between_silver_commit_and_checkpoint_converges(
     (tmp_path / "drill_killer.py").write_text(KILLER)
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(repo_root)]),
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(repo_root / "lib"), str(repo_root)]),
         "LAKEHOUSE_DATA_ROOT": str(crashed.paths.data_root),
     }
     proc = subprocess.Popen(

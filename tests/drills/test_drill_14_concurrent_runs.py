@@ -26,7 +26,8 @@ def test_a_second_run_on_the_same_data_root_is_refused(
 ) -> None:
     data = tmp_path / "data"
     stats = generate_landing(data / "landing", orders=60, days=3, seed=4, malformed_fraction=0.0)
-    env = {**os.environ, "LAKEHOUSE_DATA_ROOT": str(data)}
+    path = os.pathsep.join([str(repo_root / "lib"), str(repo_root)])  # no install needed
+    env = {**os.environ, "LAKEHOUSE_DATA_ROOT": str(data), "PYTHONPATH": path}
     cmd = [sys.executable, "-m", "lakehouse.cli", "--conf-dir", str(repo_root / "conf"), "run"]
     first = subprocess.Popen(
         [*cmd, "bronze_ingest", "silver_orders", "--batch-id", "first"],

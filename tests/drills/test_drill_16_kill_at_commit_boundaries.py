@@ -105,7 +105,8 @@ def test_kill_at_commit_boundaries_then_rerun_converges(
         root = tmp_path / f"kill-{k}"
         crashed = _settings(root, conf)
         shutil.copytree(control.landing_path, crashed.landing_path)
-        env = {**os.environ, "LAKEHOUSE_DATA_ROOT": str(root)}
+        path = os.pathsep.join([str(repo_root / "lib"), str(repo_root)])  # no install needed
+        env = {**os.environ, "LAKEHOUSE_DATA_ROOT": str(root), "PYTHONPATH": path}
         cmd = [sys.executable, "-m", "lakehouse.cli", "--conf-dir", str(conf), "run", *JOBS]
         killed_at[k] = _kill_after(cmd, env, root, k, repo_root)
         (root / "_run.lock").unlink(missing_ok=True)  # a killed run's lock (or wait for its lease)

@@ -50,7 +50,13 @@ def test_continuous_run_picks_up_new_files_and_stops_on_sigterm(
     landing = data / "landing"
     generate_landing(landing, orders=60, days=3, seed=2, malformed_fraction=0.0)
     log = tmp_path / "lakehouse.log"
-    env = {**os.environ, "LAKEHOUSE_DATA_ROOT": str(data), "PYTHONUNBUFFERED": "1"}
+    path = os.pathsep.join([str(repo_root / "lib"), str(repo_root)])  # no install needed
+    env = {
+        **os.environ,
+        "LAKEHOUSE_DATA_ROOT": str(data),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": path,
+    }
     cmd = [sys.executable, "-m", "lakehouse.cli", "--conf-dir", str(repo_root / "conf"), "run",
            "all", "--continuous", "--trigger", "2s"]  # fmt: skip
     with log.open("w") as out:
