@@ -19,9 +19,9 @@ from pyspark.sql import functions as F
 from lakehouse.config import Identifier, JobSettings
 from lakehouse.pipeline import JobContext
 from lakehouse.pipeline.incremental import Increment
-from lakehouse.quality import apply_constraints, to_quarantine
+from lakehouse.quality import apply_constraints, to_quarantine, write_quarantine
 from lakehouse.scd2 import SCD2Spec, apply_scd2
-from lakehouse.spark.delta import insert_new_rows, is_delta_table
+from lakehouse.spark.delta import is_delta_table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -102,11 +102,10 @@ def _apply(ctx: JobContext[Config], inc: Increment) -> None:
         rejected = rejected.unionByName(_scd2_rejects(scd.quarantine, cfg, ctx.batch_id))
     new_rejects = 0
     if n_bad or n_scd_bad:
-        new_rejects = insert_new_rows(
+        new_rejects = write_quarantine(
             inc.spark,
             rejected,
             ctx.output_path(cfg.quarantine_table),
-            ["row_hash"],
             writes=inc,
             table=cfg.quarantine_table,
         )

@@ -23,9 +23,13 @@ from pyspark.sql import functions as F
 from lakehouse.config import Identifier, JobSettings
 from lakehouse.pipeline import JobContext
 from lakehouse.pipeline.incremental import Increment
-from lakehouse.quality import apply_constraints, apply_table_quality, to_quarantine
+from lakehouse.quality import (
+    apply_constraints,
+    apply_table_quality,
+    to_quarantine,
+    write_quarantine,
+)
 from lakehouse.spark.delta import (
-    insert_new_rows,
     is_delta_table,
     last_operation_metrics,
     table_version,
@@ -221,14 +225,10 @@ def _upsert_products(
 
 def _write_rejects(ctx: JobContext[Config], inc: Increment, rejected: DataFrame) -> int:
     cfg = ctx.config
-    return insert_new_rows(
-        inc.spark,
-        rejected,
-        ctx.output_path(cfg.quarantine_table),
-        ["row_hash"],
-        writes=inc,
+    return write_quarantine(
+        inc.spark, rejected, ctx.output_path(cfg.quarantine_table), writes=inc,
         table=cfg.quarantine_table,
-    )
+    )  # fmt: skip
 
 
 def _products(ctx: JobContext[Config], inc: Increment) -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.errors import LakehouseError
-from lakehouse.spark.fs import delete_path, read_text, write_text
+from lakehouse.spark.fs import create_new, delete_path, read_text, write_text
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -63,38 +63,6 @@ def read_lock(spark: SparkSession, path: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
-
-
-def _create_exclusive(spark: SparkSession, path: str, text: str) -> bool:
-    """Create ``path`` with ``text`` only if it does not exist; False if it does."""
-    if "://" not in path or path.startswith("file:"):
-        local = path.removeprefix("file:")
-        os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
-        try:
-            fd = os.open(local, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        return True
-    jvm = spark.sparkContext._jvm
-    if jvm is None:  # pragma: no cover - a stopped session
-        raise RunLockedError("the SparkSession has no JVM gateway (was it stopped?)")
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    from py4j.protocol import Py4JJavaError
-
-    try:
-        stream = fs.create(hpath, False)
-    except Py4JJavaError as exc:
-        if "FileAlreadyExists" in str(exc.java_exception):
-            return False
-        raise
-    try:
-        stream.write(bytearray(text.encode("utf-8")))
-    finally:
-        stream.close()
-    return True
 
 
 def _replace(spark: SparkSession, path: str, text: str) -> None:
@@ -142,7 +110,7 @@ class RunLock:
         """
         now = time.time()
         for _ in range(2):
-            if _create_exclusive(self.spark, self.path, self._content(now)):
+            if create_new(self.spark, self.path, self._content(now)):
                 self._acquired_at = now
                 self._thread = threading.Thread(target=self._renew, daemon=True)
                 self._thread.start()

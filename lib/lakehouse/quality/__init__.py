@@ -25,6 +25,7 @@ from lakehouse.quality.expectations import (
 from lakehouse.quality.quarantine import (
     QUARANTINE_COLUMNS,
     to_quarantine,
+    write_quarantine,
 )
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "validate_expression",
     "validate_quality",
     "write_quality_results",
+    "write_quarantine",
 ]

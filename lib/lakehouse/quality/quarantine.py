@@ -12,10 +12,14 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+from lakehouse.spark.delta import insert_new_rows
 
-__all__ = ["QUARANTINE_COLUMNS", "to_quarantine"]
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+    from lakehouse.writes.idempotency import Writes
+
+__all__ = ["QUARANTINE_COLUMNS", "to_quarantine", "write_quarantine"]
 
 QUARANTINE_COLUMNS = (
     "stage",
@@ -64,3 +68,12 @@ def to_quarantine(
             256,
         ),
     )
+
+
+def write_quarantine(
+    spark: SparkSession, rejected: DataFrame, path: str, *, writes: Writes, table: str
+) -> int:
+    """Insert the quarantine rows of ``rejected`` not already in the table at ``path``
+    (by ``row_hash``, so a replayed rejection is stored once), under ``writes``' identity
+    for ``table``; return how many were inserted."""
+    return insert_new_rows(spark, rejected, path, ["row_hash"], writes=writes, table=table)

@@ -6,6 +6,7 @@ connector, credentials and configuration Spark itself uses for the path.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FileInfo",
+    "create_new",
     "delete_path",
     "glob_files",
     "path_exists",
@@ -121,3 +123,33 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
         stream.write(bytearray(text.encode("utf-8")))
     finally:
         stream.close()
+
+
+def create_new(spark: SparkSession, path: str, text: str) -> bool:
+    """Create the file ``path`` holding ``text`` only if nothing is there; False if a file
+    is. Atomic on local disk (``O_CREAT | O_EXCL``) and on HDFS (``create`` without
+    overwrite); object stores need a conditional put for the same guarantee."""
+    if "://" not in path or path.startswith("file:"):
+        local = path.removeprefix("file:")
+        os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
+        try:
+            fd = os.open(local, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        return True
+    from py4j.protocol import Py4JJavaError
+
+    fs, hpath = _fs(spark, path)
+    try:
+        stream = fs.create(hpath, False)
+    except Py4JJavaError as exc:
+        if "FileAlreadyExists" in str(exc.java_exception):
+            return False
+        raise
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+    return True
