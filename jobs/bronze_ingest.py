@@ -595,14 +595,14 @@ def _known_files(ctx: JobContext[Config]) -> dict[str, tuple[int, int]]:
     path = ctx.output_path(ctx.config.ledger_table)
     if not is_delta_table(ctx.spark, path):
         return {}
-    rows = (
-        ctx.spark.read.format("delta")
-        .load(path)
-        .groupBy("path")
-        .agg(F.max_by(F.struct("size", "modified_ms"), "modified_ms").alias("last"))
-        .collect()
-    )
-    return {r["path"]: (int(r["last"]["size"]), int(r["last"]["modified_ms"])) for r in rows}
+    # one row per file handled (a few per file at most): read them, no shuffle
+    rows = ctx.spark.read.format("delta").load(path).select("path", "size", "modified_ms")
+    known: dict[str, tuple[int, int]] = {}
+    for r in rows.collect():
+        seen = (int(r["size"]), int(r["modified_ms"]))
+        if r["path"] not in known or seen[1] > known[r["path"]][1]:
+            known[r["path"]] = seen
+    return known
 
 
 def _flag_outside_streams(ctx: JobContext[Config]) -> None:

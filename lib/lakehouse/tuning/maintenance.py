@@ -197,12 +197,11 @@ def changed_partitions(spark: SparkSession, path: str) -> list[dict[str, str | N
         return None
     if "add" not in commits.columns:
         return []
-    rows = (
-        commits.where("add IS NOT NULL")
-        .selectExpr("to_json(add.partitionValues) AS pv")
-        .distinct()
-        .collect()
-    )
+    adds = commits.where("add IS NOT NULL")
+    if "partitionValues" not in commits.schema["add"].dataType.fieldNames():
+        # unpartitioned: every add has "partitionValues": {}, which JSON inference drops
+        return [{}] if adds.limit(1).count() else []
+    rows = adds.selectExpr("to_json(add.partitionValues) AS pv").distinct().collect()
     import json
 
     return sorted(

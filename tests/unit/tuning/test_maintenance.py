@@ -336,3 +336,15 @@ def test_zorder_ranges_cut_files_on_curve_cells(spark, tmp_path):
     assert mean_read(lambda r: (F.col("x") == r["x"]) & (F.col("y") == r["y"])) <= 2
     # the session is left as it was
     assert spark.conf.get("spark.databricks.io.skipping.mdc.rangeId.max", None) in (None, "1000")
+
+
+def test_changed_partitions_of_an_unpartitioned_table(spark, tmp_path):
+    """Unpartitioned adds carry "partitionValues": {}, which JSON schema inference drops."""
+    from delta.tables import DeltaTable
+
+    path = str(tmp_path / "flat")
+    spark.range(4).repartition(2).write.format("delta").save(path)
+    DeltaTable.forPath(spark, path).optimize().executeCompaction()
+    assert changed_partitions(spark, path) == []
+    spark.range(2).write.format("delta").mode("append").save(path)
+    assert changed_partitions(spark, path) == [{}]
