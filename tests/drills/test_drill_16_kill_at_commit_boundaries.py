@@ -9,8 +9,9 @@ bronze and the quarantines row for row (ignoring ingestion times and batch ids, 
 differ between runs by design). Nothing is lost, nothing is duplicated.
 
 The kill points are found by polling the ``_delta_log`` folders, so a kill can land a
-little after the k-th commit; the points are every ``DRILL16_STEP``-th commit (default 4;
-``DRILL16_STEP=1`` tries every boundary, about 20 runs).
+little after the k-th commit. By default four boundaries spread over the run are tried (at
+10%, 35%, 60% and 85% of its commits); ``DRILL16_STEP=n`` tries every n-th boundary
+(``DRILL16_STEP=1``: every one, about 25 runs).
 """
 
 from __future__ import annotations
@@ -98,8 +99,11 @@ def test_kill_at_commit_boundaries_then_rerun_converges(
     generate_landing(control.landing_path, orders=60, days=3, seed=16, malformed_fraction=0.05)
     assert run_pipeline(spark, control, jobs=JOBS, batch_id="control").ok
     total = commits(Path(control.paths.data_root))
-    step = int(os.environ.get("DRILL16_STEP", "4"))
-    points = list(range(1, total, step))
+    step = os.environ.get("DRILL16_STEP")
+    if step:
+        points = list(range(1, total, int(step)))
+    else:  # four boundaries spread over the run: in bronze, silver and gold
+        points = sorted({max(1, round(total * f)) for f in (0.1, 0.35, 0.6, 0.85)})
     killed_at = {}
     for k in points:
         root = tmp_path / f"kill-{k}"
