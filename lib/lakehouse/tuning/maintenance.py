@@ -198,7 +198,8 @@ def changed_partitions(spark: SparkSession, path: str) -> list[dict[str, str | N
     if "add" not in commits.columns:
         return []
     adds = commits.where("add IS NOT NULL")
-    if "partitionValues" not in commits.schema["add"].dataType.fieldNames():
+    add_type = commits.schema["add"].dataType
+    if "partitionValues" not in getattr(add_type, "names", []):
         # unpartitioned: every add has "partitionValues": {}, which JSON inference drops
         return [{}] if adds.limit(1).count() else []
     rows = adds.selectExpr("to_json(add.partitionValues) AS pv").distinct().collect()
