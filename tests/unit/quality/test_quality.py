@@ -26,6 +26,7 @@ from lakehouse.quality.expectations import (
     validate_quality,
     write_quality_results,
 )
+from lakehouse.spark.session import session_conf
 from lakehouse.spark.sql import check_expression_text
 
 SCHEMA = T.StructType(
@@ -246,8 +247,13 @@ def test_fail_expectation_stops_before_write(spark: SparkSession) -> None:
 
 
 def test_a_row_that_raises_under_ansi_fails_the_expectation(spark: SparkSession) -> None:
-    """CAST_INVALID_INPUT and DIVIDE_BY_ZERO fail the row (try semantics), not the job."""
-    assert spark.conf.get("spark.sql.ansi.enabled") == "true"
+    """CAST_INVALID_INPUT and DIVIDE_BY_ZERO fail the row (try semantics), not the job.
+    ANSI mode is Spark 4's default and set here for Spark 3.5, where it is off."""
+    with session_conf(spark, {"spark.sql.ansi.enabled": "true"}):
+        _raising_rows_fail(spark)
+
+
+def _raising_rows_fail(spark: SparkSession) -> None:
     q = TableQuality.model_validate(
         {
             "expectations": [
