@@ -400,6 +400,8 @@ class FeedIncrement:
     #: Files quarantined as a whole: path -> (reason, size in bytes).
     rejected_files: dict[str, tuple[str, int]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    #: The parsed files, cached for the counts and the writes; unpersisted after the writes.
+    parsed: DataFrame | None = None
 
 
 def _parse(
@@ -417,7 +419,7 @@ def _parse(
     parsed_rows = {
         r["_source_file"]: int(r["count"]) for r in parsed.groupBy("_source_file").count().collect()
     }
-    out = FeedIncrement()
+    out = FeedIncrement(parsed=parsed)
     for f in sorted(set(lines) | set(parsed_rows)):
         n_lines, n_rows = max(lines.get(f, 0), 0), parsed_rows.get(f, 0)
         if n_lines != n_rows:
@@ -535,12 +537,16 @@ def _ingest(ctx: JobContext[Config], source: BronzeSource, inc: Increment) -> No
         )
         parsed.rejected_files.update(feed.rejected_files)
         feed = parsed
-    ctx.result.check_reconciled(
-        rows_in=feed.counts["input"],
-        accepted=feed.counts["accepted"],
-        quarantined=feed.counts["quarantined"],
-    )
-    _write_increment(ctx, source, inc, files, feed)
+    try:
+        ctx.result.check_reconciled(
+            rows_in=feed.counts["input"],
+            accepted=feed.counts["accepted"],
+            quarantined=feed.counts["quarantined"],
+        )
+        _write_increment(ctx, source, inc, files, feed)
+    finally:
+        if feed.parsed is not None:
+            feed.parsed.unpersist()
     for path, (reason, _) in sorted(feed.rejected_files.items()):
         log.warning("%s: landing file %s quarantined as a file: %s", JOB, path, reason)
     _add_counts(ctx, source, {**feed.counts, "files": len(files),

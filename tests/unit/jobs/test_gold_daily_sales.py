@@ -230,7 +230,10 @@ def test_differing_keeps_only_rows_whose_dimension_columns_changed(spark):
         {**base, "order_id": "O3", "customer_sk": 2, "customer_city": "Lima"},  # moved
         {**base, "order_id": "O4", "customer_sk": 2, "customer_city": "Lima"},  # not loaded
     ]
-    as_rows = lambda rows: [tuple(r[c] for c in gold.FACT_COLUMNS) for r in rows]  # noqa: E731
+
+    def as_rows(rows: list[dict]) -> list[tuple]:
+        return [tuple(r[c] for c in gold.FACT_COLUMNS) for r in rows]
+
     out = gold.differing(
         spark.createDataFrame(as_rows(recomputed_rows), cols),
         spark.createDataFrame(as_rows(stored_rows), cols),
