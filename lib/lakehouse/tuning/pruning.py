@@ -9,7 +9,8 @@
   partitions_total, bytes_read}`` (the shape of ``JobResult.reads``).
 * :func:`check_pruning` is the guard: when a query that declares a partition range reads
   partitions outside it, it warns or fails (per ``TableSettings.pruning_guard``) naming the
-  table and the filter.
+  table and the filter. On an unpartitioned (plain or liquid-clustered) table it checks
+  Delta's data skipping the same way: the files read against :func:`files_in_range`.
 * :func:`dynamic_pruning_filters` lists the dynamic-partition-pruning filters of the scans.
 
 What prunes on Spark 4.1 (measured, see docs/performance.md): any deterministic predicate on
@@ -45,6 +46,7 @@ __all__ = [
     "check_pruning",
     "dynamic_pruning_filters",
     "executed_plan",
+    "files_in_range",
     "iter_plan_nodes",
     "partition_values",
     "read_partitions",
@@ -118,20 +120,29 @@ def _show(value: RangeValue) -> str:
 
 
 def read_partitions(spark: SparkSession, path: str, rng: PartitionRange) -> DataFrame:
-    """Read the Delta table at ``path`` restricted to the partitions in ``rng``.
+    """Read the Delta table at ``path`` restricted to the rows in ``rng``.
+
+    On a partitioned table ``rng.column`` must be a partition column (partition pruning).
+    On an unpartitioned table (plain or liquid-clustered) it may be any column: Delta's
+    data skipping then reads only the files whose min/max statistics overlap the range
+    (:func:`files_in_range`).
 
     Raises
     ------
     ValueError
-        If ``rng.column`` is not a partition column of the table.
+        If the table is partitioned and ``rng.column`` is not a partition column, or the
+        table has no such column.
     """
     partition_columns = _partition_columns(spark, path)
-    if rng.column not in partition_columns:
+    df = spark.read.format("delta").load(path)
+    if partition_columns and rng.column not in partition_columns:
         raise ValueError(
             f"{path}: {rng.column!r} is not a partition column; "
             f"partition columns: {partition_columns}"
         )
-    return spark.read.format("delta").load(path).where(rng.filter())
+    if rng.column not in df.columns:
+        raise ValueError(f"{path}: no column {rng.column!r}; columns: {df.columns}")
+    return df.where(rng.filter())
 
 
 # --------------------------------------------------------------------------- plans
@@ -280,6 +291,29 @@ def partition_values(spark: SparkSession, path: str) -> DataFrame:
     ).distinct()
 
 
+def files_in_range(spark: SparkSession, path: str, declared: PartitionRange) -> int:
+    """How many files of the table's snapshot may hold rows of ``declared``.
+
+    For an unpartitioned (plain or liquid-clustered) table: the files whose ``minValues`` /
+    ``maxValues`` statistics of the column overlap the range, read from the Delta log's
+    ``add`` actions, plus the files without statistics for it (Delta cannot skip those).
+    That is the most a filter on the bare column makes Delta's data skipping read.
+    """
+    from pyspark.sql import DataFrame as PyDataFrame
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StructField, StructType
+
+    column = declared.column
+    kind = spark.read.format("delta").load(path).schema[column].dataType
+    bounds = StructType([StructField(column, kind)])
+    stats = StructType([StructField("minValues", bounds), StructField("maxValues", bounds)])
+    files = PyDataFrame(_snapshot(spark, path).allFiles().toDF(), spark)
+    parsed = files.select(F.from_json("stats", stats).alias("s"))
+    low, high = F.col("s.minValues")[column], F.col("s.maxValues")[column]
+    inside = (low <= F.lit(declared.end).cast(kind)) & (high >= F.lit(declared.start).cast(kind))
+    return parsed.where(low.isNull() | high.isNull() | inside).count()
+
+
 def table_totals(spark: SparkSession, path: str) -> dict[str, int]:
     """``files_total`` and ``partitions_total`` of the table's current snapshot."""
     from delta.tables import DeltaTable
@@ -386,9 +420,12 @@ def check_pruning(
 ) -> ReadStats:
     """Guard: the query ``df`` declared ``declared``; did its scan stay inside it?
 
-    The number of partitions the scan read (scan metrics) is compared with the number of
-    the table's partitions inside the declared range (Delta log). Reading more means the
-    filter did not prune (a UDF, a cast, an ``OR`` with a data column ...).
+    When ``declared.column`` is a partition column, the number of partitions the scan read
+    (scan metrics) is compared with the number of the table's partitions inside the
+    declared range (Delta log). Otherwise (an unpartitioned or liquid-clustered table) the
+    files the scan read are compared with :func:`files_in_range`, the files whose min/max
+    statistics overlap the range. Reading more means the filter did not prune or skip (a
+    UDF, a cast, an ``OR`` with another column ...).
 
     Parameters
     ----------
@@ -411,19 +448,32 @@ def check_pruning(
     if policy == "off":
         return measured
     spark = df.sparkSession
-    expected = (
-        partition_values(spark, path)
-        .where(F.col(declared.column).between(F.lit(declared.start), F.lit(declared.end)))
-        .count()
-    )
-    if measured.partitions_read > expected:
-        message = (
-            f"partition guard: table {table!r} declares {declared.describe()} "
-            f"({expected} partitions) but the query read {measured.partitions_read} of "
-            f"{measured.partitions_total} partitions; filter {_filter_sql(df)} does not "
-            f"prune (compare the bare partition column {declared.column!r}: "
-            "no UDF, no OR with data columns)"
+    message = None
+    if declared.column in _partition_columns(spark, path):
+        expected = (
+            partition_values(spark, path)
+            .where(F.col(declared.column).between(F.lit(declared.start), F.lit(declared.end)))
+            .count()
         )
+        if measured.partitions_read > expected:
+            message = (
+                f"partition guard: table {table!r} declares {declared.describe()} "
+                f"({expected} partitions) but the query read {measured.partitions_read} of "
+                f"{measured.partitions_total} partitions; filter {_filter_sql(df)} does not "
+                f"prune (compare the bare partition column {declared.column!r}: "
+                "no UDF, no OR with data columns)"
+            )
+    else:
+        expected = files_in_range(spark, path, declared)
+        if measured.files_read > expected:
+            message = (
+                f"partition guard: table {table!r} declares {declared.describe()} "
+                f"({expected} files whose min/max statistics overlap it) but the query read "
+                f"{measured.files_read} of {measured.files_total} files; filter "
+                f"{_filter_sql(df)} does not skip files (compare the bare column "
+                f"{declared.column!r}: no UDF, no OR with other columns)"
+            )
+    if message is not None:
         if policy == "fail":
             raise PartitionPruningError(message)
         log.warning(message)

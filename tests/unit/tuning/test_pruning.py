@@ -15,6 +15,7 @@ from lakehouse.tuning.pruning import (
     PartitionRange,
     check_pruning,
     dynamic_pruning_filters,
+    files_in_range,
     read_partitions,
     read_report,
     scan_stats,
@@ -128,3 +129,40 @@ def test_read_report_is_the_job_reads_entry(spark, fact):
         "partitions_read": 2,
         "partitions_total": DAYS,
     }
+
+
+@pytest.fixture(scope="module")
+def clustered(spark, tmp_path_factory) -> str:
+    """Unpartitioned: 5 files of 2 consecutive days each (as liquid clustering lays them out)."""
+    path = str(tmp_path_factory.mktemp("skipping") / "fact")
+    for first in range(0, DAYS, 2):
+        rows = [(i, START + dt.timedelta(days=first + i % 2), float(i)) for i in range(4)]
+        df = spark.createDataFrame(rows, "id long, d date, amount double")
+        df.repartition(1).write.format("delta").mode("append").save(path)
+    return path
+
+
+def test_unpartitioned_range_reads_only_the_overlapping_files(spark, clustered):
+    rng = PartitionRange("d", dt.date(2025, 1, 3), dt.date(2025, 1, 5))  # days 2-4: files 2, 3
+    assert files_in_range(spark, clustered, rng) == 2
+    df = read_partitions(spark, clustered, rng)
+    stats = check_pruning(df, table="t", path=clustered, declared=rng, policy="fail")
+    assert (stats.files_read, stats.files_total, stats.partitions_total) == (2, 5, 0)
+    assert df.count() == 6
+
+
+def test_a_filter_that_does_not_skip_trips_the_guard_on_an_unpartitioned_table(spark, clustered):
+    rng = PartitionRange("d", dt.date(2025, 1, 1), dt.date(2025, 1, 2))
+    is_early = F.udf(lambda d: d <= dt.date(2025, 1, 2), BooleanType())
+    df = spark.read.format("delta").load(clustered).where(is_early("d"))
+    with pytest.raises(PartitionPruningError) as err:
+        check_pruning(df, table="fact_sales", path=clustered, declared=rng, policy="fail")
+    assert str(err.value).startswith(
+        "partition guard: table 'fact_sales' declares d BETWEEN '2025-01-01' AND '2025-01-02' "
+        "(1 files whose min/max statistics overlap it) but the query read 5 of 5 files; filter "
+    )
+
+
+def test_read_partitions_names_a_missing_column_of_an_unpartitioned_table(spark, clustered):
+    with pytest.raises(ValueError, match=r"no column 'day'; columns: \['id', 'd', 'amount'\]"):
+        read_partitions(spark, clustered, PartitionRange("day", 1, 2))
