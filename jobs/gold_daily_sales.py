@@ -35,7 +35,7 @@ from pyspark.sql import functions as F
 from lakehouse.config import Identifier, JobSettings
 from lakehouse.pipeline import JobContext
 from lakehouse.pipeline.incremental import Increment
-from lakehouse.spark.delta import is_delta_table
+from lakehouse.spark.delta import append_writer, is_delta_table
 from lakehouse.tuning.pruning import PartitionRange, check_pruning
 
 if TYPE_CHECKING:
@@ -203,10 +203,9 @@ def _load(ctx: JobContext[Config], inc: Increment) -> None:
     try:
         n = fact.count()
         partition_by = ctx.settings.tables[cfg.fact_table].partition_by
-        out = fact.repartition(*partition_by) if partition_by else fact
         inc.save(
             cfg.fact_table,
-            out.write.format("delta").mode("append").partitionBy(*partition_by),
+            append_writer(fact, partition_by=partition_by),
             ctx.output_path(cfg.fact_table),
         )
     finally:

@@ -30,6 +30,7 @@ from lakehouse.quality import (
     write_quarantine,
 )
 from lakehouse.spark.delta import (
+    append_writer,
     is_delta_table,
     last_operation_metrics,
     table_version,
@@ -292,12 +293,7 @@ def _orders(ctx: JobContext[Config], inc: Increment) -> None:
         if counts["quarantined"]:
             _write_rejects(ctx, inc, rejected)
         partition_by = ctx.settings.tables[cfg.target_table].partition_by
-        writer = good.repartition(*partition_by) if partition_by else good
-        inc.save(
-            cfg.target_table,
-            writer.write.format("delta").mode("append").partitionBy(*partition_by),
-            target,
-        )
+        inc.save(cfg.target_table, append_writer(good, partition_by=partition_by), target)
     finally:
         good.unpersist()
     _add(ctx, "orders", counts, counts["accepted"])

@@ -26,12 +26,13 @@ from lakehouse.spark.sql import quote_identifier, validate_identifier
 
 if TYPE_CHECKING:
     from delta.tables import DeltaTable
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 
     from lakehouse.writes.idempotency import Writes
 
 __all__ = [
     "DeltaTableRef",
+    "append_writer",
     "insert_new_rows",
     "is_delta_table",
     "last_operation_metrics",
@@ -142,6 +143,20 @@ class DeltaTableRef:
         for part in self.location.split("."):
             validate_identifier(part)
         writer.saveAsTable(self.location)
+
+
+def append_writer(df: DataFrame, *, partition_by: Sequence[str] = ()) -> DataFrameWriter:
+    """A Delta append of ``df`` that writes a few files per write, not one per task.
+
+    Partitioned: repartitioned by the partition columns, so each partition gets one file.
+    Unpartitioned (plain or liquid-clustered): Delta's optimized write
+    (``optimizeWrite``), which shuffles the rows into bins of
+    ``spark.databricks.delta.optimizeWrite.binSize`` before writing.
+    """
+    if partition_by:
+        out = df.repartition(*partition_by).write.format("delta").mode("append")
+        return out.partitionBy(*partition_by)
+    return df.write.format("delta").mode("append").option("optimizeWrite", "true")
 
 
 def is_delta_table(spark: SparkSession, path: str) -> bool:

@@ -17,7 +17,8 @@ def test_local_defaults_load_frozen(repo_root):
     cfg = load_config("local", conf_dir=repo_root / "conf", environ={})
     assert cfg.spark.master == "local[2]"
     assert cfg.table_path("fact_sales") == str(repo_root / "data" / "gold" / "fact_sales")
-    assert cfg.tables["fact_sales"].partition_by == ["order_date"]
+    assert cfg.tables["fact_sales"].cluster_by == ["order_date"]
+    assert cfg.tables["fact_sales"].partition_by == []
     with pytest.raises(Exception, match="frozen"):
         cfg.spark.master = "yarn"  # type: ignore[misc]
 

@@ -14,11 +14,17 @@ from lakehouse.spark.delta import table_version
 from lakehouse.tuning.maintenance import VacuumRetentionError
 
 
-def _settings(tmp_path, **maintain_cfg):
+#: The layout these tests give orders and fact_sales: daily partitions Z-ordered by
+#: customer (the sample config clusters them instead; the clustered run is tested below).
+PARTITIONED = {"partition_by": ["order_date"], "zorder_by": ["customer_id"], "cluster_by": []}
+
+
+def _settings(tmp_path, *, layout=PARTITIONED, **maintain_cfg):
     return load_config(
         "local",
         overrides={
             "paths": {"data_root": str(tmp_path / "data")},
+            "tables": {"orders": layout, "fact_sales": layout},
             "jobs": {"maintain": {"tables": ["orders", "fact_sales"], **maintain_cfg}},
         },
     )
@@ -97,3 +103,19 @@ def test_run_optimizes_zorders_and_vacuums(spark, tmp_path):
     every = _settings(tmp_path, vacuum_interval_hours=0)
     fourth = execute_job(spark, every, "maintain", batch_id="b4").details["tables"]["fact_sales"]
     assert fourth["vacuum"]["files_deleted"] == 0
+
+
+def test_run_clusters_a_liquid_clustered_table_once_per_change(spark, tmp_path):
+    settings = _settings(tmp_path, layout={"cluster_by": ["order_date"]})
+    fact = settings.table_path("fact_sales")
+    rows = [(i, dt.date(2025, 1, 1 + i % 3), i % 5, float(i)) for i in range(30)]
+    schema = "order_id long, order_date date, customer_id long, amount double"
+    spark.createDataFrame(rows, schema).repartition(3).write.format("delta").save(fact)
+    first = execute_job(spark, settings, "maintain", batch_id="c1").details["tables"]["fact_sales"]
+    assert first["layout"] == {"properties": {}, "cluster_by": ["order_date"]}
+    opt = first["optimize"]
+    assert (opt["mode"], opt["files_before"], opt["files_after"]) == ("cluster", 3, 1)
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{fact}`").first()
+    assert detail is not None and list(detail["clusteringColumns"]) == ["order_date"]
+    again = execute_job(spark, settings, "maintain", batch_id="c2").details["tables"]
+    assert again["fact_sales"] == {"skipped": "no commits since the last maintenance"}
