@@ -13,7 +13,6 @@ from lakehouse.pipeline import execute_job
 from lakehouse.spark.delta import table_version
 from lakehouse.tuning.maintenance import VacuumRetentionError
 
-
 #: The layout these tests give orders and fact_sales: daily partitions Z-ordered by
 #: customer (the sample config clusters them instead; the clustered run is tested below).
 PARTITIONED = {"partition_by": ["order_date"], "zorder_by": ["customer_id"], "cluster_by": []}
