@@ -10,6 +10,7 @@ Examples
 ``lakehouse jobs``                the declared jobs in run order, with inputs and outputs
 ``lakehouse tables``              the declared tables: layer, location, description, writers
 ``lakehouse check``               every declared table's data files are there (or how to fix it)
+``lakehouse runs``                the run history (``runs show <id>``, ``runs diff <a> <b>``)
 ``lakehouse unlock``              remove the data root's run lock left by a run that died
 ``lakehouse --env kubernetes config``  print the validated configuration
 ``lakehouse submit --help``       build artifacts and submit them (spark-submit, EMR, k8s)
@@ -24,8 +25,10 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from lakehouse.cli.check import add_parser as add_check_parser
+from lakehouse.cli.runs import add_parser as add_runs_parser
 from lakehouse.config import ConfigError, Settings, check_data_root, load_config
 from lakehouse.pipeline import (
     JobFailedError,
@@ -86,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("config", help="print the validated configuration as JSON")
 
     add_check_parser(sub)
+    add_runs_parser(sub)
     sub.add_parser("unlock", help="remove the data root's run lock (after a run died holding it)")
 
     rb = sub.add_parser("rollback", help="restore tables to the version before a run")
@@ -136,6 +140,7 @@ def _run(
         report = exc.report
         print(f"lakehouse: job {exc.job} failed: {exc.reason}", file=sys.stderr)
         code = 1
+    report.finished_at = datetime.now(UTC).isoformat()
     print(report.render())
     written = report.write(settings.reports_path)
     if written:
@@ -212,6 +217,10 @@ def _command(args: argparse.Namespace, settings: Settings) -> int | None:
             dry_run=args.dry_run,
             force=args.force,
         )
+    if args.command == "runs":
+        from lakehouse.cli.runs import run_runs
+
+        return run_runs(settings, args)
     if args.command == "tables":
         return _list_tables(settings)
     if args.command == "unlock":

@@ -72,6 +72,8 @@ class RunReport:
     started_at: str
     jobs: list[JobResult] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    #: When the run ended (ISO 8601, UTC); set by the CLI before the report is written.
+    finished_at: str | None = None
 
     @property
     def ok(self) -> bool:
