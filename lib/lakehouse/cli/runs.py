@@ -4,6 +4,7 @@
     lakehouse runs --limit 5
     lakehouse runs show <id>       # one run, printed as the run printed it (an id prefix works)
     lakehouse runs diff <a> <b>    # per job: time and rows of run a against run b
+    lakehouse runs --check-slo     # exit 1 if a table's last write is older than its freshness_slo
 
 The history itself is :mod:`lakehouse.pipeline.history`.
 
@@ -23,14 +24,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from lakehouse.config import Settings
 from lakehouse.pipeline.history import (
     HistoryError,
+    check_freshness,
     find_run,
     load_runs,
     render_diff,
+    render_freshness,
     render_runs,
 )
 
@@ -48,6 +52,11 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add the ``runs`` subcommand (``show``, ``diff``) to ``subparsers``."""
     p = subparsers.add_parser("runs", help="list past runs; show one; compare two")
     p.add_argument("--limit", type=_positive, default=20, help="runs to list (default 20)")
+    p.add_argument(
+        "--check-slo",
+        action="store_true",
+        help="check every table's freshness_slo; exit 1 naming the tables written too long ago",
+    )
     actions = p.add_subparsers(dest="action")
     show = actions.add_parser("show", help="print one run's report")
     show.add_argument("run_id", help="run (batch) id, or a prefix of exactly one")
@@ -57,9 +66,20 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def run_runs(settings: Settings, args: argparse.Namespace) -> int:
-    """Print the listing, one run or a comparison; 2 for an unknown or ambiguous run id."""
+    """Print the listing, one run or a comparison; 2 for an unknown or ambiguous run id.
+
+    With ``--check-slo``: the freshness of every table with a ``freshness_slo``; 1 if one
+    is late (or has no successful write in the history).
+    """
     directory = settings.reports_path
     records = load_runs(directory)
+    if args.check_slo:
+        results = check_freshness(settings, records, now=datetime.now(UTC))
+        if not results:
+            print("no table declares a freshness_slo")
+            return 0
+        print(render_freshness(results, runs=len(records)))
+        return 1 if any(f.late for f in results) else 0
     try:
         if args.action == "show":
             print(find_run(records, args.run_id, directory=directory).report().render())

@@ -20,6 +20,7 @@ from lakehouse.config.models import (
     TableQuality,
     TableSettings,
     parse_byte_string,
+    parse_duration,
 )
 
 __all__ = [
@@ -43,4 +44,5 @@ __all__ = [
     "job_config_model",
     "load_config",
     "parse_byte_string",
+    "parse_duration",
 ]

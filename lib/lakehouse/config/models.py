@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
@@ -114,7 +115,25 @@ def _broadcast_threshold(value: str) -> str:
     return _byte_string(value)
 
 
+_DURATION = re.compile(r"(?i)\s*(\d+)\s*(s|m|h|d)\s*")
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: str) -> timedelta:
+    """``90s``, ``30m``, ``26h``, ``7d`` -> a timedelta (a positive whole number and a unit)."""
+    match = _DURATION.fullmatch(value)
+    if not match or int(match.group(1)) <= 0:
+        raise ValueError(f"invalid duration {value!r}: expected e.g. 90s, 30m, 26h or 7d")
+    return timedelta(seconds=int(match.group(1)) * _DURATION_SECONDS[match.group(2).lower()])
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value.strip()
+
+
 ByteString = Annotated[str, AfterValidator(_byte_string)]
+Duration = Annotated[str, AfterValidator(_duration)]
 PositiveByteString = Annotated[str, AfterValidator(_positive_byte_string)]
 BroadcastThreshold = Annotated[str, AfterValidator(_broadcast_threshold)]
 
@@ -404,6 +423,9 @@ class TableSettings(_Model):
     deletion_vectors: bool | None = None
     #: What a read that declares a partition range does when it reads outside it.
     pruning_guard: Literal["off", "warn", "fail"] = "off"
+    #: How old the table's last successful write may get (``26h``, ``7d``) before
+    #: ``lakehouse runs --check-slo`` fails; None = no freshness objective.
+    freshness_slo: Duration | None = None
 
     @model_validator(mode="after")
     def _layout(self) -> TableSettings:

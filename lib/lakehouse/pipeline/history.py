@@ -22,21 +22,29 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from lakehouse.config import parse_duration
 from lakehouse.errors import LakehouseError
 from lakehouse.pipeline.report import JobResult, RunReport
 
 __all__ = [
+    "Freshness",
     "HistoryError",
     "RunRecord",
+    "check_freshness",
     "find_run",
+    "last_writes",
     "load_runs",
     "render_diff",
+    "render_freshness",
     "render_runs",
 ]
+
+if TYPE_CHECKING:
+    from lakehouse.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -194,4 +202,76 @@ def render_diff(a: RunRecord, b: RunRecord) -> str:
         f"{a.rows_written:>10} {b.rows_written:>10} {a.rows_quarantined:>8} "
         f"{b.rows_quarantined:>8}  {a.status if a.status == b.status else a.status + ' -> ' + b.status}"
     )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- freshness
+
+
+def last_writes(records: Sequence[RunRecord]) -> dict[str, tuple[datetime, str]]:
+    """Per table: when (the run's end) and in which run a job that succeeded last committed
+    a new version of it. A run that left the version unchanged (a no-op) is not a write."""
+    versions: dict[str, int] = {}
+    out: dict[str, tuple[datetime, str]] = {}
+    for record in sorted(records, key=lambda r: r.started_at):
+        when = record.finished_at or record.started_at
+        for job in record.jobs:
+            for table, version in job.tables.items():
+                if version is None:
+                    continue
+                if job.status == "ok" and version != versions.get(table):
+                    out[table] = (when, record.run_id)
+                versions[table] = version
+    return out
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """One table's freshness objective against its last successful write."""
+
+    table: str
+    slo: timedelta
+    last_write: datetime | None
+    run_id: str | None
+    age: timedelta | None
+
+    @property
+    def late(self) -> bool:
+        return self.age is None or self.age > self.slo
+
+
+def check_freshness(
+    settings: Settings, records: Sequence[RunRecord], *, now: datetime
+) -> list[Freshness]:
+    """Every table with a ``freshness_slo``, against the run history (``now``: aware UTC)."""
+    writes = last_writes(records)
+    out = []
+    for name, table in sorted(settings.tables.items()):
+        if table.freshness_slo is None:
+            continue
+        when, run_id = writes.get(name, (None, None))
+        age = None if when is None else now - when
+        out.append(Freshness(name, parse_duration(table.freshness_slo), when, run_id, age))
+    return out
+
+
+def _hours(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:.1f} h"
+
+
+def render_freshness(results: Sequence[Freshness], *, runs: int) -> str:
+    """One line per table: ok or LATE, the age of its last write against its objective."""
+    lines = []
+    for f in results:
+        if f.last_write is None or f.age is None:
+            lines.append(
+                f"LATE {f.table}: no successful write in the {runs} runs of the history "
+                f"(freshness_slo {_hours(f.slo)})"
+            )
+            continue
+        mark = "LATE" if f.late else "ok  "
+        lines.append(
+            f"{mark} {f.table}: last written {_hours(f.age)} ago by run {f.run_id} "
+            f"({f.last_write:%Y-%m-%d %H:%M} UTC); freshness_slo {_hours(f.slo)}"
+        )
     return "\n".join(lines)

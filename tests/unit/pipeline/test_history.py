@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import logging
+import shutil
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from lakehouse.cli import main
-from lakehouse.pipeline.history import HistoryError, find_run, load_runs, render_diff
+from lakehouse.config import ConfigError, load_config, parse_duration
+from lakehouse.pipeline.history import (
+    HistoryError,
+    check_freshness,
+    find_run,
+    last_writes,
+    load_runs,
+    render_diff,
+    render_freshness,
+)
 from lakehouse.pipeline.report import JobResult, RunReport
 
 
@@ -123,3 +134,70 @@ def test_no_reports_yet(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LAKEHOUSE_DATA_ROOT", str(tmp_path))
     assert main(["runs"]) == 0
     assert capsys.readouterr().out == f"no runs in {tmp_path / '_reports'}\n"
+
+
+# ---------------------------------------------------------------- freshness (--check-slo)
+
+T0 = "2026-01-01T00:00:00+00:00"
+
+
+def _runs_writing_daily_revenue(directory) -> None:
+    """Run a writes v0; run b leaves it at v0 (a no-op); run c fails after moving it."""
+    _report(directory, "a", T0, "2026-01-01T01:00:00+00:00",
+            [{"job": "gold", "tables": {"daily_revenue": 0}}])  # fmt: skip
+    _report(directory, "b", "2026-01-02T00:00:00+00:00", "2026-01-02T01:00:00+00:00",
+            [{"job": "gold", "tables": {"daily_revenue": 0}}])  # fmt: skip
+    _report(directory, "c", "2026-01-03T00:00:00+00:00", "2026-01-03T01:00:00+00:00",
+            [{"job": "gold", "status": "failed", "tables": {"daily_revenue": 1}}])  # fmt: skip
+
+
+def test_a_no_op_or_failed_run_is_not_a_write(tmp_path):
+    _runs_writing_daily_revenue(tmp_path)
+    when, run_id = last_writes(load_runs(tmp_path))["daily_revenue"]
+    assert (run_id, when) == ("a", datetime(2026, 1, 1, 1, tzinfo=UTC))
+
+
+def test_freshness_against_the_slo(tmp_path):
+    _runs_writing_daily_revenue(tmp_path)
+    settings = load_config(
+        "local",
+        overrides={
+            "tables": {"daily_revenue": {"freshness_slo": "26h"}, "orders": {"freshness_slo": "7d"}}
+        },
+    )
+    records = load_runs(tmp_path)
+    ok_now = datetime(2026, 1, 2, 2, tzinfo=UTC)  # 25 h after run a ended
+    (daily, orders) = check_freshness(settings, records, now=ok_now)
+    assert (daily.table, daily.late, daily.age) == ("daily_revenue", False, timedelta(hours=25))
+    assert (orders.table, orders.late, orders.last_write) == ("orders", True, None)
+    late = check_freshness(settings, records, now=datetime(2026, 1, 2, 4, tzinfo=UTC))
+    assert late[0].late is True  # 27 h > 26 h
+    assert render_freshness(late, runs=3).splitlines() == [
+        "LATE daily_revenue: last written 27.0 h ago by run a (2026-01-01 01:00 UTC); "
+        "freshness_slo 26.0 h",
+        "LATE orders: no successful write in the 3 runs of the history (freshness_slo 168.0 h)",
+    ]
+
+
+def test_check_slo_exits_1_naming_the_late_table(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LAKEHOUSE_DATA_ROOT", str(tmp_path))
+    conf_dir = tmp_path / "conf"
+    shutil.copytree(load_config("local").conf_dir, conf_dir)
+    assert main(["--conf-dir", str(conf_dir), "runs", "--check-slo"]) == 0
+    assert capsys.readouterr().out == "no table declares a freshness_slo\n"
+    with (conf_dir / "env" / "local.yaml").open("a", encoding="utf-8") as f:
+        f.write("tables:\n  daily_revenue:\n    freshness_slo: 26h\n")
+    _report(tmp_path / "_reports", "recent", datetime.now(UTC).isoformat(), None,
+            [{"job": "gold", "tables": {"daily_revenue": 3}}])  # fmt: skip
+    assert main(["--conf-dir", str(conf_dir), "runs", "--check-slo"]) == 0
+    assert capsys.readouterr().out.startswith("ok   daily_revenue: last written 0.0 h ago")
+    _runs_writing_daily_revenue(tmp_path / "_reports")  # older runs; "recent" stays the last
+    (tmp_path / "_reports" / "run_recent.json").unlink()
+    assert main(["--conf-dir", str(conf_dir), "runs", "--check-slo"]) == 1
+    assert capsys.readouterr().out.startswith("LATE daily_revenue: last written ")
+
+
+def test_a_bad_freshness_slo_is_a_config_error_naming_the_key():
+    with pytest.raises(ConfigError, match=r"tables\.orders\.freshness_slo.*invalid duration '26'"):
+        load_config("local", overrides={"tables": {"orders": {"freshness_slo": "26"}}})
+    assert parse_duration("90m") == timedelta(minutes=90)
