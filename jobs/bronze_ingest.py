@@ -416,9 +416,16 @@ def _parse(
     columns = landing_columns(spark, paths, source)
     parsed = read_landing(spark, paths, source, columns).persist()
     lines = input_lines_per_file(spark, paths, source.format)
-    parsed_rows = {
-        r["_source_file"]: int(r["count"]) for r in parsed.groupBy("_source_file").count().collect()
-    }
+    data_cols = [c for c in parsed.columns if c not in (CORRUPT, "_source_file")]
+    bad = rejection_reason(data_cols, source.format).isNotNull().cast("long")
+    # one pass over the parsed files: records and rejected records per file
+    per_file = (
+        parsed.groupBy("_source_file")
+        .agg(F.count(F.lit(1)).alias("rows"), F.sum(bad).alias("bad"))
+        .collect()
+    )
+    parsed_rows = {r["_source_file"]: int(r["rows"]) for r in per_file}
+    bad_rows = {r["_source_file"]: int(r["bad"] or 0) for r in per_file}
     out = FeedIncrement(parsed=parsed)
     for f in sorted(set(lines) | set(parsed_rows)):
         n_lines, n_rows = max(lines.get(f, 0), 0), parsed_rows.get(f, 0)
@@ -432,11 +439,12 @@ def _parse(
     split = transform(
         kept, entity=source.entity, fmt=source.format, batch_id=batch_id, ingest_time=ingest_time
     )
-    data_cols = [c for c in parsed.columns if c not in (CORRUPT, "_source_file")]
-    n_bad = kept.where(rejection_reason(data_cols, source.format).isNotNull()).count()
+    kept_files = [f for f in parsed_rows if f not in out.rejected_files]
+    n_bad = sum(bad_rows[f] for f in kept_files)
+    n_kept = sum(parsed_rows[f] for f in kept_files)
     n_in = sum(v for f, v in lines.items() if f not in out.rejected_files)
     out.accepted, out.quarantined = split.accepted, split.quarantined
-    out.counts = {"input": n_in, "accepted": kept.count() - n_bad, "quarantined": n_bad}
+    out.counts = {"input": n_in, "accepted": n_kept - n_bad, "quarantined": n_bad}
     return out
 
 

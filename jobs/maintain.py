@@ -27,6 +27,7 @@ from lakehouse.tuning.maintenance import (
     apply_layout,
     changed_partitions,
     check_retention,
+    files_added_since_optimize,
     optimize,
     safety_retention_hours,
     vacuum,
@@ -49,6 +50,12 @@ class Config(JobSettings):
     optimize: bool = True
     #: Optimize only partitions with commits since the last OPTIMIZE (when partitioned).
     incremental: bool = True
+    #: OPTIMIZE a table only once its commits since its last OPTIMIZE added at least this
+    #: many data files (the idea of Delta auto compaction's minNumFiles): each OPTIMIZE of
+    #: a small table rewrites all of it, so compacting after every small increment costs
+    #: more than the files it merges. 1 = whenever anything was added. A table never
+    #: optimized is always optimized.
+    optimize_min_files: int = Field(default=1, ge=1, le=100_000)
     vacuum: bool = True
     #: VACUUM retention, set as the table property delta.deletedFileRetentionDuration
     #: (Delta 4.2 ignores ``VACUUM ... RETAIN n HOURS`` for n != 0). None = the table's safety
@@ -78,6 +85,8 @@ class TableState:
     #: Partitions with commits since the last OPTIMIZE; None = unknown/never optimized (all).
     changed: list[dict[str, str | None]] | None = None
     safety_hours: float = 168.0
+    #: Data files the commits since the last OPTIMIZE added; None = never optimized.
+    files_added: int | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,8 @@ class TableTask:
     retention_hours: float
     retention_override: bool
     skipped: str | None = None
+    #: Why OPTIMIZE waits this run (too few new files); None = it runs if ``optimize``.
+    optimize_deferred: str | None = None
 
 
 def _targets(cfg: Config) -> list[str]:
@@ -133,27 +144,35 @@ def plan(settings: Settings, cfg: Config, states: Mapping[str, TableState]) -> l
         partitions = state.changed if (cfg.incremental and layout.partition_by) else None
         if cfg.incremental and not layout.partition_by and state.changed == []:
             partitions = []  # unpartitioned and nothing new since the last OPTIMIZE
+        deferred = None
+        if state.files_added is not None and state.files_added < cfg.optimize_min_files:
+            deferred = (
+                f"{state.files_added} files added since the last OPTIMIZE; "
+                f"optimize_min_files is {cfg.optimize_min_files}"
+            )
         tasks.append(
             TableTask(
                 table=name,
                 path=path,
-                optimize=cfg.optimize,
+                optimize=cfg.optimize and deferred is None,
                 partitions=partitions,
                 vacuum=cfg.vacuum,
                 retention_hours=retention,
                 retention_override=bool(override),
+                optimize_deferred=deferred if cfg.optimize else None,
             )
         )
     return tasks
 
 
-def _state(spark: SparkSession, path: str) -> TableState:
+def _state(spark: SparkSession, path: str, *, count_files: bool) -> TableState:
     if not is_delta_table(spark, path):
         return TableState(exists=False)
     return TableState(
         exists=True,
         changed=changed_partitions(spark, path),
         safety_hours=safety_retention_hours(spark, path),
+        files_added=files_added_since_optimize(spark, path) if count_files else None,
     )
 
 
@@ -171,6 +190,8 @@ def _maintain(ctx: JobContext[Config], task: TableTask) -> dict[str, Any]:
         )
         entry["optimize"] = _optimize_details(asdict(report))
         ctx.result.rows_written += report.files_added
+    elif task.optimize_deferred:
+        entry["optimize"] = {"skipped": task.optimize_deferred}
     due = _vacuum_due(ctx, task.table)
     if task.vacuum and due is not None:
         entry["vacuum"] = {"skipped": due}
@@ -241,7 +262,8 @@ def run(ctx: JobContext[Config]) -> None:
             per_table[name] = {"skipped": "no commits since the last maintenance"}
         else:
             targets.append(name)
-    states = {name: _state(ctx.spark, ctx.input_path(name)) for name in targets}
+    count = ctx.config.optimize_min_files > 1
+    states = {name: _state(ctx.spark, ctx.input_path(name), count_files=count) for name in targets}
     cfg = ctx.config.model_copy(update={"tables": targets})
     for task in plan(ctx.settings, cfg, states) if targets else []:
         if task.skipped:

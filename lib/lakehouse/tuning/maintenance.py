@@ -30,7 +30,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from lakehouse.config import TableSettings, parse_byte_string
 from lakehouse.errors import LakehouseError
@@ -45,7 +45,7 @@ from lakehouse.spark.sql import (
 from lakehouse.tuning.pruning import scan_stats
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = [
     "DEFAULT_RETENTION_HOURS",
@@ -59,6 +59,7 @@ __all__ = [
     "check_retention",
     "current_retention_hours",
     "explain_skipping",
+    "files_added_since_optimize",
     "optimize",
     "optimize_conf",
     "parse_interval_hours",
@@ -173,11 +174,11 @@ def _history(spark: SparkSession, path: str) -> list[dict[str, Any]]:
     return [r.asDict(recursive=True) for r in rows]
 
 
-def changed_partitions(spark: SparkSession, path: str) -> list[dict[str, str | None]] | None:
-    """Partitions that received files since the table's last OPTIMIZE.
+def _adds_since_optimize(spark: SparkSession, path: str) -> DataFrame | Literal[False] | None:
+    """The ``add`` actions of the Delta commits after the table's last OPTIMIZE.
 
-    Reads the ``add`` actions of the Delta commits after the last OPTIMIZE. Returns
-    ``None`` when there was no OPTIMIZE yet (or the commits are gone), meaning "all".
+    ``None`` when there was no OPTIMIZE yet (or the commits are gone): "everything";
+    ``False`` when no commit came after it.
     """
     history = _history(spark, path)
     optimized = [h["version"] for h in history if h["operation"] == "OPTIMIZE"]
@@ -187,7 +188,7 @@ def changed_partitions(spark: SparkSession, path: str) -> list[dict[str, str | N
     latest = max(h["version"] for h in history)
     versions = list(range(last + 1, latest + 1))
     if not versions:
-        return []
+        return False
     log_dir = path.rstrip("/") + "/_delta_log/"
     files = [f"{log_dir}{v:020d}.json" for v in versions]
     try:
@@ -196,9 +197,20 @@ def changed_partitions(spark: SparkSession, path: str) -> list[dict[str, str | N
         log.info("%s: cannot read commits %s (%s); optimizing every partition", path, files, exc)
         return None
     if "add" not in commits.columns:
-        return []
-    adds = commits.where("add IS NOT NULL")
-    add_type = commits.schema["add"].dataType
+        return False
+    return commits.where("add IS NOT NULL")
+
+
+def changed_partitions(spark: SparkSession, path: str) -> list[dict[str, str | None]] | None:
+    """Partitions that received files since the table's last OPTIMIZE.
+
+    Reads the ``add`` actions of the Delta commits after the last OPTIMIZE. Returns
+    ``None`` when there was no OPTIMIZE yet (or the commits are gone), meaning "all".
+    """
+    adds = _adds_since_optimize(spark, path)
+    if adds is None or adds is False:
+        return None if adds is None else []
+    add_type = adds.schema["add"].dataType
     if "partitionValues" not in getattr(add_type, "names", []):
         # unpartitioned: every add has "partitionValues": {}, which JSON inference drops
         return [{}] if adds.limit(1).count() else []
@@ -209,6 +221,15 @@ def changed_partitions(spark: SparkSession, path: str) -> list[dict[str, str | N
         (json.loads(r["pv"]) if r["pv"] else {} for r in rows),
         key=lambda d: json.dumps(d, sort_keys=True),
     )
+
+
+def files_added_since_optimize(spark: SparkSession, path: str) -> int | None:
+    """How many data files the commits after the table's last OPTIMIZE added (``None``:
+    never optimized, or the commits are gone)."""
+    adds = _adds_since_optimize(spark, path)
+    if adds is None or adds is False:
+        return None if adds is None else 0
+    return adds.count()
 
 
 def partition_predicate(partitions: Sequence[Mapping[str, str | None]]) -> str:

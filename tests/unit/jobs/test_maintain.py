@@ -24,7 +24,12 @@ def _settings(tmp_path, *, layout=PARTITIONED, **maintain_cfg):
         overrides={
             "paths": {"data_root": str(tmp_path / "data")},
             "tables": {"orders": layout, "fact_sales": layout},
-            "jobs": {"maintain": {"tables": ["orders", "fact_sales"], **maintain_cfg}},
+            # optimize_min_files 1 (the sample config waits for 8 new files): every test
+            # here but the one about that setting wants OPTIMIZE after each write
+            "jobs": {
+                "maintain": {"tables": ["orders", "fact_sales"], "optimize_min_files": 1}
+                | maintain_cfg
+            },
         },
     )
 
@@ -118,3 +123,29 @@ def test_run_clusters_a_liquid_clustered_table_once_per_change(spark, tmp_path):
     assert detail is not None and list(detail["clusteringColumns"]) == ["order_date"]
     again = execute_job(spark, settings, "maintain", batch_id="c2").details["tables"]
     assert again["fact_sales"] == {"skipped": "no commits since the last maintenance"}
+
+
+def test_optimize_waits_for_optimize_min_files_new_files(spark, tmp_path):
+    settings = _settings(tmp_path, layout={"cluster_by": []}, optimize_min_files=3)
+    fact = settings.table_path("fact_sales")
+    schema = "order_id long, order_date date, customer_id long, amount double"
+
+    def append(n: int) -> None:
+        rows = [(n, dt.date(2025, 1, 1), 1, 1.0)]
+        spark.createDataFrame(rows, schema).write.format("delta").mode("append").save(fact)
+
+    append(0)
+    append(1)
+    first = execute_job(spark, settings, "maintain", batch_id="m1").details["tables"]
+    assert first["fact_sales"]["optimize"]["files_before"] == 2  # never optimized: it runs
+    append(2)
+    append(3)  # 2 new files < 3
+    second = execute_job(spark, settings, "maintain", batch_id="m2").details["tables"]
+    assert second["fact_sales"]["optimize"] == {
+        "skipped": "2 files added since the last OPTIMIZE; optimize_min_files is 3"
+    }
+    assert spark.sql(f"DESCRIBE DETAIL delta.`{fact}`").first()["numFiles"] == 3
+    append(4)  # the third new file since the OPTIMIZE
+    third = execute_job(spark, settings, "maintain", batch_id="m3").details["tables"]
+    opt = third["fact_sales"]["optimize"]
+    assert (opt["files_before"], opt["files_after"]) == (4, 1)
