@@ -278,7 +278,7 @@ def _orders(ctx: JobContext[Config], inc: Increment) -> None:
         inc.spark, ctx.settings, cfg.target_table, accepted, job=JOB,
         batch_id=f"{ctx.batch_id}.{inc.source}.{inc.id}",
     )  # fmt: skip
-    ctx.result.details["quality"] = quality.report.as_details()
+    ctx.result.details.setdefault("quality", []).extend(quality.report.as_details())
     rejected = rejected.unionByName(quality.quarantined)
     good = quality.accepted.persist()
     try:

@@ -42,6 +42,7 @@ from lakehouse.pipeline import (
 )
 from lakehouse.pipeline.incremental import Trigger
 from lakehouse.pipeline.lock import RunLock, RunLockedError, lock_path, read_lock
+from lakehouse.pipeline.metrics import export_metrics
 
 __all__ = ["main"]
 
@@ -145,6 +146,8 @@ def _run(
     written = report.write(settings.reports_path)
     if written:
         print(f"run report: {written}")
+    for target in export_metrics(settings, report):
+        print(f"metrics: {target}")
     return code
 
 

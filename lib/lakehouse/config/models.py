@@ -518,6 +518,25 @@ class PathSettings(_Model):
         return value
 
 
+class MetricsSettings(_Model):
+    """Prometheus metrics of each run (``lakehouse.pipeline.metrics``); both off by default."""
+
+    #: Push each run's metrics to this Pushgateway (``http(s)://host:port``).
+    pushgateway_url: str | None = None
+    #: Write each run's metrics to this file, for node-exporter's textfile collector
+    #: (a local path; written atomically).
+    textfile: str | None = None
+    #: The ``job`` grouping key on the Pushgateway.
+    job: Identifier = "lakehouse"
+
+    @field_validator("pushgateway_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value
+
+
 class GeneratorSettings(_Model):
     seed: int = 42
     orders: int = Field(default=100_000, ge=1, le=1_000_000_000)
@@ -613,6 +632,7 @@ class Settings(_Model):
     jobs: dict[Identifier, SerializeAsAny[JobSettings]]
     generator: GeneratorSettings = GeneratorSettings()
     submit: SubmitSettings | None = None
+    metrics: MetricsSettings = MetricsSettings()
 
     # ------------------------------------------------------------------ helpers
 
