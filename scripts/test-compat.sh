@@ -22,7 +22,13 @@ base_python="${COMPAT_BASE_PYTHON:-$(command -v python3.11 || command -v python3
 py_version="$("$base_python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
 cache="${LAKEHOUSE_CACHE:-$HOME/.cache/lakehouse}"
 venv="$cache/compat-spark${PYSPARK_VERSION%.*}-py$py_version"
-stamp="$venv/.lakehouse-compat-$PYSPARK_VERSION-$DELTA_VERSION"
+# What the venv holds; the stamp names a hash of it, so a changed list updates the venv.
+packages=(
+  "pyspark==$PYSPARK_VERSION" "delta-spark==$DELTA_VERSION"
+  "pyyaml==6.0.3" "pydantic==2.12.5" "boto3==1.43.11" "prometheus_client==0.26.0" "rich==15.0.0"
+  "pytest==9.2.0" "chispa==0.12.0" "hypothesis==6.170.15" "moto[server]==5.2.5"
+)
+stamp="$venv/.lakehouse-compat-$(printf '%s\n' "${packages[@]}" | sha1sum | cut -c1-12)"
 
 # Tests that need Spark 4 (feature in the comment). Keep this list short and explained.
 SPARK4_ONLY=(
@@ -40,13 +46,10 @@ SPARK4_ONLY=(
 )
 
 if [[ ! -f "$stamp" ]]; then
-  echo "creating $venv (pyspark $PYSPARK_VERSION, delta-spark $DELTA_VERSION)" >&2
-  rm -rf "$venv"
-  "$base_python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "pyspark==$PYSPARK_VERSION" "delta-spark==$DELTA_VERSION" \
-    "pyyaml==6.0.3" "pydantic==2.12.5" "boto3==1.43.11" \
-    "pytest==9.2.0" "chispa==0.12.0" "hypothesis==6.170.15" "moto[server]==5.2.5"
+  echo "setting up $venv (pyspark $PYSPARK_VERSION, delta-spark $DELTA_VERSION)" >&2
+  [[ -x "$venv/bin/python" ]] || "$base_python" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${packages[@]}"
+  rm -f "$venv"/.lakehouse-compat-*
   touch "$stamp"
 fi
 

@@ -43,6 +43,7 @@ from lakehouse.pipeline import (
 from lakehouse.pipeline.incremental import Trigger
 from lakehouse.pipeline.lock import RunLock, RunLockedError, lock_path, read_lock
 from lakehouse.pipeline.metrics import export_metrics
+from lakehouse.pipeline.progress import RunProgress
 
 __all__ = ["main"]
 
@@ -119,7 +120,7 @@ def _run(
 
     trigger = Trigger.every(args.trigger) if args.continuous else None
     spark = build_spark_session(settings)
-    spark.sparkContext.setLogLevel("WARN")
+    spark.sparkContext.setLogLevel("INFO" if args.verbose else "WARN")  # -v: Spark's INFO too
     batch = args.batch_id or new_batch_id()
     try:
         with RunLock(spark, lock_path(settings), batch):
@@ -132,7 +133,12 @@ def _run(
                     batch_id=batch,
                 )  # fmt: skip
             else:
-                report = run_pipeline(spark, settings, jobs=jobs, batch_id=batch)
+                total = sum(1 for j in jobs if settings.job(j).enabled)
+                heartbeat = settings.progress.heartbeat_seconds
+                with RunProgress(spark, total=total, heartbeat_s=heartbeat) as progress:
+                    report = run_pipeline(
+                        spark, settings, jobs=jobs, batch_id=batch, progress=progress
+                    )
         code = 0
     except RunLockedError as exc:
         print(f"lakehouse: {exc}", file=sys.stderr)

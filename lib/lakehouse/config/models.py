@@ -537,6 +537,13 @@ class MetricsSettings(_Model):
         return value
 
 
+class ProgressSettings(_Model):
+    """Live progress of ``lakehouse run`` (``lakehouse.pipeline.progress``)."""
+
+    #: Off a terminal: seconds between heartbeat log lines while a job runs.
+    heartbeat_seconds: float = Field(default=30.0, ge=0.1, le=3600)
+
+
 class GeneratorSettings(_Model):
     seed: int = 42
     orders: int = Field(default=100_000, ge=1, le=1_000_000_000)
@@ -633,6 +640,7 @@ class Settings(_Model):
     generator: GeneratorSettings = GeneratorSettings()
     submit: SubmitSettings | None = None
     metrics: MetricsSettings = MetricsSettings()
+    progress: ProgressSettings = ProgressSettings()
 
     # ------------------------------------------------------------------ helpers
 

@@ -35,6 +35,8 @@ from lakehouse.spark.fs import delete_path
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from lakehouse.pipeline.progress import RunProgress
+
 __all__ = [
     "JobFailedError",
     "execute_job",
@@ -112,11 +114,13 @@ def run_pipeline(
     jobs: Sequence[str] | None = None,
     batch_id: str | None = None,
     report: RunReport | None = None,
+    progress: RunProgress | None = None,
 ) -> RunReport:
     """Run ``jobs`` (default: every declared job) in dependency order.
 
     Disabled jobs are skipped. Stops at the first failure and raises
-    :class:`JobFailedError`, whose ``report`` holds what ran.
+    :class:`JobFailedError`, whose ``report`` holds what ran. ``progress`` is told when
+    each job starts and ends (live display or heartbeat lines).
     """
     registry = JobRegistry.from_settings(settings)
     batch_id = batch_id or new_batch_id()
@@ -128,7 +132,11 @@ def run_pipeline(
             log.info("job %s disabled in config; skipped", name)
             continue
         log.info("job %s: start (batch %s)", name, batch_id)
+        if progress is not None:
+            progress.job_started(name)
         result = run_job(spark, settings, name, batch_id=batch_id, registry=registry)
+        if progress is not None:
+            progress.job_finished(name)
         log.info("job %s: %s in %.1f s", name, result.status, result.duration_s)
         report.jobs.append(result)
         if result.status != "ok":
