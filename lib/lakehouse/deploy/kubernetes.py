@@ -47,6 +47,7 @@ __all__ = [
     "artifact_uris",
     "parse_selector",
     "parse_toleration",
+    "prometheus_annotations",
     "spark_application",
     "to_yaml",
     "validate_manifest",
@@ -149,6 +150,32 @@ def _dynamic_allocation(settings: Settings, conf: dict[str, str]) -> dict[str, A
     }
 
 
+_PROMETHEUS_SINK = "spark.metrics.conf.*.sink.prometheusServlet"
+
+
+def prometheus_annotations(conf: Mapping[str, str]) -> dict[str, str]:
+    """Scrape annotations for the driver pod when ``conf`` enables Spark's
+    ``PrometheusServlet`` sink (on the driver UI port, ``spark.ui.port``, default 4040).
+
+    Examples
+    --------
+    >>> prometheus_annotations({})
+    {}
+    >>> prometheus_annotations({
+    ...     "spark.metrics.conf.*.sink.prometheusServlet.class":
+    ...         "org.apache.spark.metrics.sink.PrometheusServlet",
+    ...     "spark.metrics.conf.*.sink.prometheusServlet.path": "/metrics/prometheus"})
+    {'prometheus.io/scrape': 'true', 'prometheus.io/port': '4040', 'prometheus.io/path': '/metrics/prometheus'}
+    """
+    if not conf.get(f"{_PROMETHEUS_SINK}.class", "").endswith("PrometheusServlet"):
+        return {}
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": conf.get("spark.ui.port", "4040"),
+        "prometheus.io/path": conf.get(f"{_PROMETHEUS_SINK}.path", "/metrics/prometheus"),
+    }
+
+
 def _pods(
     k8s: KubernetesSubmitSettings, conf: dict[str, str], labels: Mapping[str, str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -238,6 +265,9 @@ def spark_application(
     conf = {k: v for k, v in conf.items() if not k.startswith(_NODE_SELECTOR_CONF)}
     labels = {"app.kubernetes.io/name": "lakehouse", "app.kubernetes.io/part-of": "lakehouse"}
     driver, executor = _pods(k8s, conf, labels)
+    scrape = prometheus_annotations(conf)
+    if scrape:
+        driver["annotations"] = scrape
     dynamic_allocation = _dynamic_allocation(settings, conf)
     if not dynamic_allocation["enabled"]:
         executor["instances"] = 2

@@ -188,3 +188,23 @@ def test_cli_writes_manifest(
     assert manifest["spec"]["deps"] == {
         "archives": ["s3a://art/lakehouse/artifacts/0.1.0/lakehouse-conf-0.1.0.tar.gz#conf"]
     }
+
+
+def test_spark_prometheus_metrics_are_on_and_the_driver_pod_is_scraped() -> None:
+    spec = _manifest()["spec"]
+    conf = spec["sparkConf"]  # type: ignore[index]
+    assert conf["spark.ui.prometheus.enabled"] == "true"
+    assert conf["spark.metrics.conf.*.sink.prometheusServlet.class"] == (
+        "org.apache.spark.metrics.sink.PrometheusServlet"
+    )
+    assert spec["driver"]["annotations"] == {  # type: ignore[index]
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "4040",
+        "prometheus.io/path": "/metrics/prometheus",
+    }
+    assert "annotations" not in spec["executor"]  # type: ignore[operator]
+    validate_manifest(_manifest())
+    # the EMR environment carries the same sink settings
+    emr = load_config("emr", environ=ENV).spark.conf
+    assert emr["spark.metrics.conf.*.sink.prometheusServlet.path"] == "/metrics/prometheus"
+    assert emr["spark.ui.prometheus.enabled"] == "true"
