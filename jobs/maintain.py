@@ -25,9 +25,8 @@ from lakehouse.spark.delta import is_delta_table, table_version
 from lakehouse.spark.fs import read_text, write_text
 from lakehouse.tuning.maintenance import (
     apply_layout,
-    changed_partitions,
+    changes_since_optimize,
     check_retention,
-    files_added_since_optimize,
     optimize,
     safety_retention_hours,
     vacuum,
@@ -168,11 +167,12 @@ def plan(settings: Settings, cfg: Config, states: Mapping[str, TableState]) -> l
 def _state(spark: SparkSession, path: str, *, count_files: bool) -> TableState:
     if not is_delta_table(spark, path):
         return TableState(exists=False)
+    changed, files_added = changes_since_optimize(spark, path, count_files=count_files)
     return TableState(
         exists=True,
-        changed=changed_partitions(spark, path),
+        changed=changed,
         safety_hours=safety_retention_hours(spark, path),
-        files_added=files_added_since_optimize(spark, path) if count_files else None,
+        files_added=files_added,
     )
 
 

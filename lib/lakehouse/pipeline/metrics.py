@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -83,16 +84,11 @@ def run_registry(
 
     registry = CollectorRegistry()
     env = report.env
-    record = RunRecord.from_dict(
-        {"run_id": report.run_id, "env": env, "started_at": report.started_at,
-         "finished_at": report.finished_at, "jobs": []}
-    )  # fmt: skip
-    ok = all(j.status == "ok" for j in report.jobs)
+    record = RunRecord.from_dict(asdict(report))  # its status and duration, as `runs` shows
     Gauge("lakehouse_run_success", "1 if every job succeeded, else 0", ["env"],
-          registry=registry).labels(env).set(1 if ok else 0)  # fmt: skip
-    duration = record.duration_s if report.finished_at else sum(j.duration_s for j in report.jobs)
+          registry=registry).labels(env).set(1 if record.status == "ok" else 0)  # fmt: skip
     Gauge("lakehouse_run_duration_seconds", "the run's wall time in seconds", ["env"],
-          registry=registry).labels(env).set(duration)  # fmt: skip
+          registry=registry).labels(env).set(record.duration_s)  # fmt: skip
     if record.finished_at is not None:
         Gauge("lakehouse_run_finished_timestamp_seconds", "when the run ended (Unix time)",
               ["env"], registry=registry).labels(env).set(record.finished_at.timestamp())  # fmt: skip

@@ -56,6 +56,7 @@ __all__ = [
     "VacuumRetentionError",
     "apply_layout",
     "changed_partitions",
+    "changes_since_optimize",
     "check_retention",
     "current_retention_hours",
     "explain_skipping",
@@ -201,15 +202,7 @@ def _adds_since_optimize(spark: SparkSession, path: str) -> DataFrame | Literal[
     return commits.where("add IS NOT NULL")
 
 
-def changed_partitions(spark: SparkSession, path: str) -> list[dict[str, str | None]] | None:
-    """Partitions that received files since the table's last OPTIMIZE.
-
-    Reads the ``add`` actions of the Delta commits after the last OPTIMIZE. Returns
-    ``None`` when there was no OPTIMIZE yet (or the commits are gone), meaning "all".
-    """
-    adds = _adds_since_optimize(spark, path)
-    if adds is None or adds is False:
-        return None if adds is None else []
+def _partitions_of(adds: DataFrame) -> list[dict[str, str | None]]:
     add_type = adds.schema["add"].dataType
     if "partitionValues" not in getattr(add_type, "names", []):
         # unpartitioned: every add has "partitionValues": {}, which JSON inference drops
@@ -223,13 +216,34 @@ def changed_partitions(spark: SparkSession, path: str) -> list[dict[str, str | N
     )
 
 
+def changes_since_optimize(
+    spark: SparkSession, path: str, *, count_files: bool = False
+) -> tuple[list[dict[str, str | None]] | None, int | None]:
+    """The partitions that received files since the table's last OPTIMIZE and (with
+    ``count_files``) how many data files those commits added, from one read of the
+    ``add`` actions of the Delta commits after it.
+
+    ``(None, None)`` when there was no OPTIMIZE yet (or the commits are gone), meaning
+    "all"; the count is None without ``count_files``.
+    """
+    adds = _adds_since_optimize(spark, path)
+    if adds is None:
+        return None, None
+    if adds is False:
+        return [], 0 if count_files else None
+    return _partitions_of(adds), adds.count() if count_files else None
+
+
+def changed_partitions(spark: SparkSession, path: str) -> list[dict[str, str | None]] | None:
+    """Partitions that received files since the table's last OPTIMIZE
+    (:func:`changes_since_optimize`; ``None`` = all)."""
+    return changes_since_optimize(spark, path)[0]
+
+
 def files_added_since_optimize(spark: SparkSession, path: str) -> int | None:
     """How many data files the commits after the table's last OPTIMIZE added (``None``:
     never optimized, or the commits are gone)."""
-    adds = _adds_since_optimize(spark, path)
-    if adds is None or adds is False:
-        return None if adds is None else 0
-    return adds.count()
+    return changes_since_optimize(spark, path, count_files=True)[1]
 
 
 def partition_predicate(partitions: Sequence[Mapping[str, str | None]]) -> str:
