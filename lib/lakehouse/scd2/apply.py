@@ -18,7 +18,11 @@ How a batch is applied (one Delta commit, or none):
    no join with the table is needed to diff);
 5. all counts are known before writing; only the difference is written, with one MERGE
    keyed on (keys, valid_from) whose condition also bounds the touched keys so Delta can
-   skip files. An empty difference commits nothing, so replaying a batch is a no-op.
+   skip files. An empty difference commits nothing, so replaying a batch is a no-op;
+6. the events the table cannot show (deletes, upserts that open no version, versions
+   coalesced away) are appended to the table's event log (:mod:`~lakehouse.scd2.log`),
+   whose events of the touched keys steps 3 and 4 read back: so batches give the same
+   table in whatever order they arrive, within the log's retention.
 
 Each step is a function of its own module (:mod:`~lakehouse.scd2.schema`,
 :mod:`~lakehouse.scd2.batch`, :mod:`~lakehouse.scd2.fast`, :mod:`~lakehouse.scd2.chain`,
@@ -50,10 +54,17 @@ from lakehouse.scd2.batch import (
     prepare_feed,
     stored_versions,
 )
-from lakehouse.scd2.chain import chain_events, chain_metrics, chain_source, classify_chains
+from lakehouse.scd2.chain import (
+    chain_events,
+    chain_log_rows,
+    chain_metrics,
+    chain_source,
+    classify_chains,
+)
 from lakehouse.scd2.columns import DEL, SEQ, qcol
-from lakehouse.scd2.fast import FAST_METRICS, fast_metrics, fast_source, per_key
+from lakehouse.scd2.fast import FAST_METRICS, fast_log_rows, fast_metrics, fast_source, per_key
 from lakehouse.scd2.invariants import check_scd2_invariants
+from lakehouse.scd2.log import append_events, expire_events, log_ref, logged_events
 from lakehouse.scd2.merge import default_merge_conf, merge_difference
 from lakehouse.scd2.schema import Layout, resolve_layout
 from lakehouse.scd2.spec import (
@@ -73,7 +84,7 @@ if TYPE_CHECKING:
 
     from lakehouse.writes.idempotency import TxnIdentity
 
-__all__ = ["DEFAULT_RETRY", "apply_scd2"]
+__all__ = ["DEFAULT_RETRY", "apply_scd2", "conflict_error"]
 
 #: How :func:`apply_scd2` retries a Delta commit conflict unless told otherwise: 4 attempts
 #: (3 retries), full-jitter exponential backoff from 0.5 s, capped at 8 s.
@@ -240,21 +251,25 @@ class _Batch:
 
 @dataclass(frozen=True)
 class _Split:
-    """The touched keys split between the fast path (decided, with its MERGE rows and
-    counts) and the chain path (its new events and stored versions, and how many keys)."""
+    """The touched keys split between the fast path (decided, with its MERGE rows, log rows
+    and counts) and the chain path (its new events, stored versions and logged events, and
+    how many keys)."""
 
     stored: DataFrame
     fast_rows: DataFrame | None
+    fast_log: DataFrame | None
     fast_counts: dict[str, int]
     chain_keyed: DataFrame
     chain_stored: DataFrame
+    chain_logged: DataFrame | None
     chain_keys: int
 
 
 @dataclass(frozen=True)
 class _Chain:
     """The chain path's outcome: classified rows (None if no key took it), its counts, the
-    quarantine (rejected rows plus quarantined conflicts) and how many rows conflicted."""
+    quarantine (rejected rows plus quarantined conflicts) and how many rows conflicted.
+    ``log_all``: every new upsert goes to the event log (the spec has untracked columns)."""
 
     classified: DataFrame | None
     counts: dict[str, int]
@@ -270,6 +285,7 @@ def _apply_once(
     options: _Options,
 ) -> SCD2Result:
     exists = table.exists()
+    log = log_ref(table)
     version = table.version() if exists else None
     target_df = table.read(version) if exists else None
     lay = resolve_layout(
@@ -284,12 +300,20 @@ def _apply_once(
         stored = stored_versions(
             target_df, batch.keyed, batch.touched, batch.prepared.schema, lay, spec
         )
-        split = _split(spark, batch, stored, lay, spec, options.fast_path, persisted)
+        logged = logged_events(log, batch.keyed, batch.touched, lay) if exists else None
+        split = _split(spark, batch, stored, logged, lay, spec, options.fast_path, persisted)
         chain = _chain(spark, batch, split, lay, spec, options, persisted)
         metrics = _metrics(batch, split, chain)
         n_writes = metrics["inserted"] + metrics["updated"] + metrics["removed"]
         source = _merge_rows(split, chain, lay, spec)
         _write(spark, table, source, lay, spec, batch.touched, exists, n_writes, options)
+        # The log follows the table: a call that fails between the two commits leaves
+        # the events unlogged, and its re-run (a replay) logs them.
+        n_logged = metrics.pop("logged")
+        if n_logged:
+            append_events(log, _log_rows(split, chain, lay))
+        if n_logged or n_writes:
+            expire_events(log, spec.tombstone_retention)
         new_version = table.version()
         # With a transaction identity Delta skips a write the same batch already committed.
         attempted = not exists or bool(n_writes)
@@ -336,6 +360,7 @@ def _split(
     spark: SparkSession,
     batch: _Batch,
     stored: DataFrame,
+    logged: DataFrame | None,
     lay: Layout,
     spec: SCD2Spec,
     fast_path: bool,
@@ -345,7 +370,7 @@ def _split(
     n_touched = batch.touched.count
     if not (fast_path and n_touched):
         no_fast = dict.fromkeys(FAST_METRICS, 0)
-        return _Split(stored, None, no_fast, batch.keyed, stored, n_touched)
+        return _Split(stored, None, None, no_fast, batch.keyed, stored, logged, n_touched)
     # A key with several events in the batch takes the chain path, which reads its
     # stored versions again: the scan is cached when the batch has clearly more
     # events than keys (the key count may be a ~5% estimate). Otherwise chain keys
@@ -353,21 +378,27 @@ def _split(
     # those keys' versions again costs the few batches that have them.
     if batch.rows - batch.n_bad > n_touched * _SEVERAL_EVENTS:
         stored = persisted.keep(stored)
-    summary = persisted.keep(per_key(batch.keyed, stored, lay, spec, _partitions(spark, n_touched)))
-    counts = fast_metrics(summary)
+    partitions = _partitions(spark, n_touched)
+    summary = persisted.keep(per_key(batch.keyed, stored, logged, lay, spec, partitions))
+    log_all = bool(lay.untracked)
+    counts = fast_metrics(summary, log_all=log_all)
     rows = fast_source(summary, lay, spec)
+    log_rows = fast_log_rows(summary, lay, log_all=log_all)
     n_chain = counts["chain_keys"]
     if not n_chain:
-        return _Split(stored, rows, counts, batch.keyed, stored, 0)
+        return _Split(stored, rows, log_rows, counts, batch.keyed, stored, None, 0)
     chain = summary.where(~F.col("__simple")).select(*[qcol(k) for k in lay.keys])
     if n_chain <= BROADCAST_KEYS:
         chain = F.broadcast(chain)
+    keys = list(lay.keys)
     return _Split(
         stored,
         rows,
+        log_rows,
         counts,
-        batch.keyed.join(chain, list(lay.keys), "left_semi"),
-        stored.join(chain, list(lay.keys), "left_semi"),
+        batch.keyed.join(chain, keys, "left_semi"),
+        stored.join(chain, keys, "left_semi"),
+        logged.join(chain, keys, "left_semi") if logged is not None else None,
         n_chain,
     )
 
@@ -389,8 +420,10 @@ def _chain(
 
     def classify(new_events: DataFrame) -> tuple[DataFrame, dict[str, int]]:
         # cached, not checkpointed: a lost executor's blocks are recomputed
-        events = chain_events(split.chain_stored, new_events, lay, spec, partitions)
-        classified = persisted.keep(classify_chains(events, lay))
+        events = chain_events(
+            split.chain_stored, split.chain_logged, new_events, lay, spec, partitions
+        )
+        classified = persisted.keep(classify_chains(events, lay, log_all=bool(lay.untracked)))
         return classified, chain_metrics(classified)
 
     classified, counts = classify(split.chain_keyed)
@@ -399,7 +432,7 @@ def _chain(
     k_seq = [*lay.keys, SEQ]
     conflicts = classified.where(F.col("__conflict")).select(*k_seq).distinct()
     if options.on_conflict == "fail":
-        raise _conflict_error(conflicts, lay)
+        raise conflict_error(conflicts, lay)
     conflicts = persisted.keep(conflicts)
     conflict_rows = (
         batch.prepared.where(F.col(options.reason_column) == "")
@@ -416,7 +449,7 @@ def _chain(
     return _Chain(classified, counts, batch.bad.unionByName(conflict_rows), n_conflict_rows)
 
 
-def _conflict_error(conflicts: DataFrame, lay: Layout) -> SCD2ConflictError:
+def conflict_error(conflicts: DataFrame, lay: Layout) -> SCD2ConflictError:
     """The error naming up to 20 conflicting (key, sequence) pairs."""
     k_seq = [*lay.keys, SEQ]
     sample = conflicts.orderBy(*k_seq).limit(21).collect()
@@ -454,6 +487,8 @@ def _metrics(batch: _Batch, split: _Split, chain: _Chain) -> dict[str, int]:
         "late": both("late"),
         "touched_keys": both("touched_keys"),
         "fast_path_keys": split.fast_counts["touched_keys"],
+        "tombstoned": both("tombstoned"),
+        "logged": both("logged"),
     }
 
 
@@ -464,6 +499,15 @@ def _merge_rows(split: _Split, chain: _Chain, lay: Layout, spec: SCD2Spec) -> Da
         *([split.fast_rows] if split.fast_rows is not None else []),
     ]
     return reduce(lambda a, b: a.unionByName(b), parts) if parts else split.stored.limit(0)
+
+
+def _log_rows(split: _Split, chain: _Chain, lay: Layout) -> DataFrame:
+    """The events the log must remember: the chain path's and the fast path's."""
+    parts = [
+        *([chain_log_rows(chain.classified, lay)] if chain.classified is not None else []),
+        *([split.fast_log] if split.fast_log is not None else []),
+    ]
+    return reduce(lambda a, b: a.unionByName(b), parts)
 
 
 def _write(

@@ -1,6 +1,7 @@
-"""The chain path: the stored versions of the touched keys become events, are unioned with
-the batch's events and, in one pass shuffled once by key, the chains are rebuilt with
-window functions and each row is marked with what the MERGE must do (DESIGN.md §5).
+"""The chain path: the stored versions and logged events of the touched keys become events,
+are unioned with the batch's events and, in one pass shuffled once by key, the chains are
+rebuilt with window functions and each row is marked with what the MERGE must do
+(DESIGN.md §5) and whether the event log must remember it (:mod:`lakehouse.scd2.log`).
 
 A stored version remembers its stored end and untracked values, so no join with the table
 is needed to diff.
@@ -18,6 +19,7 @@ from lakehouse.scd2.columns import (
     DEL,
     SEQ,
     SRC,
+    SRC_LOG,
     SRC_NEW,
     SRC_STORED_DELETE,
     SRC_STORED_VERSION,
@@ -32,18 +34,24 @@ from lakehouse.scd2.spec import SCD2Spec
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-__all__ = ["chain_events", "chain_metrics", "chain_source", "classify_chains"]
+__all__ = ["chain_events", "chain_log_rows", "chain_metrics", "chain_source", "classify_chains"]
 
 
 def chain_events(
-    stored: DataFrame, new: DataFrame, lay: Layout, spec: SCD2Spec, partitions: int
+    stored: DataFrame,
+    logged: DataFrame | None,
+    new: DataFrame,
+    lay: Layout,
+    spec: SCD2Spec,
+    partitions: int,
 ) -> DataFrame:
-    """Stored versions and new events of the touched keys as one event frame.
+    """Stored versions, logged events and new events of the touched keys as one frame.
 
     A stored version is an event at its ``valid_from`` that remembers its stored
     ``valid_to`` / ``is_current`` and untracked values (``__s_*``) for the diff; a closed
     version with no stored successor starting at its ``valid_to`` also yields a delete
-    event there. Exact duplicate new events are dropped.
+    event there. Logged events (``logged``, in the shape of ``new``) are events as they
+    arrived. Exact duplicates (of origin too) are dropped.
 
     The frame is hash-partitioned by the keys into ``partitions`` partitions once; every
     window here and in :func:`classify_chains` is partitioned by the keys, so Spark shuffles
@@ -68,15 +76,21 @@ def chain_events(
         *[qcol(a) for a in lay.attrs],
         *[col.alias(name) for name, (col, _) in extra.items()],
     )
-    new_ev = new.select(
-        *keys,
-        F.col(SEQ),
-        F.col(DEL),
-        F.lit(SRC_NEW).alias(SRC),
-        *[qcol(a) for a in lay.attrs],
-        *[none.alias(name) for name, (_, none) in extra.items()],
-    )
-    both = versions.unionByName(new_ev).repartition(partitions, *keys)
+
+    def as_events(df: DataFrame, src: int) -> DataFrame:
+        return df.select(
+            *keys,
+            F.col(SEQ),
+            F.col(DEL),
+            F.lit(src).alias(SRC),
+            *[qcol(a) for a in lay.attrs],
+            *[none.alias(name) for name, (_, none) in extra.items()],
+        )
+
+    both = versions.unionByName(as_events(new, SRC_NEW))
+    if logged is not None:
+        both = both.unionByName(as_events(logged, SRC_LOG))
+    both = both.repartition(partitions, *keys)
     # One window order for this step: exact duplicates (same key, sequence, origin, kind
     # and delete-masked attributes) are adjacent in it, the first is kept.
     order = [F.col(SEQ), F.col(SRC), F.col(DEL), *[qcol(a) for a in lay.attrs]]
@@ -114,61 +128,75 @@ def chain_events(
     return gen.select(*cols)
 
 
-def classify_chains(events: DataFrame, lay: Layout) -> DataFrame:
+def classify_chains(events: DataFrame, lay: Layout, *, log_all: bool = False) -> DataFrame:
     """Rebuild the chains and mark each row: opens a version, closes one (effective
-    delete), is a late or conflicting new event, and what the MERGE must do (``ACT``).
+    delete), is a late or conflicting new event, what the MERGE must do (``ACT``) and
+    whether the event log must remember it (``__tolog``).
 
-    Every window has the same partitioning and order (keys; sequence, origin), so Spark
-    sorts once and runs two window operators (three with untracked columns); columns are
-    added a few at a time (``withColumns``) because each DataFrame step is analysed anew
-    on the driver, which on this plan costs more than the work on 10k rows."""
+    Every window has the same partitioning and order (keys; sequence, origin, kind,
+    attributes: the order :func:`chain_events` deduplicates in), so Spark sorts once and
+    runs two window operators (three with untracked columns); columns are added a few at
+    a time (``withColumns``) because each DataFrame step is analysed anew on the driver,
+    which on this plan costs more than the work on 10k rows.
+
+    ``log_all``: every new upsert is logged (the spec has untracked columns, whose values
+    in a version are the latest event's, so each event's own are kept in the log).
+    """
     keys = [qcol(k) for k in lay.keys]
-    order = [F.col(SEQ), F.col(SRC)]
+    order = [F.col(SEQ), F.col(SRC), F.col(DEL), *[qcol(a) for a in lay.attrs]]
     w = Window.partitionBy(*keys).orderBy(*order)
     prev_exists = F.lag(F.lit(1)).over(w).isNotNull()
     prev_del = F.coalesce(F.lag(F.col(DEL)).over(w), F.lit(False))
     changed = any_of([~same(qcol(t), F.lag(qcol(t)).over(w)) for t in lay.tracked])
-    is_new = F.col(SRC) == SRC_NEW
-    # The stored event at this row's sequence, if any: stored rows sort before new ones at
-    # one sequence, and a key has at most one stored event per sequence.
+    src = F.col(SRC)
+    is_new = src == SRC_NEW
+    # The stored or logged event at this row's sequence, if any: those sort before new
+    # ones at one sequence, and the latest of them is the one a new event must match.
     last_stored = F.last(
         F.when(
             ~is_new,
             F.struct(
                 F.col(SEQ).alias("s"),
                 F.col(DEL).alias("d"),
-                *[qcol(t).alias(f"t{i}") for i, t in enumerate(lay.tracked)],
+                src.alias("src"),
+                *[qcol(a).alias(f"a{i}") for i, a in enumerate(lay.attrs)],
             ),
         ),
         ignorenulls=True,
     ).over(w.rowsBetween(Window.unboundedPreceding, Window.currentRow))
     stored_here = last_stored.isNotNull() & (last_stored["s"] == F.col(SEQ))
+    tracked_same = all_of(
+        [same(last_stored[f"a{i}"], qcol(a)) for i, a in enumerate(lay.attrs) if a in lay.tracked]
+    )
+    attrs_same = all_of([same(last_stored[f"a{i}"], qcol(a)) for i, a in enumerate(lay.attrs)])
     # Conflict: another new event at this (key, seq) (distinct after deduplication, and
     # adjacent in this order), or a new event contradicting the stored event there (other
     # kind or tracked values).
     new_neighbour = any_of(
         [
-            (f(F.col(SRC)).over(w) == SRC_NEW) & (f(F.col(SEQ)).over(w) == F.col(SEQ))
+            (f(src).over(w) == SRC_NEW) & (f(F.col(SEQ)).over(w) == F.col(SEQ))
             for f in (F.lag, F.lead)
         ]
     )
-    contradict = stored_here & (
-        (last_stored["d"] != F.col(DEL))
-        | (
-            ~F.col(DEL)
-            & ~all_of([same(last_stored[f"t{i}"], qcol(t)) for i, t in enumerate(lay.tracked)])
-        )
-    )
+    contradict = stored_here & ((last_stored["d"] != F.col(DEL)) | (~F.col(DEL) & ~tracked_same))
     stored_max = F.max(F.when(~is_new, F.col(SEQ))).over(
         w.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     )
+    # A log row right after a stored row at its sequence remembers that stored event.
+    logged_here = (F.lead(src).over(w) == SRC_LOG) & (F.lead(F.col(SEQ)).over(w) == F.col(SEQ))
+    same_here = stored_here & (last_stored["d"] == F.col(DEL)) & attrs_same
     out = events.withColumns(
         {
             "__first": ~prev_exists,
             "__open": ~F.col(DEL) & (~prev_exists | prev_del | changed),
             "__effdel": F.col(DEL) & prev_exists & ~prev_del,
-            "__conflict": is_new & (new_neighbour | contradict),
+            "__conflict": F.coalesce(is_new & (new_neighbour | contradict), F.lit(False)),
             "__late": is_new & (F.col(SEQ) < stored_max) & ~stored_here,
+            # a new event equal to a stored or logged one there; with log_all, to a logged one
+            "__known": F.coalesce(
+                same_here & ((last_stored["src"] == SRC_LOG) | F.lit(not log_all)), F.lit(False)
+            ),
+            "__logged_here": F.coalesce(logged_here, F.lit(False)),
         }
     )
     boundary = F.col("__open") | F.col("__effdel")
@@ -189,25 +217,35 @@ def classify_chains(events: DataFrame, lay: Layout) -> DataFrame:
             .orderBy(*order)
             .rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
         )
-        out = out.withColumns({u: F.last(qcol(u)).over(wg) for u in lay.untracked})
-    # What the MERGE does: a new event that opens a version is inserted; a stored version
-    # that no longer opens one (coalesced) is deleted; one that still does is updated if
-    # its end, current flag or (in place) untracked values changed.
-    stored_version = F.col(SRC) == SRC_STORED_VERSION
+        out = out.withColumns({f"__g_{u}": F.last(qcol(u)).over(wg) for u in lay.untracked})
+    # What the MERGE does: a new or logged event that opens a version is inserted; a stored
+    # version that no longer opens one (coalesced) is deleted; one that still does is
+    # updated if its end, current flag or (in place) untracked values changed.
+    stored_version = src == SRC_STORED_VERSION
     new_ic = F.col("__vt").isNull()
     differs = any_of(
         [
             ~same(F.col("__svt"), F.col("__vt")),
             ~same(F.col("__sic"), new_ic),
-            *[~same(F.col(f"__s_{u}"), qcol(u)) for u in lay.untracked],
+            *[~same(F.col(f"__s_{u}"), F.col(f"__g_{u}")) for u in lay.untracked],
         ]
     )
     act = (
-        F.when(is_new & F.col("__open"), F.lit("insert"))
+        F.when((is_new | (src == SRC_LOG)) & F.col("__open"), F.lit("insert"))
         .when(stored_version & ~F.col("__open"), F.lit("delete"))
         .when(stored_version & differs, F.lit("update"))
     )
-    return out.withColumn(ACT, act)
+    # What the log must remember: a new delete, a new upsert that opens nothing (or any,
+    # with log_all) unless an equal event is known there; a stored version coalesced
+    # away, or a derived delete no longer in effect, unless logged there already.
+    new_to_log = (
+        is_new
+        & ~F.col("__conflict")
+        & ~F.col("__known")
+        & (F.col(DEL) | ~F.col("__open") | F.lit(log_all))
+    )
+    gone = (stored_version & ~F.col("__open")) | ((src == SRC_STORED_DELETE) & ~F.col("__effdel"))
+    return out.withColumns({ACT: act, "__tolog": new_to_log | (gone & ~F.col("__logged_here"))})
 
 
 def chain_source(classified: DataFrame, lay: Layout, spec: SCD2Spec) -> DataFrame:
@@ -215,10 +253,17 @@ def chain_source(classified: DataFrame, lay: Layout, spec: SCD2Spec) -> DataFram
     apart without an extra source column."""
     return classified.where(F.col(ACT).isNotNull()).select(
         *[qcol(k) for k in lay.keys],
-        *[qcol(a) for a in lay.attrs],
+        *[(F.col(f"__g_{a}") if a in lay.untracked else qcol(a)).alias(a) for a in lay.attrs],
         F.col(SEQ).alias(spec.valid_from),
         F.col("__vt").alias(spec.valid_to),
         F.when(F.col(ACT) != "delete", F.col("__vt").isNull()).alias(spec.is_current),
+    )
+
+
+def chain_log_rows(classified: DataFrame, lay: Layout) -> DataFrame:
+    """The events the log must remember, in the shape of the batch's events."""
+    return classified.where(F.col("__tolog")).select(
+        *[qcol(k) for k in lay.keys], F.col(SEQ), F.col(DEL), *[qcol(a) for a in lay.attrs]
     )
 
 
@@ -244,5 +289,7 @@ def chain_metrics(classified: DataFrame) -> dict[str, int]:
             (act == "insert") & F.col("__vt").isNotNull()
             | (act == "update") & F.col("__svt").isNull() & F.col("__vt").isNotNull()
         ).alias("closed"),
+        n(F.col("__tolog") & is_new & F.col(DEL)).alias("tombstoned"),
+        n(F.col("__tolog")).alias("logged"),
     ).first()
     return {name: int(value or 0) for name, value in (row.asDict() if row else {}).items()}

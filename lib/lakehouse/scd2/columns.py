@@ -25,6 +25,7 @@ __all__ = [
     "INTERNAL",
     "SEQ",
     "SRC",
+    "SRC_LOG",
     "SRC_NEW",
     "SRC_STORED_DELETE",
     "SRC_STORED_VERSION",
@@ -44,10 +45,13 @@ SRC = "__scd2_src__"
 ACT = "__scd2_act__"
 INTERNAL = (SEQ, DEL, SRC, ACT)
 
-# Event origins, also the tie-break order of events with the same (key, sequence).
+# Event origins, also the tie-break order of events with the same (key, sequence): a
+# stored version, a delete derived from a closed version's end, an event of the table's
+# event log (:mod:`lakehouse.scd2.log`), a new event of the batch.
 SRC_STORED_VERSION = 0
 SRC_STORED_DELETE = 1
-SRC_NEW = 2
+SRC_LOG = 2
+SRC_NEW = 3
 
 
 def qcol(name: str, alias: str | None = None) -> Column:

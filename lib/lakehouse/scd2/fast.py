@@ -19,7 +19,7 @@ from lakehouse.scd2.spec import SCD2Spec
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-__all__ = ["FAST_METRICS", "fast_metrics", "fast_source", "per_key"]
+__all__ = ["FAST_METRICS", "fast_log_rows", "fast_metrics", "fast_source", "per_key"]
 
 #: Counts the fast path contributes to a call's metrics (the chain path adds its own).
 FAST_METRICS = (
@@ -31,18 +31,26 @@ FAST_METRICS = (
     "unchanged",
     "deleted",
     "chain_keys",
+    "tombstoned",
+    "logged",
 )
 
 
 def per_key(
-    keyed: DataFrame, stored: DataFrame, lay: Layout, spec: SCD2Spec, partitions: int
+    keyed: DataFrame,
+    stored: DataFrame,
+    logged: DataFrame | None,
+    lay: Layout,
+    spec: SCD2Spec,
+    partitions: int,
 ) -> DataFrame:
-    """One row per touched key: its new events (deduplicated) and its stored history, summed
-    up, and whether the key takes the fast path (``__simple``).
+    """One row per touched key: its new events (deduplicated), its stored history and its
+    logged events (``logged``, in the shape of ``keyed``), summed up, and whether the key
+    takes the fast path (``__simple``).
 
     A key is simple when, after exact duplicates are dropped, it has one new event whose
-    sequence is later than every stored ``valid_from`` and ``valid_to`` of the key, and
-    the key has at most one open version, the latest. The chain model then reduces to
+    sequence is later than every stored ``valid_from`` and ``valid_to`` and every logged
+    event of the key, and the key has at most one open version, the latest. The chain model then reduces to
     comparing the event with that open version (``__c``): the event cannot be late,
     cannot conflict and cannot split or coalesce anything, so no window is needed. What
     the MERGE must do for such a key is decided by the flags ``__close`` (end the open
@@ -55,11 +63,13 @@ def per_key(
     # New events and stored versions in one frame, shuffled by key once and grouped in
     # one aggregation. Exact duplicates are equal structs, so a key has one distinct new
     # event iff the least and greatest of its events are equal (NULL-safe, as in dedup).
+    vf_type = stored.schema[spec.valid_from].dataType
+    no_seq = F.lit(None).cast(vf_type)
     new_ev = keyed.select(
         *keys,
         F.struct(F.col(SEQ), F.col(DEL), *attrs).alias("__e"),
-        F.lit(None).cast(stored.schema[spec.valid_from].dataType).alias("__vf"),
-        F.lit(None).cast(stored.schema[spec.valid_to].dataType).alias("__vt"),
+        no_seq.alias("__vf"),
+        no_seq.alias("__vt"),
         F.lit(None).alias("__c"),
     )
     versions = stored.select(
@@ -71,6 +81,17 @@ def per_key(
     )
     is_version = F.col("__vf").isNotNull()
     both = versions.unionByName(new_ev, allowMissingColumns=False)
+    if logged is not None:
+        # a logged event counts as history ending at its sequence (``__vt``)
+        both = both.unionByName(
+            logged.select(
+                *keys,
+                F.lit(None).alias("__e"),
+                no_seq.alias("__vf"),
+                F.col(SEQ).cast(vf_type).alias("__vt"),
+                F.lit(None).alias("__c"),
+            )
+        )
     e_min, e_max = F.min("__e"), F.max("__e")
     per_key = (
         both.repartition(partitions, *keys)
@@ -108,11 +129,17 @@ def per_key(
     )
 
 
-def fast_metrics(summary: DataFrame) -> dict[str, int]:
+def _to_log(log_all: bool) -> Column:
+    """Simple keys whose event the log must remember: a delete or an upsert that opens
+    nothing (or any event, with ``log_all``), as the chain path decides."""
+    return F.col("__simple") & (~F.col("__ins") | F.lit(log_all))
+
+
+def fast_metrics(summary: DataFrame, *, log_all: bool = False) -> dict[str, int]:
     """The fast path's counts, in the chain path's terms (one aggregation)."""
 
-    def n(name: str) -> Column:
-        return F.sum(F.col(name).cast("int"))
+    def n(name: str | Column) -> Column:
+        return F.sum((F.col(name) if isinstance(name, str) else name).cast("int"))
 
     row = summary.agg(
         n("__simple").alias("touched_keys"),
@@ -122,6 +149,8 @@ def fast_metrics(summary: DataFrame) -> dict[str, int]:
         n("__unch").alias("unchanged"),
         n("__del").alias("deleted"),
         F.sum((~F.col("__simple")).cast("int")).alias("chain_keys"),
+        n(F.col("__simple") & F.col("__e")[DEL]).alias("tombstoned"),
+        n(_to_log(log_all)).alias("logged"),
     ).first()
     got = row.asDict() if row is not None else {}
     out = {k: int(got.get(k) or 0) for k in FAST_METRICS}
@@ -168,4 +197,15 @@ def fast_source(summary: DataFrame, lay: Layout, spec: SCD2Spec) -> DataFrame:
             *[qcol(a) for a in lay.attrs],
             *[qcol(m) for m in spec.meta_columns],
         )
+    )
+
+
+def fast_log_rows(summary: DataFrame, lay: Layout, *, log_all: bool = False) -> DataFrame:
+    """The simple keys' events the log must remember, in the shape of the batch's events."""
+    e = F.col("__e")
+    return summary.where(_to_log(log_all)).select(
+        *[qcol(k) for k in lay.keys],
+        e[SEQ].alias(SEQ),
+        e[DEL].alias(DEL),
+        *[e[a].alias(a) for a in lay.attrs],
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from lakehouse.errors import LakehouseError
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 __all__ = [
+    "DEFAULT_TOMBSTONE_RETENTION",
     "ConflictPolicy",
     "SCD2ConflictError",
     "SCD2Error",
@@ -70,6 +72,18 @@ class SCD2InvariantError(SCD2Error, ValueError):
     """A table breaks an SCD2 invariant (raised by ``check_scd2_invariants(raise_=True)``)."""
 
 
+#: How long the event log keeps an event unless a spec says otherwise.
+DEFAULT_TOMBSTONE_RETENTION = timedelta(days=2)
+
+
+def check_retention(owner: str, retention: timedelta | None) -> None:
+    """A spec's ``tombstone_retention`` is a non-negative timedelta or None."""
+    if retention is not None and (not isinstance(retention, timedelta) or retention < timedelta(0)):
+        raise SCD2SpecError(
+            f"{owner}.tombstone_retention: a timedelta >= 0 or None, found {retention!r}"
+        )
+
+
 @dataclass(frozen=True)
 class SCD2Spec:
     """What the SCD2 table is keyed, ordered and versioned by.
@@ -94,6 +108,12 @@ class SCD2Spec:
         Change-feed columns never stored in the target. ``None`` means: the columns that
         ``delete_when`` references, other than keys, the sequence and explicitly tracked
         columns (so ``op`` in ``"op = 'D'"`` is not stored).
+    tombstone_retention
+        How long the table's event log (:mod:`lakehouse.scd2.log`: deletes and the other
+        events the versions cannot show) keeps an event; ``None`` keeps them forever.
+        Within it, batches give the same table in any order; an event older than an
+        expired log entry may be applied as if that entry had never happened. Default:
+        2 days (AUTO CDC: ``pipelines.cdc.tombstoneGCThresholdInSeconds``).
 
     Examples
     --------
@@ -109,8 +129,10 @@ class SCD2Spec:
     valid_to: str = "valid_to"
     is_current: str = "is_current"
     except_columns: Sequence[str] | None = None
+    tombstone_retention: timedelta | None = DEFAULT_TOMBSTONE_RETENTION
 
     def __post_init__(self) -> None:
+        check_retention(type(self).__name__, self.tombstone_retention)
         keys = (self.keys,) if isinstance(self.keys, str) else tuple(self.keys)
         if not keys:
             raise SCD2SpecError(
@@ -154,6 +176,7 @@ class SCD2Result:
 
     ``metrics`` keys: ``rows`` (change rows read), ``events`` (valid change rows), ``duplicates`` (exact duplicates
     dropped), ``conflicts`` (quarantined by the ``quarantine`` policy), ``quarantined``,
+    ``tombstoned`` (deletes of this batch the event log now remembers),
     ``inserted`` (version rows added), ``closed`` (versions whose ``valid_to`` this call
     set), ``updated`` (stored rows rewritten), ``removed`` (stored rows coalesced away),
     ``unchanged`` (events that changed no tracked column), ``deleted`` (deletes that

@@ -1,0 +1,537 @@
+"""SCD type 1 with the SCD2 engine's ordering guarantees: :func:`apply_scd1`.
+
+An SCD1 table holds one live row per key: the key's latest upsert (by sequence), unless a
+delete or a truncate at a later sequence removed it. The row keeps the sequence value of
+the event that wrote it (the ``sequence_by`` column), so
+
+* an out-of-order older event never overwrites a newer one;
+* deletes and truncates are remembered in the table's event log
+  (:mod:`lakehouse.scd2.log`), so an upsert older than a delete stays deleted, whichever
+  batch each arrives in;
+* different events at one (key, sequence) are a conflict (fail before writing, or
+  quarantine), exact duplicates are dropped, and a replay commits nothing;
+* a batch is one MERGE (plus an append to the event log when it brings deletes).
+
+Examples
+--------
+>>> SCD1Spec(keys="id", sequence_by="seq", delete_when="op = 'D'").keys
+('id',)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakehouse.scd2.apply import DEFAULT_RETRY, conflict_error
+from lakehouse.scd2.batch import BROADCAST_KEYS, Touched, batch_stats, keyed_events, prepare_feed
+from lakehouse.scd2.columns import DEL, SEQ, all_of, qcol, same
+from lakehouse.scd2.log import (
+    append_events,
+    expire_events,
+    log_exists,
+    log_ref,
+    logged_events,
+)
+from lakehouse.scd2.schema import Layout, resolve_layout
+from lakehouse.scd2.spec import (
+    DEFAULT_TOMBSTONE_RETENTION,
+    ConflictPolicy,
+    SCD2Result,
+    SCD2Spec,
+    SCD2SpecError,
+    check_retention,
+)
+from lakehouse.spark.delta import DeltaTableRef
+from lakehouse.spark.sql import validate_identifier
+from lakehouse.writes.retry import RetryPolicy, retry_on_conflict
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from lakehouse.writes.idempotency import TxnIdentity
+
+__all__ = ["SCD1Spec", "apply_scd1"]
+
+# The version columns of the SCD2 twin a call resolves its columns with (never stored).
+_VF, _VT, _IC = "__scd1_valid_from__", "__scd1_valid_to__", "__scd1_is_current__"
+_TRUNC = "__scd1_truncate__"
+_SRC = "__scd1_src__"  # 0: the stored row, 2: a logged delete, 3: a new event
+
+
+@dataclass(frozen=True)
+class SCD1Spec:
+    """What an SCD1 table is keyed and ordered by.
+
+    Parameters
+    ----------
+    keys
+        Business-key columns (one or more).
+    sequence_by
+        Column that orders events; stored in the table as the sequence of the event that
+        wrote the row (it is how a later batch knows whether its event is newer).
+    delete_when
+        SQL boolean expression marking deletes (AUTO CDC: ``apply_as_deletes``).
+    truncate_when
+        SQL boolean expression marking truncates (AUTO CDC: ``apply_as_truncates``): a
+        truncate at sequence ``s`` deletes every key whose row is older than ``s``, and an
+        upsert older than ``s`` arriving later stays deleted. Its key columns may be NULL.
+    except_columns
+        Change-feed columns never stored (AUTO CDC: ``except_column_list``). ``None``:
+        the columns only ``delete_when`` / ``truncate_when`` reference. The sequence
+        column cannot be excepted.
+    tombstone_retention
+        How long the event log keeps deletes and truncates (see
+        :class:`~lakehouse.scd2.SCD2Spec`); ``None`` keeps them forever. Default 2 days.
+    """
+
+    keys: Sequence[str]
+    sequence_by: str
+    delete_when: str | None = None
+    truncate_when: str | None = None
+    except_columns: Sequence[str] | None = None
+    tombstone_retention: timedelta | None = DEFAULT_TOMBSTONE_RETENTION
+
+    def __post_init__(self) -> None:
+        check_retention(type(self).__name__, self.tombstone_retention)
+        keys = (self.keys,) if isinstance(self.keys, str) else tuple(self.keys)
+        if not keys:
+            raise SCD2SpecError(
+                f"SCD1Spec.keys: at least one key column is required, found {list(keys)}"
+            )
+        object.__setattr__(self, "keys", keys)
+        if self.except_columns is not None:
+            exc = self.except_columns
+            object.__setattr__(
+                self, "except_columns", (exc,) if isinstance(exc, str) else tuple(exc)
+            )
+        for name in (*keys, self.sequence_by):
+            validate_identifier(name)
+        if self.sequence_by in keys or len(set(keys)) != len(keys):
+            raise SCD2SpecError(
+                f"SCD1Spec: keys and sequence_by must be distinct, found keys={list(keys)}, "
+                f"sequence_by={self.sequence_by!r}"
+            )
+        if self.sequence_by in (self.except_columns or ()):
+            raise SCD2SpecError(
+                f"SCD1Spec.except_columns: the sequence column {self.sequence_by!r} is stored "
+                "in an SCD1 table (it is how later batches order against it)"
+            )
+
+    def twin(self) -> SCD2Spec:
+        """The SCD2 spec whose column resolution this table shares: the sequence plays
+        ``valid_from``, and ``delete_when`` covers truncates too (for the columns it
+        excludes)."""
+        marks = [f"({c})" for c in (self.delete_when, self.truncate_when) if c]
+        return SCD2Spec(
+            keys=self.keys,
+            sequence_by=self.sequence_by,
+            delete_when=" OR ".join(marks) or None,
+            valid_from=_VF,
+            valid_to=_VT,
+            is_current=_IC,
+            except_columns=self.except_columns,
+            tombstone_retention=self.tombstone_retention,
+        )
+
+
+def apply_scd1(
+    spark: SparkSession,
+    target: str,
+    changes: DataFrame,
+    spec: SCD1Spec,
+    *,
+    on_conflict: ConflictPolicy = "fail",
+    retry: RetryPolicy | None = None,
+    reason_column: str = "reason",
+    txn: TxnIdentity | None = None,
+) -> SCD2Result:
+    """Apply a batch of change events to the SCD1 Delta table ``target`` (a path or a
+    table name; created if missing).
+
+    ``on_conflict``, ``retry``, ``reason_column`` and ``txn`` work as in
+    :func:`~lakehouse.scd2.apply_scd2`.
+
+    ``metrics`` keys: ``rows``, ``events``, ``duplicates``, ``conflicts``,
+    ``quarantined`` (as in SCD2), ``touched_keys``, ``inserted`` (rows added),
+    ``updated`` (rows rewritten by a newer upsert), ``deleted`` (rows removed by deletes
+    and truncates), ``unchanged`` (touched keys whose row this batch left as it was),
+    ``late`` (new events older than the key's stored row or latest delete),
+    ``tombstoned`` (deletes and truncates the event log gained), ``truncated`` (1 if a
+    truncate newer than every earlier one was applied), ``committed``,
+    ``already_committed`` and ``retries``.
+
+    Raises
+    ------
+    SCD2SpecError, SCD2SchemaError, SCD2ConflictError
+        As :func:`~lakehouse.scd2.apply_scd2`; nothing is written.
+    """
+    if on_conflict not in ("fail", "quarantine"):
+        raise SCD2SpecError(f"on_conflict must be 'fail' or 'quarantine', found {on_conflict!r}")
+    validate_identifier(reason_column)
+    if reason_column in changes.columns:
+        raise SCD2SpecError(
+            f"reason_column {reason_column!r} clashes with a change feed column; pick another"
+        )
+    table = DeltaTableRef.parse(spark, target)
+    retries = [0]
+
+    def count_retry(retry_number: int, exc: BaseException) -> None:
+        retries[0] = retry_number
+
+    result = retry_on_conflict(
+        lambda: _apply_once(spark, table, changes, spec, on_conflict, reason_column, txn),
+        policy=retry or DEFAULT_RETRY,
+        describe=f"apply_scd1 into {target}",
+        on_retry=count_retry,
+    )
+    return dataclasses.replace(result, metrics={**result.metrics, "retries": retries[0]})
+
+
+def _versions_schema(target: T.StructType, spec: SCD1Spec) -> T.StructType:
+    """The SCD1 target's schema as its SCD2 twin would have it."""
+    seq_type = target[spec.sequence_by].dataType
+    fields = [f for f in target.fields if f.name != spec.sequence_by]
+    return T.StructType(
+        [
+            *fields,
+            T.StructField(_VF, seq_type),
+            T.StructField(_VT, seq_type),
+            T.StructField(_IC, T.BooleanType()),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class _Feed:
+    prepared: DataFrame
+    keyed: DataFrame
+    rows: int
+    n_bad: int
+    n_truncates: int
+    truncate_at: Any
+    touched: Touched
+
+
+def _prepare(changes: DataFrame, spec: SCD1Spec, lay: Layout, reason: str) -> _Feed:
+    twin = spec.twin()
+    prepared = prepare_feed(changes, twin, lay, reason)
+    trunc = (
+        F.coalesce(F.expr(spec.truncate_when), F.lit(False)) if spec.truncate_when else F.lit(False)
+    )
+    is_del = (
+        F.coalesce(F.expr(spec.delete_when), F.lit(False)) if spec.delete_when else F.lit(False)
+    )
+    seq = qcol(lay.seq)
+    prepared = (
+        prepared.withColumn(_TRUNC, trunc)
+        .withColumn(DEL, is_del & ~F.col(_TRUNC))
+        .withColumn(
+            reason,
+            F.when(
+                F.col(_TRUNC),
+                F.when(seq.isNull(), F.lit(f"null sequence: {lay.seq}")).otherwise(F.lit("")),
+            ).otherwise(F.col(reason)),
+        )
+        .persist()
+    )
+    row = prepared.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.sum((F.col(reason) != "").cast("int")).alias("bad"),
+        F.sum((F.col(_TRUNC) & (F.col(reason) == "")).cast("int")).alias("n_trunc"),
+        F.max(F.when(F.col(_TRUNC) & (F.col(reason) == ""), seq)).alias("trunc"),
+    ).first()
+    assert row is not None  # a global aggregate always returns one row
+    rows, bad, n_trunc = (int(row[c] or 0) for c in ("rows", "bad", "n_trunc"))
+    events = prepared.where(~F.col(_TRUNC))
+    _, _, touched = batch_stats(events, lay.keys, reason, 1000)
+    keyed = keyed_events(events.where(F.col(reason) == ""), lay).dropDuplicates()
+    return _Feed(prepared, keyed, rows, bad, n_trunc, row["trunc"], touched)
+
+
+def _apply_once(
+    spark: SparkSession,
+    table: DeltaTableRef,
+    changes: DataFrame,
+    spec: SCD1Spec,
+    on_conflict: ConflictPolicy,
+    reason: str,
+    txn: TxnIdentity | None,
+) -> SCD2Result:
+    exists = table.exists()
+    log = log_ref(table)
+    version = table.version() if exists else None
+    target_df = table.read(version) if exists else None
+    lay = resolve_layout(
+        changes,
+        spec.twin(),
+        _versions_schema(target_df.schema, spec) if target_df is not None else None,
+        table.properties if exists else dict,
+    )
+    feed = _prepare(changes, spec, lay, reason)
+    try:
+        seq_type = feed.keyed.schema[SEQ].dataType
+        logged = logged_events(log, feed.keyed, feed.touched, lay) if exists else None
+        events = _events(feed, target_df, logged, lay, spec, seq_type)
+        truncated_before = _last_truncate(log, lay) if exists else None
+        truncate_at = _newer(feed.truncate_at, truncated_before)
+        quarantine = feed.prepared.where(F.col(reason) != "").drop(DEL, _TRUNC)
+        per_seq = _per_seq(events, lay).persist()
+        conflicts = per_seq.where(F.col("__conflict")).select(*lay.keys, SEQ)
+        n_conflict_rows = 0
+        if conflicts.limit(1).count():
+            if on_conflict == "fail":
+                raise conflict_error(conflicts, lay)
+            rejected = (
+                feed.prepared.where((F.col(reason) == "") & ~F.col(_TRUNC))
+                .withColumn(SEQ, qcol(lay.seq))
+                .join(conflicts, [*lay.keys, SEQ], "left_semi")
+                .drop(SEQ, DEL, _TRUNC)
+                .withColumn(reason, F.lit("conflict: different events share key and sequence"))
+            )
+            n_conflict_rows = rejected.count()
+            quarantine = quarantine.unionByName(rejected)
+            events = events.join(
+                conflicts.withColumn(_SRC, F.lit(3)), [*lay.keys, SEQ, _SRC], "left_anti"
+            )
+            per_seq.unpersist()
+            per_seq = _per_seq(events, lay).persist()
+        keys_df = _per_key(per_seq, lay, _newer(truncate_at, truncated_before)).persist()
+        counts = _counts(keys_df)
+        source = _source(keys_df, lay, spec)
+        n_writes = counts["inserted"] + counts["updated"] + counts["deleted"]
+        new_truncate = truncate_at is not None and truncate_at != truncated_before
+        with txn.session(spark) if txn is not None else nullcontext():
+            if not exists:
+                ordered = [c for c in changes.columns if c in (*lay.keys, *lay.attrs, lay.seq)]
+                table.create(source.where(qcol(lay.seq).isNotNull()).select(*ordered))
+            elif n_writes or new_truncate:
+                _merge(
+                    table, source, lay, spec, feed.touched, truncate_at if new_truncate else None
+                )
+        if new_truncate and exists:
+            counts["deleted"] = int(table.last_operation_metrics().get("numTargetRowsDeleted", 0))
+        tombs = _tombstones(per_seq, lay)
+        n_tombs = tombs.count() + int(new_truncate)
+        if n_tombs:
+            if new_truncate:
+                tombs = tombs.unionByName(_truncate_row(tombs, lay, truncate_at, seq_type))
+            append_events(log, tombs)
+        if n_tombs or n_writes or new_truncate:
+            expire_events(log, spec.tombstone_retention)
+        new_version = table.version()
+        attempted = not exists or bool(n_writes) or new_truncate
+        committed = attempted and new_version != version
+        events_n = counts.pop("events")
+        metrics = {
+            "rows": feed.rows,
+            "events": events_n,
+            "duplicates": feed.rows - feed.n_bad - n_conflict_rows - events_n - feed.n_truncates,
+            "conflicts": n_conflict_rows,
+            "quarantined": feed.n_bad + n_conflict_rows,
+            **counts,
+            "tombstoned": n_tombs,
+            "truncated": int(new_truncate),
+            "committed": int(committed),
+            "already_committed": int(attempted and not committed),
+        }
+        keys_df.unpersist()
+        per_seq.unpersist()
+        return SCD2Result(metrics, quarantine, new_version, committed, lay.new_columns)
+    finally:
+        feed.prepared.unpersist()
+
+
+def _newer(a: Any, b: Any) -> Any:
+    """The later of two sequence values, either of which may be None."""
+    if a is None or b is None:
+        return b if a is None else a
+    return max(a, b)
+
+
+def _events(
+    feed: _Feed,
+    target_df: DataFrame | None,
+    logged: DataFrame | None,
+    lay: Layout,
+    spec: SCD1Spec,
+    seq_type: T.DataType,
+) -> DataFrame:
+    """New events (3), the touched keys' stored rows as events (0) and logged deletes (2)."""
+    parts = [feed.keyed.withColumn(_SRC, F.lit(3))]
+    if target_df is not None and feed.touched.count:
+        touched_keys = feed.keyed.select(*[qcol(k) for k in lay.keys])
+        if feed.touched.count <= BROADCAST_KEYS:
+            touched_keys = F.broadcast(touched_keys)
+        have = set(target_df.columns)
+        stored = target_df.where(feed.touched.predicate(None)).join(
+            touched_keys, list(lay.keys), "left_semi"
+        )
+        types = {f.name: f.dataType for f in feed.keyed.schema.fields}
+        parts.append(
+            stored.select(
+                *[qcol(k) for k in lay.keys],
+                qcol(spec.sequence_by).cast(seq_type).alias(SEQ),
+                F.lit(False).alias(DEL),
+                *[
+                    (qcol(a) if a in have else F.lit(None)).cast(types[a]).alias(a)
+                    for a in lay.attrs
+                ],
+                F.lit(0).alias(_SRC),
+            )
+        )
+    if logged is not None:
+        parts.append(logged.where(F.col(DEL)).withColumn(_SRC, F.lit(2)))
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
+
+
+def _per_seq(events: DataFrame, lay: Layout) -> DataFrame:
+    """One row per (key, sequence): the event there (stored, logged or new), whether a new
+    event conflicts with another one there, and what arrived."""
+    ev = F.struct(F.col(DEL), *[qcol(a) for a in lay.attrs])
+    src = F.col(_SRC)
+    return (
+        events.groupBy(*[qcol(k) for k in lay.keys], F.col(SEQ))
+        .agg(
+            F.min(ev).alias("__lo"),
+            F.max(ev).alias("__hi"),
+            F.max((src == 3).cast("int")).alias("__new"),
+            F.max((src == 0).cast("int")).alias("__row"),
+            F.max((src == 2).cast("int")).alias("__logged"),
+        )
+        .withColumn("__conflict", (F.col("__new") == 1) & ~same(F.col("__lo"), F.col("__hi")))
+    )
+
+
+def _last_truncate(log: DeltaTableRef, lay: Layout) -> Any:
+    """The latest truncate the log remembers (a delete with every key NULL), or None."""
+    if not log_exists(log):
+        return None
+    row = (
+        log.read()
+        .where(all_of([qcol(k).isNull() for k in lay.keys]) & F.col(DEL))
+        .agg(F.max(SEQ).alias("t"))
+        .first()
+    )
+    return None if row is None else row["t"]
+
+
+def _per_key(per_seq: DataFrame, lay: Layout, truncate_at: Any) -> DataFrame:
+    """One row per touched key: the latest upsert (``__u``; a stored row wins a tie, so a
+    replay writes nothing), the latest delete, and what the MERGE must do (``__act``)."""
+    e = F.col("__lo")
+    is_del = e[DEL]
+    new_only = (F.col("__new") == 1) & (F.col("__row") == 0) & (F.col("__logged") == 0)
+    upsert = F.struct(F.col(SEQ).alias("s"), (F.col("__row") == 0).alias("n"), e.alias("e"))
+    per_key = per_seq.groupBy(*[qcol(k) for k in lay.keys]).agg(
+        F.max(F.when(~is_del, upsert)).alias("__u"),
+        F.max(F.when(is_del, F.col(SEQ))).alias("__d"),
+        F.max(F.when(F.col("__row") == 1, F.col(SEQ))).alias("__r"),
+        F.max(F.when(~new_only, F.col(SEQ))).alias("__old"),
+        F.collect_list(F.when(new_only, F.col(SEQ))).alias("__fresh"),
+        F.sum("__new").alias("__events"),
+    )
+    gone = F.greatest(F.col("__d"), F.lit(truncate_at)) if truncate_at is not None else F.col("__d")
+    u = F.col("__u")
+    live = u.isNotNull() & (gone.isNull() | (u["s"] > gone))
+    has_row = F.col("__r").isNotNull()
+    late_at = (
+        F.greatest(F.col("__old"), F.lit(truncate_at))
+        if truncate_at is not None
+        else F.col("__old")
+    )
+    return per_key.withColumns(
+        {
+            "__act": F.when(live & u["n"], F.lit("upsert")).when(~live & has_row, F.lit("delete")),
+            "__has_row": has_row,
+            "__late": F.size(F.filter(F.col("__fresh"), lambda s: s < late_at)),
+        }
+    ).where(F.col("__events") > 0)
+
+
+def _counts(per_key: DataFrame) -> dict[str, int]:
+    act = F.col("__act")
+
+    def n(cond: Column) -> Column:
+        return F.sum(cond.cast("int"))
+
+    row = per_key.agg(
+        F.count(F.lit(1)).alias("touched_keys"),
+        F.sum("__events").alias("events"),
+        n((act == "upsert") & ~F.col("__has_row")).alias("inserted"),
+        n((act == "upsert") & F.col("__has_row")).alias("updated"),
+        n(act == "delete").alias("deleted"),
+        n(act.isNull()).alias("unchanged"),
+        F.sum("__late").alias("late"),
+    ).first()
+    return {k: int(v or 0) for k, v in (row.asDict() if row else {}).items()}
+
+
+def _source(per_key: DataFrame, lay: Layout, spec: SCD1Spec) -> DataFrame:
+    """MERGE rows in the target's shape; a delete carries a NULL sequence."""
+    u = F.col("__u")
+    return per_key.where(F.col("__act").isNotNull()).select(
+        *[qcol(k) for k in lay.keys],
+        *[u["e"][a].alias(a) for a in lay.attrs],
+        F.when(F.col("__act") == "upsert", u["s"]).alias(spec.sequence_by),
+    )
+
+
+def _merge(
+    table: DeltaTableRef,
+    source: DataFrame,
+    lay: Layout,
+    spec: SCD1Spec,
+    touched: Touched,
+    truncate_at: Any,
+) -> None:
+    seq_s, seq_t = qcol(spec.sequence_by, "s"), qcol(spec.sequence_by, "t")
+    cond = all_of([qcol(k, "t") == qcol(k, "s") for k in lay.keys]) & touched.predicate("t")
+    builder = (
+        table.delta_table()
+        .alias("t")
+        .merge(source.alias("s"), cond)
+        .whenMatchedDelete(condition=seq_s.isNull())
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll(condition=seq_s.isNotNull())
+    )
+    if truncate_at is not None:
+        builder = builder.whenNotMatchedBySourceDelete(condition=seq_t < F.lit(truncate_at))
+    if lay.new_columns or lay.widened:
+        builder = builder.withSchemaEvolution()
+    builder.execute()
+
+
+def _tombstones(per_seq: DataFrame, lay: Layout) -> DataFrame:
+    """New deletes the log does not hold yet."""
+    e = F.col("__lo")
+    return per_seq.where(
+        (F.col("__new") == 1) & (F.col("__logged") == 0) & e[DEL] & ~F.col("__conflict")
+    ).select(
+        *[qcol(k) for k in lay.keys],
+        F.col(SEQ),
+        e[DEL].alias(DEL),
+        *[e[a].alias(a) for a in lay.attrs],
+    )
+
+
+def _truncate_row(shape: DataFrame, lay: Layout, at: Any, seq_type: T.DataType) -> DataFrame:
+    """The log row of a truncate: every key NULL."""
+    types = {f.name: f.dataType for f in shape.schema.fields}
+    return shape.sparkSession.range(1).select(
+        *[F.lit(None).cast(types[k]).alias(k) for k in lay.keys],
+        F.lit(at).cast(seq_type).alias(SEQ),
+        F.lit(True).alias(DEL),
+        *[F.lit(None).cast(types[a]).alias(a) for a in lay.attrs],
+    )

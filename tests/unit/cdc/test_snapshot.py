@@ -1,0 +1,80 @@
+"""CDC from full snapshots (issue 26, item 4)."""
+
+from __future__ import annotations
+
+import pytest
+from delta.tables import DeltaTable
+
+from lakehouse.cdc import SCD1Spec, SCD2Spec, SnapshotOrderError, apply_snapshot
+from lakehouse.scd2 import SCD2SpecError, check_scd2_invariants
+
+SNAP = "id string, v string"
+SCD2 = SCD2Spec(keys=["id"], sequence_by="at")
+SCD1 = SCD1Spec(keys=["id"], sequence_by="at")
+
+
+def snap(spark, path, rows, at, spec=SCD2):
+    return apply_snapshot(spark, path, spark.createDataFrame(rows, SNAP), spec, snapshot_at=at)
+
+
+def table(spark, path, cols):
+    got = spark.read.format("delta").load(path).select(*cols).collect()
+    return sorted((tuple(r) for r in got), key=repr)
+
+
+def commits(spark, path):
+    return DeltaTable.forPath(spark, path).history().count()
+
+
+def test_scd2_snapshots_open_close_and_delete_versions(spark, tmp_path):
+    path = str(tmp_path / "t")
+    first = snap(spark, path, [("a", "x"), ("b", "y"), ("c", "z")], 1)
+    assert first.metrics["snapshot_changed"] == 3 and first.metrics["snapshot_deleted"] == 0
+    second = snap(spark, path, [("a", "x"), ("b", "y2"), ("d", "w")], 2)
+    assert second.metrics["snapshot_changed"] == 2  # b changed, d is new
+    assert second.metrics["snapshot_deleted"] == 1  # c is gone
+    cols = ("id", "v", "valid_from", "valid_to", "is_current")
+    assert table(spark, path, cols) == [
+        ("a", "x", 1, None, True),
+        ("b", "y", 1, 2, False),
+        ("b", "y2", 2, None, True),
+        ("c", "z", 1, 2, False),
+        ("d", "w", 2, None, True),
+    ]
+    # a deleted key that comes back opens a new version
+    snap(spark, path, [("a", "x"), ("b", "y2"), ("c", "z"), ("d", "w")], 3)
+    assert ("c", "z", 3, None, True) in table(spark, path, cols)
+    assert check_scd2_invariants(spark, path, SCD2).ok
+
+
+def test_scd1_snapshots_update_and_delete_rows(spark, tmp_path):
+    path = str(tmp_path / "t")
+    snap(spark, path, [("a", "x"), ("b", "y")], 10, SCD1)
+    res = snap(spark, path, [("a", "x2"), ("c", "z")], 20, SCD1)
+    assert res.metrics["snapshot_deleted"] == 1 and res.metrics["updated"] == 1
+    assert table(spark, path, ("id", "v", "at")) == [("a", "x2", 20), ("c", "z", 20)]
+
+
+def test_an_identical_snapshot_commits_nothing(spark, tmp_path):
+    path = str(tmp_path / "t")
+    snap(spark, path, [("a", "x"), ("b", None)], 1)
+    before = commits(spark, path)
+    res = snap(spark, path, [("b", None), ("a", "x")], 2)
+    assert not res.committed and res.metrics["snapshot_changed"] == 0
+    assert commits(spark, path) == before
+
+
+def test_an_older_snapshot_is_refused_and_changes_nothing(spark, tmp_path):
+    path = str(tmp_path / "t")
+    snap(spark, path, [("a", "x")], 5)
+    snap(spark, path, [("a", "y")], 7)
+    before = commits(spark, path)
+    with pytest.raises(SnapshotOrderError, match="snapshot_at 6 is older than 7"):
+        snap(spark, path, [("a", "z")], 6)
+    assert commits(spark, path) == before
+
+
+def test_the_snapshot_must_not_carry_the_sequence_column(spark, tmp_path):
+    df = spark.createDataFrame([("a", "x", 1)], "id string, v string, at int")
+    with pytest.raises(SCD2SpecError, match="must not have the sequence column 'at'"):
+        apply_snapshot(spark, str(tmp_path / "t"), df, SCD2, snapshot_at=1)
