@@ -379,9 +379,13 @@ def _split(
     if batch.rows - batch.n_bad > n_touched * _SEVERAL_EVENTS:
         stored = persisted.keep(stored)
     partitions = _partitions(spark, n_touched)
-    summary = persisted.keep(per_key(batch.keyed, stored, logged, lay, spec, partitions))
-    log_all = bool(lay.untracked)
-    counts = fast_metrics(summary, log_all=log_all)
+    summary = persisted.keep(
+        per_key(
+            batch.keyed, stored, logged, lay, spec, partitions, partial=spec.ignore_null_updates
+        )
+    )
+    log_all = _log_all(lay, spec)
+    counts = fast_metrics(summary, lay, log_all=log_all, partial=spec.ignore_null_updates)
     rows = fast_source(summary, lay, spec)
     log_rows = fast_log_rows(summary, lay, log_all=log_all)
     n_chain = counts["chain_keys"]
@@ -420,10 +424,19 @@ def _chain(
 
     def classify(new_events: DataFrame) -> tuple[DataFrame, dict[str, int]]:
         # cached, not checkpointed: a lost executor's blocks are recomputed
+        partial = spec.ignore_null_updates
         events = chain_events(
-            split.chain_stored, split.chain_logged, new_events, lay, spec, partitions
+            split.chain_stored,
+            split.chain_logged,
+            new_events,
+            lay,
+            spec,
+            partitions,
+            partial=partial,
         )
-        classified = persisted.keep(classify_chains(events, lay, log_all=bool(lay.untracked)))
+        classified = persisted.keep(
+            classify_chains(events, lay, log_all=_log_all(lay, spec), partial=partial)
+        )
         return classified, chain_metrics(classified)
 
     classified, counts = classify(split.chain_keyed)
@@ -488,6 +501,7 @@ def _metrics(batch: _Batch, split: _Split, chain: _Chain) -> dict[str, int]:
         "touched_keys": both("touched_keys"),
         "fast_path_keys": split.fast_counts["touched_keys"],
         "tombstoned": both("tombstoned"),
+        "ignored_null_updates": both("ignored_null_updates"),
         "logged": both("logged"),
     }
 
@@ -495,10 +509,21 @@ def _metrics(batch: _Batch, split: _Split, chain: _Chain) -> dict[str, int]:
 def _merge_rows(split: _Split, chain: _Chain, lay: Layout, spec: SCD2Spec) -> DataFrame:
     """The rows to write: the chain path's and the fast path's, in one shape."""
     parts = [
-        *([chain_source(chain.classified, lay, spec)] if chain.classified is not None else []),
+        *(
+            [chain_source(chain.classified, lay, spec, partial=spec.ignore_null_updates)]
+            if chain.classified is not None
+            else []
+        ),
         *([split.fast_rows] if split.fast_rows is not None else []),
     ]
     return reduce(lambda a, b: a.unionByName(b), parts) if parts else split.stored.limit(0)
+
+
+def _log_all(lay: Layout, spec: SCD2Spec) -> bool:
+    """Whether every upsert goes to the event log: a version's untracked values are its
+    latest event's, and a partial update's NULLs are resolved from the events before it, so
+    each event's own values are kept."""
+    return bool(lay.untracked) or spec.ignore_null_updates
 
 
 def _log_rows(split: _Split, chain: _Chain, lay: Layout) -> DataFrame:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pyspark.sql import Column, Window
+from pyspark.sql import Column, Window, WindowSpec
 from pyspark.sql import functions as F
 
 from lakehouse.scd2.columns import (
@@ -44,14 +44,22 @@ def chain_events(
     lay: Layout,
     spec: SCD2Spec,
     partitions: int,
+    *,
+    partial: bool = False,
 ) -> DataFrame:
     """Stored versions, logged events and new events of the touched keys as one frame.
 
     A stored version is an event at its ``valid_from`` that remembers its stored
-    ``valid_to`` / ``is_current`` and untracked values (``__s_*``) for the diff; a closed
-    version with no stored successor starting at its ``valid_to`` also yields a delete
-    event there. Logged events (``logged``, in the shape of ``new``) are events as they
-    arrived. Exact duplicates (of origin too) are dropped.
+    ``valid_to`` / ``is_current`` and untracked values (``__s_*``; every attribute with
+    ``partial``) for the diff; a closed version with no stored successor starting at its
+    ``valid_to`` also yields a delete event there. Logged events (``logged``, in the shape
+    of ``new``) are events as they arrived; ``__inlog`` marks them. Exact duplicates (of
+    origin too) are dropped.
+
+    ``partial`` (``ignore_null_updates``): a stored version whose event is in the log takes
+    that event's values as they arrived (NULLs included; the chain resolves them again)
+    and the log row is dropped, so the version is one event that still remembers what is
+    stored.
 
     The frame is hash-partitioned by the keys into ``partitions`` partitions once; every
     window here and in :func:`classify_chains` is partitioned by the keys, so Spark shuffles
@@ -65,7 +73,7 @@ def chain_events(
         "__sic": (qcol(spec.is_current), F.lit(None).cast("boolean")),
         **{
             f"__s_{u}": (qcol(u), F.lit(None).cast(stored.schema[u].dataType))
-            for u in lay.untracked
+            for u in (lay.attrs if partial else lay.untracked)
         },
     }
     versions = stored.select(
@@ -103,9 +111,40 @@ def chain_events(
         & F.col("__svt").isNotNull()
         & (next_stored.isNull() | (next_stored != F.col("__svt")))
     )
-    both = both.withColumns(
-        {"__dup": all_of([same(c, F.lag(c).over(wd)) for c in order]), "__closes": closes}
-    ).where(~F.col("__dup"))
+    src = F.col(SRC)
+    flags = {
+        "__dup": all_of([same(c, F.lag(c).over(wd)) for c in order]),
+        "__closes": closes,
+        "__inlog": src == SRC_LOG,
+    }
+    if partial:
+        at_same = F.lead(F.col(SEQ)).over(wd) == F.col(SEQ)
+        shadowed = (
+            (src == SRC_STORED_VERSION)
+            & (F.lead(src).over(wd) == SRC_LOG)
+            & at_same
+            & ~F.lead(F.col(DEL)).over(wd)
+        )
+        shadowed = F.coalesce(shadowed, F.lit(False))
+        absorbed = (
+            (src == SRC_LOG)
+            & (F.lag(src).over(wd) == SRC_STORED_VERSION)
+            & (F.lag(F.col(SEQ)).over(wd) == F.col(SEQ))
+            & ~F.col(DEL)
+        )
+        flags.update(
+            {
+                "__inlog": (src == SRC_LOG) | shadowed,
+                "__absorbed": F.coalesce(absorbed, F.lit(False)),
+                **{
+                    a: F.when(shadowed, F.lead(qcol(a)).over(wd)).otherwise(qcol(a))
+                    for a in lay.attrs
+                },
+            }
+        )
+    both = both.withColumns(flags).where(~F.col("__dup"))
+    if partial:
+        both = both.where(~F.col("__absorbed"))
     gen = both.withColumn(
         "__g",
         F.explode(
@@ -124,11 +163,19 @@ def chain_events(
         pick(SRC, F.lit(SRC_STORED_DELETE)),
         *[pick(a, F.lit(None).cast(gen.schema[a].dataType)) for a in lay.attrs],
         *[pick(name, none) for name, (_, none) in extra.items()],
+        pick("__inlog", F.lit(False)),
     ]
     return gen.select(*cols)
 
 
-def classify_chains(events: DataFrame, lay: Layout, *, log_all: bool = False) -> DataFrame:
+def _value(name: str, partial: bool) -> Column:
+    """An attribute's value in effect at a row: resolved (``__r_*``) with ``partial``."""
+    return F.col(f"__r_{name}") if partial else qcol(name)
+
+
+def classify_chains(
+    events: DataFrame, lay: Layout, *, log_all: bool = False, partial: bool = False
+) -> DataFrame:
     """Rebuild the chains and mark each row: opens a version, closes one (effective
     delete), is a late or conflicting new event, what the MERGE must do (``ACT``) and
     whether the event log must remember it (``__tolog``).
@@ -140,14 +187,25 @@ def classify_chains(events: DataFrame, lay: Layout, *, log_all: bool = False) ->
     which on this plan costs more than the work on 10k rows.
 
     ``log_all``: every new upsert is logged (the spec has untracked columns, whose values
-    in a version are the latest event's, so each event's own are kept in the log).
+    in a version are the latest event's, or ``partial``, so each event's own are kept).
+
+    ``partial`` (``ignore_null_updates``): an upsert's NULL attribute keeps the value in
+    effect. Each row's values in effect (``__r_*``) are the latest non-NULL value of each
+    attribute since the key's latest delete; versions are opened and written from them,
+    while conflicts, duplicates and the log use the events as they arrived.
     """
     keys = [qcol(k) for k in lay.keys]
     order = [F.col(SEQ), F.col(SRC), F.col(DEL), *[qcol(a) for a in lay.attrs]]
     w = Window.partitionBy(*keys).orderBy(*order)
+    if partial:
+        events = _resolve(events, lay, w)
+
+    def val(name: str) -> Column:
+        return _value(name, partial)
+
     prev_exists = F.lag(F.lit(1)).over(w).isNotNull()
     prev_del = F.coalesce(F.lag(F.col(DEL)).over(w), F.lit(False))
-    changed = any_of([~same(qcol(t), F.lag(qcol(t)).over(w)) for t in lay.tracked])
+    changed = any_of([~same(val(t), F.lag(val(t)).over(w)) for t in lay.tracked])
     src = F.col(SRC)
     is_new = src == SRC_NEW
     # The stored or logged event at this row's sequence, if any: those sort before new
@@ -158,7 +216,7 @@ def classify_chains(events: DataFrame, lay: Layout, *, log_all: bool = False) ->
             F.struct(
                 F.col(SEQ).alias("s"),
                 F.col(DEL).alias("d"),
-                src.alias("src"),
+                F.col("__inlog").alias("inlog"),
                 *[qcol(a).alias(f"a{i}") for i, a in enumerate(lay.attrs)],
             ),
         ),
@@ -194,7 +252,7 @@ def classify_chains(events: DataFrame, lay: Layout, *, log_all: bool = False) ->
             "__late": is_new & (F.col(SEQ) < stored_max) & ~stored_here,
             # a new event equal to a stored or logged one there; with log_all, to a logged one
             "__known": F.coalesce(
-                same_here & ((last_stored["src"] == SRC_LOG) | F.lit(not log_all)), F.lit(False)
+                same_here & (last_stored["inlog"] | F.lit(not log_all)), F.lit(False)
             ),
             "__logged_here": F.coalesce(logged_here, F.lit(False)),
         }
@@ -217,7 +275,7 @@ def classify_chains(events: DataFrame, lay: Layout, *, log_all: bool = False) ->
             .orderBy(*order)
             .rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
         )
-        out = out.withColumns({f"__g_{u}": F.last(qcol(u)).over(wg) for u in lay.untracked})
+        out = out.withColumns({f"__g_{u}": F.last(val(u)).over(wg) for u in lay.untracked})
     # What the MERGE does: a new or logged event that opens a version is inserted; a stored
     # version that no longer opens one (coalesced) is deleted; one that still does is
     # updated if its end, current flag or (in place) untracked values changed.
@@ -228,6 +286,8 @@ def classify_chains(events: DataFrame, lay: Layout, *, log_all: bool = False) ->
             ~same(F.col("__svt"), F.col("__vt")),
             ~same(F.col("__sic"), new_ic),
             *[~same(F.col(f"__s_{u}"), F.col(f"__g_{u}")) for u in lay.untracked],
+            # with partial updates a late event can change what a stored version carries
+            *([~same(F.col(f"__s_{t}"), val(t)) for t in lay.tracked] if partial else []),
         ]
     )
     act = (
@@ -245,15 +305,47 @@ def classify_chains(events: DataFrame, lay: Layout, *, log_all: bool = False) ->
         & (F.col(DEL) | ~F.col("__open") | F.lit(log_all))
     )
     gone = (stored_version & ~F.col("__open")) | ((src == SRC_STORED_DELETE) & ~F.col("__effdel"))
-    return out.withColumns({ACT: act, "__tolog": new_to_log | (gone & ~F.col("__logged_here"))})
+    ignored = (
+        is_new & ~F.col(DEL) & any_of([qcol(a).isNull() for a in lay.attrs])
+        if partial
+        else F.lit(False)
+    )
+    return out.withColumns(
+        {
+            ACT: act,
+            "__tolog": new_to_log | (gone & ~(F.col("__logged_here") | F.col("__inlog"))),
+            "__ignored_nulls": ignored,
+        }
+    )
 
 
-def chain_source(classified: DataFrame, lay: Layout, spec: SCD2Spec) -> DataFrame:
+def _resolve(events: DataFrame, lay: Layout, w: WindowSpec) -> DataFrame:
+    """Each row's values in effect (``__r_*``): per attribute, the latest non-NULL value
+    since the key's latest delete (``__seg`` counts the deletes so far)."""
+    upto = w.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    seg = F.col("__seg")
+    with_seg = events.withColumn("__seg", F.sum(F.col(DEL).cast("int")).over(upto))
+    resolved = {}
+    for a in lay.attrs:
+        latest = F.last(
+            F.when(qcol(a).isNotNull(), F.struct(seg.alias("g"), qcol(a).alias("v"))),
+            ignorenulls=True,
+        ).over(upto)
+        resolved[f"__r_{a}"] = F.when(~F.col(DEL) & (latest["g"] == seg), latest["v"])
+    return with_seg.withColumns(resolved)
+
+
+def chain_source(
+    classified: DataFrame, lay: Layout, spec: SCD2Spec, *, partial: bool = False
+) -> DataFrame:
     """Rows to write; delete rows carry NULL ``is_current`` so the MERGE can tell them
     apart without an extra source column."""
     return classified.where(F.col(ACT).isNotNull()).select(
         *[qcol(k) for k in lay.keys],
-        *[(F.col(f"__g_{a}") if a in lay.untracked else qcol(a)).alias(a) for a in lay.attrs],
+        *[
+            (F.col(f"__g_{a}") if a in lay.untracked else _value(a, partial)).alias(a)
+            for a in lay.attrs
+        ],
         F.col(SEQ).alias(spec.valid_from),
         F.col("__vt").alias(spec.valid_to),
         F.when(F.col(ACT) != "delete", F.col("__vt").isNull()).alias(spec.is_current),
@@ -291,5 +383,6 @@ def chain_metrics(classified: DataFrame) -> dict[str, int]:
         ).alias("closed"),
         n(F.col("__tolog") & is_new & F.col(DEL)).alias("tombstoned"),
         n(F.col("__tolog")).alias("logged"),
+        n(F.col("__ignored_nulls")).alias("ignored_null_updates"),
     ).first()
     return {name: int(value or 0) for name, value in (row.asDict() if row else {}).items()}

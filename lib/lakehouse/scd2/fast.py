@@ -32,6 +32,7 @@ FAST_METRICS = (
     "deleted",
     "chain_keys",
     "tombstoned",
+    "ignored_null_updates",
     "logged",
 )
 
@@ -43,6 +44,8 @@ def per_key(
     lay: Layout,
     spec: SCD2Spec,
     partitions: int,
+    *,
+    partial: bool = False,
 ) -> DataFrame:
     """One row per touched key: its new events (deduplicated), its stored history and its
     logged events (``logged``, in the shape of ``keyed``), summed up, and whether the key
@@ -105,6 +108,17 @@ def per_key(
             F.first("__c", ignorenulls=True).alias("__c"),
         )
     )
+    if partial:
+        # ignore_null_updates: the event's NULLs keep the open version's values (after a
+        # delete, or with no history, there is nothing to keep); __eraw is the event as
+        # it arrived, for the log
+        raw, c = F.col("__e"), F.col("__c")
+        resolved = F.struct(
+            raw[SEQ].alias(SEQ),
+            raw[DEL].alias(DEL),
+            *[F.when(~raw[DEL], F.coalesce(raw[a], c[a])).alias(a) for a in lay.attrs],
+        )
+        per_key = per_key.withColumns({"__eraw": raw, "__e": F.when(raw.isNotNull(), resolved)})
     e, c = F.col("__e"), F.col("__c")
     seq = e[SEQ]
     simple = (
@@ -135,7 +149,9 @@ def _to_log(log_all: bool) -> Column:
     return F.col("__simple") & (~F.col("__ins") | F.lit(log_all))
 
 
-def fast_metrics(summary: DataFrame, *, log_all: bool = False) -> dict[str, int]:
+def fast_metrics(
+    summary: DataFrame, lay: Layout, *, log_all: bool = False, partial: bool = False
+) -> dict[str, int]:
     """The fast path's counts, in the chain path's terms (one aggregation)."""
 
     def n(name: str | Column) -> Column:
@@ -151,6 +167,7 @@ def fast_metrics(summary: DataFrame, *, log_all: bool = False) -> dict[str, int]
         F.sum((~F.col("__simple")).cast("int")).alias("chain_keys"),
         n(F.col("__simple") & F.col("__e")[DEL]).alias("tombstoned"),
         n(_to_log(log_all)).alias("logged"),
+        n(_ignored_nulls(lay) if partial else F.lit(False)).alias("ignored_null_updates"),
     ).first()
     got = row.asDict() if row is not None else {}
     out = {k: int(got.get(k) or 0) for k in FAST_METRICS}
@@ -200,9 +217,16 @@ def fast_source(summary: DataFrame, lay: Layout, spec: SCD2Spec) -> DataFrame:
     )
 
 
+def _ignored_nulls(lay: Layout) -> Column:
+    """Simple keys whose upsert has a NULL attribute (``ignore_null_updates``)."""
+    raw = F.col("__eraw")
+    return F.col("__simple") & ~raw[DEL] & any_of([raw[a].isNull() for a in lay.attrs])
+
+
 def fast_log_rows(summary: DataFrame, lay: Layout, *, log_all: bool = False) -> DataFrame:
-    """The simple keys' events the log must remember, in the shape of the batch's events."""
-    e = F.col("__e")
+    """The simple keys' events the log must remember (as they arrived), in the shape of the
+    batch's events."""
+    e = F.col("__eraw") if "__eraw" in summary.columns else F.col("__e")
     return summary.where(_to_log(log_all)).select(
         *[qcol(k) for k in lay.keys],
         e[SEQ].alias(SEQ),

@@ -108,6 +108,12 @@ class SCD2Spec:
         Change-feed columns never stored in the target. ``None`` means: the columns that
         ``delete_when`` references, other than keys, the sequence and explicitly tracked
         columns (so ``op`` in ``"op = 'D'"`` is not stored).
+    ignore_null_updates
+        Partial updates (AUTO CDC: ``ignore_null_updates``): a NULL attribute in an upsert
+        keeps the value in effect at its sequence, so the version it opens carries the
+        earlier values forward (after a delete, nothing is carried). A late partial update
+        splices in with the values in effect at its sequence, and the versions after it
+        that carried values are recomputed. Every upsert is then kept in the event log.
     tombstone_retention
         How long the table's event log (:mod:`lakehouse.scd2.log`: deletes and the other
         events the versions cannot show) keeps an event; ``None`` keeps them forever.
@@ -129,6 +135,7 @@ class SCD2Spec:
     valid_to: str = "valid_to"
     is_current: str = "is_current"
     except_columns: Sequence[str] | None = None
+    ignore_null_updates: bool = False
     tombstone_retention: timedelta | None = DEFAULT_TOMBSTONE_RETENTION
 
     def __post_init__(self) -> None:
@@ -177,6 +184,8 @@ class SCD2Result:
     ``metrics`` keys: ``rows`` (change rows read), ``events`` (valid change rows), ``duplicates`` (exact duplicates
     dropped), ``conflicts`` (quarantined by the ``quarantine`` policy), ``quarantined``,
     ``tombstoned`` (deletes of this batch the event log now remembers),
+    ``ignored_null_updates`` (with ``ignore_null_updates``: upserts with a NULL attribute,
+    which kept the value in effect),
     ``inserted`` (version rows added), ``closed`` (versions whose ``valid_to`` this call
     set), ``updated`` (stored rows rewritten), ``removed`` (stored rows coalesced away),
     ``unchanged`` (events that changed no tracked column), ``deleted`` (deletes that
