@@ -33,7 +33,7 @@ from pyspark.sql import types as T
 
 from lakehouse.scd2.apply import DEFAULT_RETRY, conflict_error
 from lakehouse.scd2.batch import BROADCAST_KEYS, Touched, batch_stats, keyed_events, prepare_feed
-from lakehouse.scd2.columns import DEL, SEQ, all_of, qcol, same
+from lakehouse.scd2.columns import DEL, SEQ, all_of, any_of, qcol, same
 from lakehouse.scd2.log import (
     append_events,
     expire_events,
@@ -88,6 +88,11 @@ class SCD1Spec:
         Change-feed columns never stored (AUTO CDC: ``except_column_list``). ``None``:
         the columns only ``delete_when`` / ``truncate_when`` reference. The sequence
         column cannot be excepted.
+    ignore_null_updates
+        Partial updates (AUTO CDC: ``ignore_null_updates``): a NULL attribute in an upsert
+        keeps the value in effect; each column holds its latest non-NULL value since the
+        key's latest delete, whichever batch each event arrives in (every upsert is then
+        kept in the event log, which is how a late one finds its place).
     tombstone_retention
         How long the event log keeps deletes and truncates (see
         :class:`~lakehouse.scd2.SCD2Spec`); ``None`` keeps them forever. Default 2 days.
@@ -98,6 +103,7 @@ class SCD1Spec:
     delete_when: str | None = None
     truncate_when: str | None = None
     except_columns: Sequence[str] | None = None
+    ignore_null_updates: bool = False
     tombstone_retention: timedelta | None = DEFAULT_TOMBSTONE_RETENTION
 
     def __post_init__(self) -> None:
@@ -284,7 +290,8 @@ def _apply_once(
         truncated_before = _last_truncate(log, lay) if exists else None
         truncate_at = _newer(feed.truncate_at, truncated_before)
         quarantine = feed.prepared.where(F.col(reason) != "").drop(DEL, _TRUNC)
-        per_seq = _per_seq(events, lay).persist()
+        partial = spec.ignore_null_updates
+        per_seq = _per_seq(events, lay, partial).persist()
         conflicts = per_seq.where(F.col("__conflict")).select(*lay.keys, SEQ)
         n_conflict_rows = 0
         if conflicts.limit(1).count():
@@ -303,10 +310,10 @@ def _apply_once(
                 conflicts.withColumn(_SRC, F.lit(3)), [*lay.keys, SEQ, _SRC], "left_anti"
             )
             per_seq.unpersist()
-            per_seq = _per_seq(events, lay).persist()
-        keys_df = _per_key(per_seq, lay, _newer(truncate_at, truncated_before)).persist()
+            per_seq = _per_seq(events, lay, partial).persist()
+        keys_df = _per_key(per_seq, lay, truncate_at, partial).persist()
         counts = _counts(keys_df)
-        source = _source(keys_df, lay, spec)
+        source = _source(keys_df, lay, spec, partial)
         n_writes = counts["inserted"] + counts["updated"] + counts["deleted"]
         new_truncate = truncate_at is not None and truncate_at != truncated_before
         with txn.session(spark) if txn is not None else nullcontext():
@@ -319,13 +326,18 @@ def _apply_once(
                 )
         if new_truncate and exists:
             counts["deleted"] = int(table.last_operation_metrics().get("numTargetRowsDeleted", 0))
-        tombs = _tombstones(per_seq, lay)
-        n_tombs = tombs.count() + int(new_truncate)
-        if n_tombs:
+        to_log = _log_rows(per_seq, lay, partial).persist()
+        logged_counts = to_log.agg(
+            F.count(F.lit(1)).alias("n"), F.sum(F.col(DEL).cast("int")).alias("deletes")
+        ).first()
+        n_log = int(logged_counts["n"] or 0) if logged_counts else 0
+        n_tombs = (int(logged_counts["deletes"] or 0) if logged_counts else 0) + int(new_truncate)
+        if n_log or new_truncate:
             if new_truncate:
-                tombs = tombs.unionByName(_truncate_row(tombs, lay, truncate_at, seq_type))
-            append_events(log, tombs)
-        if n_tombs or n_writes or new_truncate:
+                to_log = to_log.unionByName(_truncate_row(to_log, lay, truncate_at, seq_type))
+            append_events(log, to_log)
+        to_log.unpersist()
+        if n_log or n_writes or new_truncate:
             expire_events(log, spec.tombstone_retention)
         new_version = table.version()
         attempted = not exists or bool(n_writes) or new_truncate
@@ -340,6 +352,7 @@ def _apply_once(
             **counts,
             "tombstoned": n_tombs,
             "truncated": int(new_truncate),
+            "ignored_null_updates": _ignored_nulls(per_seq, lay) if partial else 0,
             "committed": int(committed),
             "already_committed": int(attempted and not committed),
         }
@@ -365,7 +378,7 @@ def _events(
     spec: SCD1Spec,
     seq_type: T.DataType,
 ) -> DataFrame:
-    """New events (3), the touched keys' stored rows as events (0) and logged deletes (2)."""
+    """New events (3), the touched keys' stored rows as events (0) and logged events (2)."""
     parts = [feed.keyed.withColumn(_SRC, F.lit(3))]
     if target_df is not None and feed.touched.count:
         touched_keys = feed.keyed.select(*[qcol(k) for k in lay.keys])
@@ -389,28 +402,40 @@ def _events(
             )
         )
     if logged is not None:
-        parts.append(logged.where(F.col(DEL)).withColumn(_SRC, F.lit(2)))
+        parts.append(logged.withColumn(_SRC, F.lit(2)))
     out = parts[0]
     for part in parts[1:]:
         out = out.unionByName(part)
     return out
 
 
-def _per_seq(events: DataFrame, lay: Layout) -> DataFrame:
-    """One row per (key, sequence): the event there (stored, logged or new), whether a new
-    event conflicts with another one there, and what arrived."""
+def _per_seq(events: DataFrame, lay: Layout, partial: bool) -> DataFrame:
+    """One row per (key, sequence): the event there (``__ev``: a new or logged one, else the
+    stored row), whether a new event conflicts with another one there, and what arrived.
+
+    Without ``partial`` a new event also conflicts with a different stored row at its
+    sequence. With it the stored row holds resolved values, not the event as it arrived
+    (which the log holds), so new events are compared with logged ones only."""
     ev = F.struct(F.col(DEL), *[qcol(a) for a in lay.attrs])
     src = F.col(_SRC)
-    return (
-        events.groupBy(*[qcol(k) for k in lay.keys], F.col(SEQ))
-        .agg(
-            F.min(ev).alias("__lo"),
-            F.max(ev).alias("__hi"),
-            F.max((src == 3).cast("int")).alias("__new"),
-            F.max((src == 0).cast("int")).alias("__row"),
-            F.max((src == 2).cast("int")).alias("__logged"),
-        )
-        .withColumn("__conflict", (F.col("__new") == 1) & ~same(F.col("__lo"), F.col("__hi")))
+    arrived = F.when(src != 0, ev)
+    out = events.groupBy(*[qcol(k) for k in lay.keys], F.col(SEQ)).agg(
+        F.min(arrived).alias("__lo"),
+        F.max(arrived).alias("__hi"),
+        F.max(F.when(src == 0, ev)).alias("__st"),
+        F.max((src == 3).cast("int")).alias("__new"),
+        F.max((src == 0).cast("int")).alias("__row"),
+        F.max((src == 2).cast("int")).alias("__logged"),
+    )
+    lo, st = F.col("__lo"), F.col("__st")
+    differ = ~same(lo, F.col("__hi"))
+    if not partial:
+        differ = differ | (st.isNotNull() & ~same(st, lo))
+    return out.withColumns(
+        {
+            "__ev": F.coalesce(lo, st),
+            "__conflict": F.coalesce((F.col("__new") == 1) & differ, F.lit(False)),
+        }
     )
 
 
@@ -427,37 +452,84 @@ def _last_truncate(log: DeltaTableRef, lay: Layout) -> Any:
     return None if row is None else row["t"]
 
 
-def _per_key(per_seq: DataFrame, lay: Layout, truncate_at: Any) -> DataFrame:
+def _per_key(per_seq: DataFrame, lay: Layout, truncate_at: Any, partial: bool) -> DataFrame:
     """One row per touched key: the latest upsert (``__u``; a stored row wins a tie, so a
-    replay writes nothing), the latest delete, and what the MERGE must do (``__act``)."""
-    e = F.col("__lo")
+    replay writes nothing), the latest delete, the values to store (``__v*``) and what the
+    MERGE must do (``__act``).
+
+    With ``partial`` each value is the column's latest non-NULL value after the latest
+    delete or truncate, and the row is rewritten when any of them, or the latest upsert's
+    sequence, differs from what is stored."""
+    e = F.col("__ev")
     is_del = e[DEL]
     new_only = (F.col("__new") == 1) & (F.col("__row") == 0) & (F.col("__logged") == 0)
     upsert = F.struct(F.col(SEQ).alias("s"), (F.col("__row") == 0).alias("n"), e.alias("e"))
-    per_key = per_seq.groupBy(*[qcol(k) for k in lay.keys]).agg(
+    aggs = [
         F.max(F.when(~is_del, upsert)).alias("__u"),
         F.max(F.when(is_del, F.col(SEQ))).alias("__d"),
         F.max(F.when(F.col("__row") == 1, F.col(SEQ))).alias("__r"),
         F.max(F.when(~new_only, F.col(SEQ))).alias("__old"),
         F.collect_list(F.when(new_only, F.col(SEQ))).alias("__fresh"),
         F.sum("__new").alias("__events"),
-    )
+    ]
+    if partial:
+        raw = F.col("__lo")  # the event as it arrived (new or logged), if any
+        aggs.append(F.max(F.col("__st")).alias("__stored"))
+        for i, a in enumerate(lay.attrs):
+            sets = raw.isNotNull() & ~raw[DEL] & raw[a].isNotNull()
+            aggs += [
+                F.max(
+                    F.when(
+                        sets,
+                        F.struct(F.col(SEQ).alias("s"), F.lit(1).alias("p"), raw[a].alias("v")),
+                    )
+                ).alias(f"__c{i}"),
+                F.min(F.when(sets, F.col(SEQ))).alias(f"__m{i}"),
+            ]
+    per_key = per_seq.groupBy(*[qcol(k) for k in lay.keys]).agg(*aggs)
     gone = F.greatest(F.col("__d"), F.lit(truncate_at)) if truncate_at is not None else F.col("__d")
     u = F.col("__u")
     live = u.isNotNull() & (gone.isNull() | (u["s"] > gone))
     has_row = F.col("__r").isNotNull()
+    if partial:
+        stored = F.col("__stored")
+        values = {}
+        for i, a in enumerate(lay.attrs):
+            # The stored row's value stands for the events before it when no event still
+            # known (logged or new) set the column at or before the row: those expired.
+            base = F.when(
+                F.col(f"__m{i}").isNull() | (F.col(f"__m{i}") > F.col("__r")),
+                F.when(
+                    stored[a].isNotNull(),
+                    F.struct(F.col("__r").alias("s"), F.lit(0).alias("p"), stored[a].alias("v")),
+                ),
+            )
+            best = F.greatest(F.col(f"__c{i}"), base)
+            values[f"__v{i}"] = F.when(gone.isNull() | (best["s"] > gone), best["v"])
+        rewrite = ~has_row | (u["s"] != F.col("__r"))
+        for i, a in enumerate(lay.attrs):
+            rewrite = rewrite | ~same(values[f"__v{i}"], stored[a])
+    else:
+        values = {f"__v{i}": u["e"][a] for i, a in enumerate(lay.attrs)}
+        rewrite = u["n"]
     late_at = (
         F.greatest(F.col("__old"), F.lit(truncate_at))
         if truncate_at is not None
         else F.col("__old")
     )
-    return per_key.withColumns(
-        {
-            "__act": F.when(live & u["n"], F.lit("upsert")).when(~live & has_row, F.lit("delete")),
-            "__has_row": has_row,
-            "__late": F.size(F.filter(F.col("__fresh"), lambda s: s < late_at)),
-        }
-    ).where(F.col("__events") > 0)
+    return (
+        per_key.withColumns(values)
+        .withColumns(
+            {
+                "__act": F.when(live & rewrite, F.lit("upsert")).when(
+                    ~live & has_row, F.lit("delete")
+                ),
+                "__has_row": has_row,
+                "__late": F.size(F.filter(F.col("__fresh"), lambda s: s < late_at)),
+            }
+        )
+        .where(F.col("__events") > 0)
+    )
 
 
 def _counts(per_key: DataFrame) -> dict[str, int]:
@@ -478,12 +550,12 @@ def _counts(per_key: DataFrame) -> dict[str, int]:
     return {k: int(v or 0) for k, v in (row.asDict() if row else {}).items()}
 
 
-def _source(per_key: DataFrame, lay: Layout, spec: SCD1Spec) -> DataFrame:
+def _source(per_key: DataFrame, lay: Layout, spec: SCD1Spec, partial: bool) -> DataFrame:
     """MERGE rows in the target's shape; a delete carries a NULL sequence."""
     u = F.col("__u")
     return per_key.where(F.col("__act").isNotNull()).select(
         *[qcol(k) for k in lay.keys],
-        *[u["e"][a].alias(a) for a in lay.attrs],
+        *[F.col(f"__v{i}").alias(a) for i, a in enumerate(lay.attrs)],
         F.when(F.col("__act") == "upsert", u["s"]).alias(spec.sequence_by),
     )
 
@@ -513,17 +585,26 @@ def _merge(
     builder.execute()
 
 
-def _tombstones(per_seq: DataFrame, lay: Layout) -> DataFrame:
-    """New deletes the log does not hold yet."""
+def _log_rows(per_seq: DataFrame, lay: Layout, partial: bool) -> DataFrame:
+    """New events the log must remember and does not hold yet: deletes, and with
+    ``partial`` every upsert as it arrived."""
     e = F.col("__lo")
+    keep = e[DEL] | F.lit(partial)
     return per_seq.where(
-        (F.col("__new") == 1) & (F.col("__logged") == 0) & e[DEL] & ~F.col("__conflict")
+        (F.col("__new") == 1) & (F.col("__logged") == 0) & keep & ~F.col("__conflict")
     ).select(
         *[qcol(k) for k in lay.keys],
         F.col(SEQ),
         e[DEL].alias(DEL),
         *[e[a].alias(a) for a in lay.attrs],
     )
+
+
+def _ignored_nulls(per_seq: DataFrame, lay: Layout) -> int:
+    """New upserts with a NULL attribute (which kept the value in effect)."""
+    e = F.col("__lo")
+    nulls = any_of([e[a].isNull() for a in lay.attrs])
+    return per_seq.where((F.col("__new") == 1) & ~e[DEL] & nulls).count()
 
 
 def _truncate_row(shape: DataFrame, lay: Layout, at: Any, seq_type: T.DataType) -> DataFrame:
