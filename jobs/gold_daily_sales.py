@@ -2,9 +2,10 @@
 
 Each order in ``fact_sales`` carries the customer version **in effect at its order time**
 (an as-of join on ``[valid_from, valid_to)`` of ``dim_customer``), with that version's
-surrogate key ``customer_sk``, and its product's category. An order whose customer had no
-version at that time (not yet created, or deleted) keeps NULL customer attributes rather
-than being dropped: facts are never lost to a dimension gap.
+surrogate key ``customer_sk``, and the category of the product version in effect at that
+time (``products`` is an SCD2 dimension too). An order whose customer or product had no
+version at that time (not yet created, or deleted) keeps NULL attributes rather than being
+dropped: facts are never lost to a dimension gap.
 
 The job is incremental; each run, in this order:
 
@@ -12,7 +13,7 @@ The job is incremental; each run, in this order:
    last run (a late event can change which version was in effect for orders already
    loaded). Their facts are recomputed and only the rows that differ are updated, with a
    MERGE restricted to the dates of those rows (an ``IN`` list, not a chain of ORs).
-2. ``products``' Change Data Feed does the same for products whose category changed.
+2. ``products``' Change Data Feed does the same for products whose history changed.
 3. New ``orders`` (Delta's streaming source) are joined and appended.
 4. ``fact_sales``' own Change Data Feed names the order dates that changed;
    ``daily_revenue`` is recomputed for exactly those dates (a read of just their
@@ -39,7 +40,7 @@ from lakehouse.spark.delta import append_writer, is_delta_table
 from lakehouse.tuning.pruning import PartitionRange, check_pruning
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 JOB = "gold_daily_sales"
 #: The columns of ``fact_sales``, in order.
@@ -81,27 +82,38 @@ def customer_versions(customers: DataFrame) -> DataFrame:
     """Each customer version with its surrogate key (a hash of the key and ``valid_from``)."""
     return customers.select(
         F.col("customer_id").alias("_cid"),
-        F.col("valid_from").alias("_from"),
-        F.col("valid_to").alias("_to"),
+        F.col("valid_from").alias("_cfrom"),
+        F.col("valid_to").alias("_cto"),
         F.xxhash64("customer_id", "valid_from").alias("customer_sk"),
         F.col("city").alias("customer_city"),
         F.col("tier").alias("customer_tier"),
     )
 
 
-def facts(orders: DataFrame, customers: DataFrame, products: DataFrame) -> DataFrame:
-    """Orders with the customer version in effect at ``order_ts`` and the product category
-    (pure: no IO). Every order gives exactly one fact row."""
-    versions = customer_versions(customers)
-    in_effect = (
-        (F.col("customer_id") == F.col("_cid"))
-        & (F.col("order_ts") >= F.col("_from"))
-        & (F.col("_to").isNull() | (F.col("order_ts") < F.col("_to")))
-    )
-    prods = products.select("product_id", F.col("category").alias("product_category"))
+def _in_effect(key: str, alias: str) -> Column:
+    """Join condition: the version (``_<alias>id``, ``_<alias>from``, ``_<alias>to``) of
+    ``key`` in effect at ``order_ts``."""
+    start, end = F.col(f"_{alias}from"), F.col(f"_{alias}to")
     return (
-        orders.join(versions, in_effect, "left")
-        .join(prods, "product_id", "left")
+        (F.col(key) == F.col(f"_{alias}id"))
+        & (F.col("order_ts") >= start)
+        & (end.isNull() | (F.col("order_ts") < end))
+    )
+
+
+def facts(orders: DataFrame, customers: DataFrame, products: DataFrame) -> DataFrame:
+    """Orders with the customer and product versions in effect at ``order_ts`` (pure: no
+    IO). Every order gives exactly one fact row."""
+    versions = customer_versions(customers)
+    prods = products.select(
+        F.col("product_id").alias("_pid"),
+        F.col("valid_from").alias("_pfrom"),
+        F.col("valid_to").alias("_pto"),
+        F.col("category").alias("product_category"),
+    )
+    return (
+        orders.join(versions, _in_effect("customer_id", "c"), "left")
+        .join(prods, _in_effect("product_id", "p"), "left")
         .select(*FACT_COLUMNS)
     )
 

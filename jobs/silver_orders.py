@@ -5,8 +5,14 @@ rows appended since the last one. Orders failing basic rules are quarantined wit
 reason: a NULL key, a quantity that is not a positive integer, a price that is not a
 non-negative decimal, an order time that does not parse or lies outside the configured
 date range, or a second delivery of an order id already seen (in the same increment or
-already in ``orders``). Accepted orders are appended, one file per order date per
-increment; products are upserted, and an older catalogue row never overwrites a newer one.
+already in ``orders``). Accepted orders are appended to the date-clustered table.
+
+Each catalogue file is a full snapshot of the products. The increment's latest snapshot
+goes through :func:`lakehouse.cdc.apply_snapshot` into ``products``, an SCD2 dimension: a
+changed product opens a version, a product missing from the snapshot (a discontinued one)
+is closed, both at the snapshot's latest ``updated_at``. A product whose row in the
+snapshot is rejected keeps its version in effect; a snapshot older than the table is
+quarantined whole.
 """
 
 from __future__ import annotations
@@ -16,10 +22,10 @@ from datetime import date
 from functools import partial
 from typing import TYPE_CHECKING
 
-from delta.tables import DeltaTable
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
+from lakehouse.cdc import SCD2Spec, SnapshotOrderError, apply_snapshot
 from lakehouse.config import Identifier, JobSettings
 from lakehouse.pipeline import JobContext
 from lakehouse.pipeline.incremental import Increment
@@ -32,16 +38,16 @@ from lakehouse.quality import (
 from lakehouse.spark.delta import (
     append_writer,
     is_delta_table,
-    last_operation_metrics,
-    table_version,
 )
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame
 
 JOB = "silver_orders"
 PRODUCTS_STAGE = "silver_orders:products"
 ORDER_KEYS = ("order_id", "customer_id", "product_id")
+#: ``products`` is an SCD2 dimension; a catalogue snapshot is as of its latest ``updated_at``.
+PRODUCTS_SPEC = SCD2Spec(keys=["product_id"], sequence_by="updated_at")
 
 
 class Config(JobSettings):
@@ -150,8 +156,22 @@ def transform(
     return Split(accepted=accepted, rejected=rejected)
 
 
-def transform_products(bronze_products: DataFrame, *, batch_id: str) -> Split:
-    """Type the catalogue; keep the latest row per product id."""
+@dataclass(frozen=True)
+class ProductsSplit:
+    """A catalogue increment: the snapshot to apply (``accepted``, with ``updated_at``), its
+    rejected rows, and the product ids the snapshot rejected rows for (``protected``:
+    they keep their version in effect rather than being deleted)."""
+
+    accepted: DataFrame
+    rejected: DataFrame
+    protected: DataFrame
+
+
+def transform_products(bronze_products: DataFrame, *, batch_id: str) -> ProductsSplit:
+    """Type the catalogue. Each landing file is a full snapshot; the increment's latest
+    (greatest ``updated_at``, then ingest time, then file) is the one applied, its other
+    files' rows are superseded, and so is all but the latest row of a product id within
+    the snapshot."""
     typed = bronze_products.select(
         _blank_to_null("product_id").alias("product_id"),
         F.col("name"),
@@ -166,19 +186,47 @@ def transform_products(bronze_products: DataFrame, *, batch_id: str) -> Split:
         (F.col("updated_at").isNull(), "unparseable updated_at"),
     )
     flagged = typed.withColumn("_reason", reason)
+    # the snapshot of the increment: the file whose valid rows are the latest
+    files = (
+        flagged.groupBy(F.col("_raw._source_file").alias("_file"))
+        .agg(
+            F.max(F.when(F.col("_reason").isNull(), F.col("updated_at"))).alias("_at"),
+            F.max("_raw._ingest_time").alias("_ingested"),
+        )
+        .orderBy(F.col("_at").desc_nulls_last(), F.col("_ingested").desc(), F.col("_file").desc())
+        .limit(1)
+        .withColumn("_chosen", F.lit(True))
+    )
+    marked = flagged.join(
+        F.broadcast(files.select("_file", "_chosen")),
+        F.col("_raw._source_file") == F.col("_file"),
+        "left",
+    ).withColumn("_chosen", F.coalesce(F.col("_chosen"), F.lit(False)))
     latest = Window.partitionBy("product_id").orderBy(
         F.col("updated_at").desc(), F.col("_raw._ingest_time").desc(), F.to_json(F.col("_raw"))
     )
-    valid = flagged.where(F.col("_reason").isNull()).withColumn("_rn", F.row_number().over(latest))
-    accepted = valid.where(F.col("_rn") == 1).select(
-        "product_id", "name", "category", "price", "updated_at"
+    valid = marked.where(F.col("_reason").isNull() & F.col("_chosen")).withColumn(
+        "_rn", F.row_number().over(latest)
     )
+    accepted = valid.where(F.col("_rn") == 1).select(
+        "product_id",
+        "name",
+        "category",
+        "price",
+        "updated_at",
+        F.col("_raw._source_file").alias("_source"),
+    )
+    invalid = marked.where(F.col("_reason").isNotNull())
     rejects = (
-        flagged.where(F.col("_reason").isNotNull())
-        .select("_raw", "_reason")
+        invalid.select("_raw", "_reason")
         .unionByName(
             valid.where(F.col("_rn") > 1).select(
                 "_raw", F.lit("superseded product row").alias("_reason")
+            )
+        )
+        .unionByName(
+            marked.where(F.col("_reason").isNull() & ~F.col("_chosen")).select(
+                "_raw", F.lit("superseded catalogue snapshot").alias("_reason")
             )
         )
     )
@@ -190,38 +238,55 @@ def transform_products(bronze_products: DataFrame, *, batch_id: str) -> Split:
         record=F.to_json(F.col("_raw")),
         batch_id=batch_id,
     )
-    return Split(accepted=accepted, rejected=rejected)
+    protected = (
+        invalid.where(F.col("_chosen") & F.col("product_id").isNotNull())
+        .select("product_id")
+        .distinct()
+        .join(accepted.select("product_id"), "product_id", "left_anti")
+    )
+    return ProductsSplit(accepted=accepted, rejected=rejected, protected=protected)
 
 
-def _upsert_products(
-    spark: SparkSession, df: DataFrame, path: str, inc: Increment, table: str
-) -> int:
-    """Insert new products; update a product only from a row at least as new as the stored
-    one that changes something (NULL-safe). Returns rows written."""
-    changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in ("name", "category", "price"))
-    newer = f"s.updated_at > t.updated_at OR (s.updated_at = t.updated_at AND ({changed}))"
-    before = table_version(spark, path)
-
-    def write() -> None:
-        if not DeltaTable.isDeltaTable(spark, path):
-            df.write.format("delta").mode("errorifexists").save(path)
-            return
-        (
-            DeltaTable.forPath(spark, path)
-            .alias("t")
-            .merge(df.alias("s"), "t.product_id = s.product_id")
-            .whenMatchedUpdateAll(condition=newer)
-            .whenNotMatchedInsertAll()
-            .execute()
+def _apply_catalogue(
+    ctx: JobContext[Config], inc: Increment, products: ProductsSplit
+) -> tuple[int, DataFrame | None]:
+    """Apply the increment's catalogue snapshot to ``products`` (SCD2): rows written, and
+    the snapshot's rows if it is older than the table (refused, to be quarantined)."""
+    cfg = ctx.config
+    spark = inc.spark
+    path = ctx.output_path(cfg.products_table)
+    row = products.accepted.agg(F.max("updated_at")).first()
+    snapshot_at = row[0] if row is not None else None
+    if snapshot_at is None:
+        return 0, None
+    snapshot = products.accepted.drop("updated_at", "_source")
+    if is_delta_table(spark, path):
+        # a product whose snapshot row was rejected keeps the version in effect
+        in_effect = spark.read.format("delta").load(path).where("is_current")
+        kept = in_effect.join(products.protected, "product_id", "left_semi")
+        snapshot = snapshot.unionByName(kept.select(*snapshot.columns))
+    try:
+        result = apply_snapshot(
+            spark,
+            path,
+            snapshot,
+            PRODUCTS_SPEC,
+            snapshot_at=snapshot_at,
+            txn=inc.identity(cfg.products_table),
         )
-
-    inc.run(spark, table, write)
-    m = last_operation_metrics(spark, path)
-    if not m or m.get("version") == before:
-        return 0  # nothing changed, or this increment's write had already committed
-    if before is None:
-        return int(m.get("numOutputRows", 0))
-    return int(m.get("numTargetRowsInserted", 0)) + int(m.get("numTargetRowsUpdated", 0))
+    except SnapshotOrderError as exc:
+        stale = products.accepted.select(
+            F.to_json(F.struct(*[c for c in products.accepted.columns if c != "_source"])).alias(
+                "_record"
+            ),
+            "_source",
+        )
+        return 0, stale.withColumn("_reason", F.lit(f"stale catalogue snapshot: {exc}"))
+    m = result.metrics
+    details = ctx.result.details.setdefault("products_scd2", {})
+    for key in ("inserted", "closed", "deleted", "snapshot_changed", "snapshot_deleted"):
+        details[key] = details.get(key, 0) + int(m.get(key, 0))
+    return int(m["inserted"] + m["updated"] + m["removed"]), None
 
 
 def _write_rejects(ctx: JobContext[Config], inc: Increment, rejected: DataFrame) -> int:
@@ -233,22 +298,37 @@ def _write_rejects(ctx: JobContext[Config], inc: Increment, rejected: DataFrame)
 
 
 def _products(ctx: JobContext[Config], inc: Increment) -> None:
-    """One increment of catalogue rows -> ``products`` (upsert) and quarantine."""
-    cfg = ctx.config
+    """One increment of catalogue files -> ``products`` (an SCD2 table, through
+    :func:`~lakehouse.cdc.apply_snapshot`) and quarantine."""
     products = transform_products(inc.df, batch_id=ctx.batch_id)
-    counts = {
-        "input": inc.df.count(),
-        "accepted": products.accepted.count(),
-        "quarantined": products.rejected.count(),
-    }
+    accepted = products.accepted.persist()
+    try:
+        products = ProductsSplit(accepted, products.rejected, products.protected)
+        written, stale = _apply_catalogue(ctx, inc, products)
+        rejected = products.rejected
+        if stale is not None:
+            rejected = rejected.unionByName(
+                to_quarantine(
+                    stale,
+                    stage=PRODUCTS_STAGE,
+                    reason=F.col("_reason"),
+                    source=F.col("_source"),
+                    record=F.col("_record"),
+                    batch_id=ctx.batch_id,
+                )
+            )
+        counts = {
+            "input": inc.df.count(),
+            "accepted": 0 if stale is not None else accepted.count(),
+            "quarantined": rejected.count(),
+        }
+    finally:
+        accepted.unpersist()
     ctx.result.check_reconciled(
         rows_in=counts["input"], accepted=counts["accepted"], quarantined=counts["quarantined"]
     )
     if counts["quarantined"]:
-        _write_rejects(ctx, inc, products.rejected)
-    written = _upsert_products(
-        inc.spark, products.accepted, ctx.output_path(cfg.products_table), inc, cfg.products_table
-    )
+        _write_rejects(ctx, inc, rejected)
     _add(ctx, "products", counts, written)
     inc.rows_read, inc.rows_written = counts["input"], written
 
@@ -313,12 +393,16 @@ def run(ctx: JobContext[Config]) -> None:
     cfg = ctx.config
     ctx.stream_table(cfg.products_source_table, partial(_products, ctx))
     ctx.stream_table(cfg.source_table, partial(_orders, ctx))
-    target = ctx.output_path(cfg.target_table)
-    if is_delta_table(ctx.spark, target):
-        # Delta CHECK constraints from tables.<target>.quality (added once, then no-ops).
-        ctx.result.details["constraints"] = apply_constraints(
-            ctx.spark, target, ctx.settings.tables[cfg.target_table].quality, table=cfg.target_table
-        )
+    # Delta CHECK constraints from tables.<table>.quality (added once, then no-ops).
+    for table, key in (
+        (cfg.target_table, "constraints"),
+        (cfg.products_table, "products_constraints"),
+    ):
+        path = ctx.output_path(table)
+        if is_delta_table(ctx.spark, path):
+            ctx.result.details[key] = apply_constraints(
+                ctx.spark, path, ctx.settings.tables[table].quality, table=table
+            )
     result = ctx.result
     accepted = sum(result.details.get(k, {}).get("accepted", 0) for k in ("orders", "products"))
     result.check_reconciled(

@@ -67,7 +67,13 @@ def test_fact_uses_the_customer_version_in_effect_and_keeps_orphans(spark):
         "valid_to timestamp, is_current boolean",
     )
     products = spark.createDataFrame(
-        [("P1", "books"), ("P2", "toys")], "product_id string, category string"
+        [
+            ("P1", "books", datetime(2023, 1, 1), None),
+            # P2 was a game until June 2024: O4 (March) has that version
+            ("P2", "games", datetime(2023, 1, 1), datetime(2024, 6, 1)),
+            ("P2", "toys", datetime(2024, 6, 1), None),
+        ],
+        "product_id string, category string, valid_from timestamp, valid_to timestamp",
     )
     out = gold.transform(orders, customers, products)
     sk = {
@@ -127,7 +133,7 @@ def test_fact_uses_the_customer_version_in_effect_and_keeps_orphans(spark):
                 "Oslo",
                 "gold",
                 "P2",
-                "toys",
+                "games",
                 1,
                 Decimal("4.00"),
                 Decimal("4.00"),
@@ -180,9 +186,10 @@ def _fact(spark, settings):
 
 
 def test_increments_load_new_orders_and_correct_history_changes(spark, settings):
-    spark.createDataFrame([("P1", "books")], "product_id string, category string").write.format(
-        "delta"
-    ).save(settings.table_path("products"))
+    spark.createDataFrame(
+        [("P1", "books", datetime(2020, 1, 1), None)],
+        "product_id string, category string, valid_from timestamp, valid_to timestamp",
+    ).write.format("delta").save(settings.table_path("products"))
     _customer_events(spark, settings, [("Oslo", datetime(2024, 1, 1))])
     _orders(spark, settings, [("O1", datetime(2025, 1, 1, 9))])
     assert execute_job(spark, settings, "gold_daily_sales", batch_id="g0").status == "ok"

@@ -10,6 +10,10 @@ RAW = (
     "unit_price string, order_ts string, _ingest_time timestamp, _source_file string, "
     "_batch_id string"
 )
+PRODUCTS_RAW = (
+    "product_id string, name string, category string, price string, updated_at string, "
+    "_ingest_time timestamp, _source_file string, _batch_id string"
+)
 T0 = datetime(2026, 1, 1)
 T1 = datetime(2026, 1, 2)
 
@@ -94,15 +98,69 @@ def test_products_latest_row_wins(spark):
     )
     out = silver.transform_products(bronze, batch_id="b")
     expected = spark.createDataFrame(
-        [("P1", "new", "books", Decimal("2.00"), datetime(2025, 2, 1))],
+        [("P1", "new", "books", Decimal("2.00"), datetime(2025, 2, 1), "f")],
         "product_id string, name string, category string, price decimal(12,2), "
-        "updated_at timestamp",
+        "updated_at timestamp, _source string",
     )
     assert_df_equality(out.accepted, expected, ignore_nullable=True)
     assert sorted(r.reason for r in out.rejected.collect()) == [
         "invalid price",
         "superseded product row",
     ]
+    # P2's row was rejected: the snapshot does not delete it
+    assert [r.product_id for r in out.protected.collect()] == ["P2"]
+
+
+def test_the_latest_catalogue_file_of_an_increment_is_the_snapshot(spark):
+    bronze = spark.createDataFrame(
+        [
+            ("P1", "a", "books", "1.00", "2025-01-01 00:00:00", T0, "old.csv", "b"),
+            ("P2", "b", "toys", "1.00", "2025-01-01 00:00:00", T0, "old.csv", "b"),
+            ("P1", "a", "books", "3.00", "2025-03-01 00:00:00", T1, "new.csv", "b"),
+        ],
+        PRODUCTS_RAW,
+    )
+    out = silver.transform_products(bronze, batch_id="b")
+    assert [(r.product_id, r.price) for r in out.accepted.collect()] == [("P1", Decimal("3.00"))]
+    assert sorted(r.reason for r in out.rejected.collect()) == [
+        "superseded catalogue snapshot",
+        "superseded catalogue snapshot",
+    ]
+
+
+def test_catalogue_snapshots_make_products_an_scd2_dimension(spark, settings):
+    from lakehouse.pipeline import execute_job
+
+    def land(rows, at):
+        bronze = settings.table_path("bronze_products")
+        data = [(*r, at, f"p{at.day}.csv", "b") for r in rows]
+        spark.createDataFrame(data, PRODUCTS_RAW).write.format("delta").mode("append").save(bronze)
+
+    land([("P1", "a", "books", "1.00", "2025-01-01 00:00:00"),
+          ("P2", "b", "toys", "2.00", "2025-01-01 00:00:00"),
+          ("P3", "c", "toys", "3.00", "2025-01-01 00:00:00")], T0)  # fmt: skip
+    assert execute_job(spark, settings, "silver_orders", batch_id="s0").status == "ok"
+    # P1 changes category, P2 is discontinued, P3's row is broken (it keeps its version)
+    land([("P1", "a", "games", "1.00", "2025-02-01 00:00:00"),
+          ("P3", "c", "toys", "oops", "2025-02-01 00:00:00")], T1)  # fmt: skip
+    result = execute_job(spark, settings, "silver_orders", batch_id="s1")
+    assert result.details["products"] == {"input": 2, "accepted": 1, "quarantined": 1}
+    got = spark.read.format("delta").load(settings.table_path("products"))
+    rows = {
+        (r.product_id, r.category, r.valid_from.month, r.valid_to and r.valid_to.month)
+        for r in got.collect()
+    }
+    assert rows == {
+        ("P1", "books", 1, 2),
+        ("P1", "games", 2, None),
+        ("P2", "toys", 1, 2),
+        ("P3", "toys", 1, None),
+    }
+    # an older snapshot arriving later is quarantined whole, the table is unchanged
+    land([("P1", "a", "music", "1.00", "2025-01-15 00:00:00")], datetime(2026, 1, 3))
+    stale = execute_job(spark, settings, "silver_orders", batch_id="s2")
+    assert stale.details["products"] == {"input": 1, "accepted": 0, "quarantined": 1}
+    assert spark.read.format("delta").load(settings.table_path("products")).count() == 4
 
 
 def test_orders_loaded_by_an_earlier_increment_are_duplicates(spark):
