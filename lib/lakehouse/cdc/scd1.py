@@ -287,7 +287,7 @@ def _apply_once(
         seq_type = feed.keyed.schema[SEQ].dataType
         logged = logged_events(log, feed.keyed, feed.touched, lay) if exists else None
         events = _events(feed, target_df, logged, lay, spec, seq_type)
-        truncated_before = _last_truncate(log, lay) if exists else None
+        truncated_before = _last_truncate(log, lay) if exists and spec.truncate_when else None
         truncate_at = _newer(feed.truncate_at, truncated_before)
         quarantine = feed.prepared.where(F.col(reason) != "").drop(DEL, _TRUNC)
         partial = spec.ignore_null_updates
@@ -336,9 +336,8 @@ def _apply_once(
             if new_truncate:
                 to_log = to_log.unionByName(_truncate_row(to_log, lay, truncate_at, seq_type))
             append_events(log, to_log)
+            expire_events(log, spec.tombstone_retention)  # the log grows only here
         to_log.unpersist()
-        if n_log or n_writes or new_truncate:
-            expire_events(log, spec.tombstone_retention)
         new_version = table.version()
         attempted = not exists or bool(n_writes) or new_truncate
         committed = attempted and new_version != version

@@ -309,11 +309,9 @@ def _apply_once(
         _write(spark, table, source, lay, spec, batch.touched, exists, n_writes, options)
         # The log follows the table: a call that fails between the two commits leaves
         # the events unlogged, and its re-run (a replay) logs them.
-        n_logged = metrics.pop("logged")
-        if n_logged:
+        if metrics.pop("logged"):
             append_events(log, _log_rows(split, chain, lay))
-        if n_logged or n_writes:
-            expire_events(log, spec.tombstone_retention)
+            expire_events(log, spec.tombstone_retention)  # the log grows only here
         new_version = table.version()
         # With a transaction identity Delta skips a write the same batch already committed.
         attempted = not exists or bool(n_writes)

@@ -19,7 +19,7 @@ The log lives in ``<path>/_cdc_log`` for a table at ``<path>`` (a directory whos
 starts with ``_``, which Delta neither reads as table data nor removes in ``VACUUM``), or
 in the table ``<name>__cdc_log`` for a catalog table. A plain read of the target never
 shows it. Rows older than the spec's ``tombstone_retention`` (by the time they were
-logged) are removed when a call writes; a batch older than an expired log row may then be
+logged) are removed when a call appends to the log; a batch older than an expired log row may then be
 applied as if that event had never happened, which is the trade-off of Databricks'
 ``pipelines.cdc.tombstoneGCThresholdInSeconds``.
 

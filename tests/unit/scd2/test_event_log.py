@@ -133,7 +133,7 @@ def test_the_log_is_hidden_from_readers_and_survives_vacuum(spark, tmp_path):
 
 
 def test_tombstone_retention_expires_the_log(spark, tmp_path):
-    # With no retention the delete is forgotten once a call writes: the late upsert is
+    # With no retention the delete is forgotten as soon as it is logged: the late upsert is
     # then current. The default (2 days) keeps it, as the first test shows.
     spec = SCD2Spec(
         keys=["id"], sequence_by="seq", delete_when="op = 'D'", tombstone_retention=timedelta(0)
