@@ -40,7 +40,7 @@ from pyspark.sql import types as T
 from lakehouse.scd2.batch import BROADCAST_KEYS, Touched
 from lakehouse.scd2.columns import DEL, SEQ, qcol
 from lakehouse.scd2.schema import Layout
-from lakehouse.spark.delta import DeltaTableRef
+from lakehouse.spark.delta import DeltaTableRef, event_log_location
 from lakehouse.spark.fs import path_exists
 
 if TYPE_CHECKING:
@@ -62,9 +62,7 @@ LOGGED_AT = "__scd2_logged_at__"
 
 def log_location(target: str) -> str:
     """Where the event log of ``target`` (a path or a catalog name) lives."""
-    if "/" in target or ":" in target:
-        return target.rstrip("/") + "/_cdc_log"
-    return f"{target}__cdc_log"
+    return event_log_location(target)
 
 
 def log_ref(table: DeltaTableRef) -> DeltaTableRef:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DeltaTableRef",
     "append_writer",
+    "event_log_location",
     "insert_new_rows",
     "is_delta_table",
     "last_operation_metrics",
@@ -143,6 +144,20 @@ class DeltaTableRef:
         for part in self.location.split("."):
             validate_identifier(part)
         writer.saveAsTable(self.location)
+
+
+def event_log_location(target: str) -> str:
+    """Where the CDC event log of ``target`` (a path or a catalog name) lives
+    (:mod:`lakehouse.scd2.log`): ``<path>/_cdc_log``, or the table ``<name>__cdc_log``.
+
+    Examples
+    --------
+    >>> event_log_location("/data/customers/"), event_log_location("db.customers")
+    ('/data/customers/_cdc_log', 'db.customers__cdc_log')
+    """
+    if "/" in target or ":" in target:
+        return target.rstrip("/") + "/_cdc_log"
+    return f"{target}__cdc_log"
 
 
 def append_writer(df: DataFrame, *, partition_by: Sequence[str] = ()) -> DataFrameWriter:

@@ -39,7 +39,8 @@ from py4j.protocol import Py4JError
 from pyspark.errors import PySparkException
 
 from lakehouse.errors import LakehouseError
-from lakehouse.spark.delta import is_delta_table
+from lakehouse.spark.delta import event_log_location, is_delta_table
+from lakehouse.spark.fs import path_exists
 from lakehouse.spark.session import session_conf
 from lakehouse.spark.sql import delta_path_identifier
 from lakehouse.writes.idempotency import SESSION_USER_METADATA, batch_commits
@@ -307,6 +308,7 @@ def rollback_batch(
     out: Callable[[str], None] | None = print,
 ) -> list[RollbackResult]:
     """Undo ``batch_id`` on every configured table (or ``tables``): all of them or none.
+    A table's CDC event log (:mod:`lakehouse.scd2.log`) is rolled back with it.
 
     Every table is checked first (:func:`plan_rollback`); if any cannot be rolled back,
     one :class:`RollbackError` lists them all and nothing is changed. Tables that are not
@@ -316,6 +318,11 @@ def rollback_batch(
     """
     names = list(tables) or sorted(settings.tables)
     paths = {name: settings.table_path(name) for name in names}
+    # a CDC table's event log (lakehouse.scd2.log) goes back with its table
+    for name in names:
+        log = event_log_location(paths[name])
+        if path_exists(spark, f"{log}/_delta_log"):
+            paths[f"{name} (event log)"] = log
     plans: list[RollbackResult] = []
     problems: list[str] = []
     for name, path in paths.items():

@@ -144,3 +144,39 @@ def test_tombstone_retention_expires_the_log(spark, tmp_path):
     assert spark.read.format("delta").load(log_location(path)).count() == 0
     apply(spark, path, [("a", "x", None, "U", 1)], spec)
     assert ("a", "x", 1, None, True) in versions(spark, path)
+
+
+def test_databricks_scd2_example_in_any_batch_order(spark, tmp_path):
+    # The userId / name / city / operation / sequenceNum feed of the AUTO CDC docs, whole
+    # (key prefix "u") and with its second half arriving first ("r").
+    feed = "userId string, name string, city string, operation string, sequenceNum int"
+    data = [
+        ("124", "Raul", "Oaxaca", "INSERT", 1),
+        ("123", "Isabel", "Monterrey", "INSERT", 1),
+        ("125", "Mercedes", "Tijuana", "INSERT", 2),
+        ("126", "Lily", "Cancun", "INSERT", 2),
+        ("123", None, None, "DELETE", 6),
+        ("125", "Mercedes", "Guadalajara", "UPDATE", 6),
+        ("125", "Mercedes", "Mexicali", "UPDATE", 5),
+        ("123", "Isabel", "Chihuahua", "UPDATE", 5),
+    ]
+    spec = SCD2Spec(keys=["userId"], sequence_by="sequenceNum", delete_when="operation = 'DELETE'")
+    path = str(tmp_path / "t")
+    for batch in ([("u", data), ("r", data[4:])], [("r", data[:4])]):
+        rows = [(p + r[0], *r[1:]) for p, part in batch for r in part]
+        apply_scd2(spark, path, spark.createDataFrame(rows, feed), spec)
+    df = spark.read.format("delta").load(path)
+    got = {
+        tuple(r) for r in df.select("userId", "name", "city", "valid_from", "valid_to").collect()
+    }
+    documented = {
+        ("123", "Isabel", "Monterrey", 1, 5),
+        ("123", "Isabel", "Chihuahua", 5, 6),
+        ("124", "Raul", "Oaxaca", 1, None),
+        ("125", "Mercedes", "Tijuana", 2, 5),
+        ("125", "Mercedes", "Mexicali", 5, 6),
+        ("125", "Mercedes", "Guadalajara", 6, None),
+        ("126", "Lily", "Cancun", 2, None),
+    }
+    for prefix in "ur":
+        assert {(r[0][1:], *r[1:]) for r in got if r[0][0] == prefix} == documented

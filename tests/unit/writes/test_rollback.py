@@ -158,3 +158,32 @@ def test_a_damaged_delta_log_is_named_not_a_traceback(
     )
     assert "Traceback" not in err and "Py4J" not in err and len(err.splitlines()) == 2
     assert DeltaTable.forPath(spark, good).history(1).first()["version"] == 1
+
+
+def test_a_cdc_tables_event_log_is_rolled_back_with_it(
+    spark: SparkSession, settings: Settings
+) -> None:
+    from lakehouse.scd2 import SCD2Spec, apply_scd2
+    from lakehouse.scd2.log import log_location
+    from lakehouse.writes.idempotency import commit_metadata
+    from lakehouse.writes.rollback import rollback_batch
+
+    spec = SCD2Spec(keys=["id"], sequence_by="seq", delete_when="op = 'D'")
+    path = settings.table_path("dim_customer")
+    feed = "id string, v string, op string, seq int"
+    with commit_metadata(spark, job="j", batch_id="b0"):
+        apply_scd2(spark, path, spark.createDataFrame([("a", "x", "U", 1)], feed), spec)
+    with commit_metadata(spark, job="j", batch_id="b1"):  # a tombstone for b, logged
+        apply_scd2(spark, path, spark.createDataFrame([("b", None, "D", 5)], feed), spec)
+    log = log_location(path)
+    assert spark.read.format("delta").load(log).count() == 1
+    results = rollback_batch(spark, settings, "b1", tables=["dim_customer"], out=None)
+    assert {r.table: r.action for r in results} == {
+        "dim_customer": "nothing to do",  # b1 changed no row of the table
+        "dim_customer (event log)": "emptied",
+    }
+    assert spark.read.format("delta").load(log).count() == 0
+    # the tombstone is gone: an older upsert of b is now current
+    apply_scd2(spark, path, spark.createDataFrame([("b", "y", "U", 1)], feed), spec)
+    current = spark.read.format("delta").load(path).where("is_current AND id = 'b'")
+    assert current.count() == 1
