@@ -292,9 +292,10 @@ def _apply_once(
         quarantine = feed.prepared.where(F.col(reason) != "").drop(DEL, _TRUNC)
         partial = spec.ignore_null_updates
         per_seq = _per_seq(events, lay, partial).persist()
+        seq_counts = _seq_counts(per_seq, lay, partial)
         conflicts = per_seq.where(F.col("__conflict")).select(*lay.keys, SEQ)
         n_conflict_rows = 0
-        if conflicts.limit(1).count():
+        if seq_counts["conflicts"]:
             if on_conflict == "fail":
                 raise conflict_error(conflicts, lay)
             rejected = (
@@ -311,6 +312,7 @@ def _apply_once(
             )
             per_seq.unpersist()
             per_seq = _per_seq(events, lay, partial).persist()
+            seq_counts = _seq_counts(per_seq, lay, partial)
         keys_df = _per_key(per_seq, lay, truncate_at, partial).persist()
         counts = _counts(keys_df)
         source = _source(keys_df, lay, spec, partial)
@@ -322,22 +324,23 @@ def _apply_once(
                 table.create(source.where(qcol(lay.seq).isNotNull()).select(*ordered))
             elif n_writes or new_truncate:
                 _merge(
-                    table, source, lay, spec, feed.touched, truncate_at if new_truncate else None
+                    table,
+                    source,
+                    lay,
+                    spec,
+                    feed.touched,
+                    truncate_at if new_truncate else None,
+                    deletes=bool(counts["deleted"]),
                 )
         if new_truncate and exists:
             counts["deleted"] = int(table.last_operation_metrics().get("numTargetRowsDeleted", 0))
-        to_log = _log_rows(per_seq, lay, partial).persist()
-        logged_counts = to_log.agg(
-            F.count(F.lit(1)).alias("n"), F.sum(F.col(DEL).cast("int")).alias("deletes")
-        ).first()
-        n_log = int(logged_counts["n"] or 0) if logged_counts else 0
-        n_tombs = (int(logged_counts["deletes"] or 0) if logged_counts else 0) + int(new_truncate)
-        if n_log or new_truncate:
+        n_tombs = seq_counts["tombstones"] + int(new_truncate)
+        if seq_counts["logged"] or new_truncate:
+            to_log = _log_rows(per_seq, lay, partial)
             if new_truncate:
                 to_log = to_log.unionByName(_truncate_row(to_log, lay, truncate_at, seq_type))
             append_events(log, to_log)
             expire_events(log, spec.tombstone_retention)  # the log grows only here
-        to_log.unpersist()
         new_version = table.version()
         attempted = not exists or bool(n_writes) or new_truncate
         committed = attempted and new_version != version
@@ -351,7 +354,7 @@ def _apply_once(
             **counts,
             "tombstoned": n_tombs,
             "truncated": int(new_truncate),
-            "ignored_null_updates": _ignored_nulls(per_seq, lay) if partial else 0,
+            "ignored_null_updates": seq_counts["ignored_null_updates"],
             "committed": int(committed),
             "already_committed": int(attempted and not committed),
         }
@@ -566,17 +569,22 @@ def _merge(
     spec: SCD1Spec,
     touched: Touched,
     truncate_at: Any,
+    *,
+    deletes: bool,
 ) -> None:
+    """One MERGE on the keys: a source row with a NULL sequence deletes its match (a clause
+    added only when the batch deletes rows), any other updates or inserts; with
+    ``truncate_at``, rows the source does not match that are older than it are deleted."""
     seq_s, seq_t = qcol(spec.sequence_by, "s"), qcol(spec.sequence_by, "t")
     cond = all_of([qcol(k, "t") == qcol(k, "s") for k in lay.keys]) & touched.predicate("t")
-    builder = (
-        table.delta_table()
-        .alias("t")
-        .merge(source.alias("s"), cond)
-        .whenMatchedDelete(condition=seq_s.isNull())
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll(condition=seq_s.isNotNull())
-    )
+    builder = table.delta_table().alias("t").merge(source.alias("s"), cond)
+    if deletes:
+        builder = builder.whenMatchedDelete(condition=seq_s.isNull())
+        builder = builder.whenMatchedUpdateAll().whenNotMatchedInsertAll(
+            condition=seq_s.isNotNull()
+        )
+    else:
+        builder = builder.whenMatchedUpdateAll().whenNotMatchedInsertAll()
     if truncate_at is not None:
         builder = builder.whenNotMatchedBySourceDelete(condition=seq_t < F.lit(truncate_at))
     if lay.new_columns or lay.widened:
@@ -584,26 +592,45 @@ def _merge(
     builder.execute()
 
 
-def _log_rows(per_seq: DataFrame, lay: Layout, partial: bool) -> DataFrame:
-    """New events the log must remember and does not hold yet: deletes, and with
-    ``partial`` every upsert as it arrived."""
+def _to_log(partial: bool) -> Column:
+    """Rows of :func:`_per_seq` the log must remember and does not hold yet: new deletes,
+    and with ``partial`` every new upsert as it arrived."""
     e = F.col("__lo")
-    keep = e[DEL] | F.lit(partial)
-    return per_seq.where(
-        (F.col("__new") == 1) & (F.col("__logged") == 0) & keep & ~F.col("__conflict")
-    ).select(
+    return (
+        (F.col("__new") == 1)
+        & (F.col("__logged") == 0)
+        & (e[DEL] | F.lit(partial))
+        & ~F.col("__conflict")
+    )
+
+
+def _seq_counts(per_seq: DataFrame, lay: Layout, partial: bool) -> dict[str, int]:
+    """In one aggregation: conflicting (key, sequence) pairs, events to log, of them
+    deletes, and (``partial``) new upserts with a NULL attribute."""
+    e = F.col("__lo")
+    nulls = any_of([e[a].isNull() for a in lay.attrs]) if partial else F.lit(False)
+
+    def n(cond: Column) -> Column:
+        return F.sum(cond.cast("int"))
+
+    row = per_seq.agg(
+        n(F.col("__conflict")).alias("conflicts"),
+        n(_to_log(partial)).alias("logged"),
+        n(_to_log(partial) & e[DEL]).alias("tombstones"),
+        n((F.col("__new") == 1) & ~e[DEL] & nulls).alias("ignored_null_updates"),
+    ).first()
+    return {k: int(v or 0) for k, v in (row.asDict() if row else {}).items()}
+
+
+def _log_rows(per_seq: DataFrame, lay: Layout, partial: bool) -> DataFrame:
+    """The events of :func:`_to_log`, in the log's shape."""
+    e = F.col("__lo")
+    return per_seq.where(_to_log(partial)).select(
         *[qcol(k) for k in lay.keys],
         F.col(SEQ),
         e[DEL].alias(DEL),
         *[e[a].alias(a) for a in lay.attrs],
     )
-
-
-def _ignored_nulls(per_seq: DataFrame, lay: Layout) -> int:
-    """New upserts with a NULL attribute (which kept the value in effect)."""
-    e = F.col("__lo")
-    nulls = any_of([e[a].isNull() for a in lay.attrs])
-    return per_seq.where((F.col("__new") == 1) & ~e[DEL] & nulls).count()
 
 
 def _truncate_row(shape: DataFrame, lay: Layout, at: Any, seq_type: T.DataType) -> DataFrame:

@@ -55,9 +55,8 @@ def apply_snapshot(
     ``snapshot_at`` fills the spec's ``sequence_by`` column of every event (a value of its
     type: a datetime for a timestamp, an int for a number). ``options`` are passed to
     :func:`~lakehouse.cdc.apply_scd1` / :func:`~lakehouse.cdc.apply_scd2`. The result's
-    metrics add ``snapshot_rows`` (rows of the snapshot), ``snapshot_changed`` (upserts
-    the diff found) and ``snapshot_deleted`` (keys missing from the snapshot that were in
-    effect).
+    metrics add ``snapshot_changed`` (upserts the diff found) and ``snapshot_deleted``
+    (keys missing from the snapshot that were in effect).
 
     Raises
     ------
@@ -101,12 +100,7 @@ def apply_snapshot(
             result = apply_scd1(spark, target, diff, as_events, **options)
         else:
             result = apply_scd2(spark, target, diff, as_events, **options)
-        metrics = {
-            **result.metrics,
-            "snapshot_rows": snapshot.count(),
-            "snapshot_changed": changed,
-            "snapshot_deleted": deleted,
-        }
+        metrics = {**result.metrics, "snapshot_changed": changed, "snapshot_deleted": deleted}
         return dataclasses.replace(result, metrics=metrics)
     finally:
         diff.unpersist()

@@ -32,8 +32,7 @@ def commits(spark, path):
 def test_a_delete_that_arrives_before_the_upserts_it_follows_closes_them(spark, tmp_path):
     # Databricks' AUTO CDC example: batch 1 deletes 123 at 6, batch 2 brings 1 and 5.
     path = str(tmp_path / "t")
-    apply(spark, path, [("124", "Oaxaca", None, "U", 1)])
-    first = apply(spark, path, [("123", None, None, "D", 6)])
+    first = apply(spark, path, [("124", "Oaxaca", None, "U", 1), ("123", None, None, "D", 6)])
     assert first.metrics["tombstoned"] == 1 and first.metrics["deleted"] == 0
     second = apply(
         spark, path, [("123", "Monterrey", None, "U", 1), ("123", "Chihuahua", None, "U", 5)]
@@ -60,11 +59,12 @@ def test_every_order_of_the_batches_gives_the_table_of_their_union(spark, tmp_pa
     orders = [(0, 1, 2, 3), (3, 2, 1, 0), (1, 3, 0, 2), (2, 0, 3, 1)]
     # Keys are independent: order n runs under the key prefix "n", all orders side by side
     # in one table, round j applying each order's j-th batch.
+    # The union goes in with the first round, under the prefix "u".
     path = str(tmp_path / "t")
-    apply(spark, path, [(f"u{r[0]}", *r[1:]) for batch in batches for r in batch])
+    union = [(f"u{r[0]}", *r[1:]) for batch in batches for r in batch]
     for j in range(len(batches)):
         rows = [(f"{n}{r[0]}", *r[1:]) for n, order in enumerate(orders) for r in batches[order[j]]]
-        apply(spark, path, rows)
+        apply(spark, path, rows + (union if j == 0 else []))
     got = versions(spark, path)
     union = [r[1:] for r in got if r[0].startswith("u")]
     assert len(union) == 7

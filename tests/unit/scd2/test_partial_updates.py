@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 
+import pytest
+
 from lakehouse.scd2 import SCD2Spec, apply_scd2, check_scd2_invariants
 
 FEED = "id string, v string, w string, op string, seq int"
@@ -114,6 +116,7 @@ def test_partial_updates_match_the_model_in_any_batch_order(spark, tmp_path):
         assert got.get(i, []) == partial_model(events), f"example {i}: batches {batches}"
 
 
+@pytest.mark.slow  # 8 calls per path; the model test above already runs both paths
 def test_partial_fast_path_equals_the_chain_path(spark, tmp_path):
     spec = SCD2Spec(
         keys=["id"],
