@@ -20,7 +20,6 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.scd2.apply import DEFAULT_RETRY, conflict_error
+from lakehouse.scd2.apply import check_call, conflict_error, with_retries
 from lakehouse.scd2.batch import BROADCAST_KEYS, Touched, batch_stats, keyed_events, prepare_feed
 from lakehouse.scd2.columns import DEL, SEQ, all_of, any_of, qcol, same
 from lakehouse.scd2.log import (
@@ -48,11 +47,11 @@ from lakehouse.scd2.spec import (
     SCD2Result,
     SCD2Spec,
     SCD2SpecError,
-    check_retention,
+    normalize_spec,
 )
 from lakehouse.spark.delta import DeltaTableRef
 from lakehouse.spark.sql import validate_identifier
-from lakehouse.writes.retry import RetryPolicy, retry_on_conflict
+from lakehouse.writes.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -107,18 +106,7 @@ class SCD1Spec:
     tombstone_retention: timedelta | None = DEFAULT_TOMBSTONE_RETENTION
 
     def __post_init__(self) -> None:
-        check_retention(type(self).__name__, self.tombstone_retention)
-        keys = (self.keys,) if isinstance(self.keys, str) else tuple(self.keys)
-        if not keys:
-            raise SCD2SpecError(
-                f"SCD1Spec.keys: at least one key column is required, found {list(keys)}"
-            )
-        object.__setattr__(self, "keys", keys)
-        if self.except_columns is not None:
-            exc = self.except_columns
-            object.__setattr__(
-                self, "except_columns", (exc,) if isinstance(exc, str) else tuple(exc)
-            )
+        keys = normalize_spec(self, ("except_columns",))
         for name in (*keys, self.sequence_by):
             validate_identifier(name)
         if self.sequence_by in keys or len(set(keys)) != len(keys):
@@ -180,26 +168,13 @@ def apply_scd1(
     SCD2SpecError, SCD2SchemaError, SCD2ConflictError
         As :func:`~lakehouse.scd2.apply_scd2`; nothing is written.
     """
-    if on_conflict not in ("fail", "quarantine"):
-        raise SCD2SpecError(f"on_conflict must be 'fail' or 'quarantine', found {on_conflict!r}")
-    validate_identifier(reason_column)
-    if reason_column in changes.columns:
-        raise SCD2SpecError(
-            f"reason_column {reason_column!r} clashes with a change feed column; pick another"
-        )
+    check_call(changes, on_conflict, reason_column)
     table = DeltaTableRef.parse(spark, target)
-    retries = [0]
-
-    def count_retry(retry_number: int, exc: BaseException) -> None:
-        retries[0] = retry_number
-
-    result = retry_on_conflict(
+    return with_retries(
         lambda: _apply_once(spark, table, changes, spec, on_conflict, reason_column, txn),
-        policy=retry or DEFAULT_RETRY,
-        describe=f"apply_scd1 into {target}",
-        on_retry=count_retry,
+        retry,
+        f"apply_scd1 into {target}",
     )
-    return dataclasses.replace(result, metrics={**result.metrics, "retries": retries[0]})
 
 
 def _versions_schema(target: T.StructType, spec: SCD1Spec) -> T.StructType:

@@ -38,7 +38,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import reduce
@@ -84,7 +84,7 @@ if TYPE_CHECKING:
 
     from lakehouse.writes.idempotency import TxnIdentity
 
-__all__ = ["DEFAULT_RETRY", "apply_scd2", "conflict_error"]
+__all__ = ["DEFAULT_RETRY", "apply_scd2", "check_call", "conflict_error", "with_retries"]
 
 #: How :func:`apply_scd2` retries a Delta commit conflict unless told otherwise: 4 attempts
 #: (3 retries), full-jitter exponential backoff from 0.5 s, capped at 8 s.
@@ -180,6 +180,21 @@ def apply_scd2(
     >>> res.metrics["inserted"]  # doctest: +SKIP
     1
     """
+    check_call(changes, on_conflict, reason_column)
+    table = DeltaTableRef.parse(spark, target)
+    options = _Options(on_conflict, in_list_limit, reason_column, txn, merge_conf, fast_path)
+    result = with_retries(
+        lambda: _apply_once(spark, table, changes, spec, options),
+        retry,
+        f"apply_scd2 into {target}",
+    )
+    if check_invariants:
+        check_scd2_invariants(spark, target, spec, raise_=True)
+    return result
+
+
+def check_call(changes: DataFrame, on_conflict: str, reason_column: str) -> None:
+    """The checks every CDC call makes on its options before reading anything."""
     if on_conflict not in ("fail", "quarantine"):
         raise SCD2SpecError(f"on_conflict must be 'fail' or 'quarantine', found {on_conflict!r}")
     validate_identifier(reason_column)
@@ -187,21 +202,21 @@ def apply_scd2(
         raise SCD2SpecError(
             f"reason_column {reason_column!r} clashes with a change feed column; pick another"
         )
-    table = DeltaTableRef.parse(spark, target)
-    options = _Options(on_conflict, in_list_limit, reason_column, txn, merge_conf, fast_path)
+
+
+def with_retries(
+    attempt: Callable[[], SCD2Result], retry: RetryPolicy | None, describe: str
+) -> SCD2Result:
+    """Run one CDC call's ``attempt`` under ``retry`` (default :data:`DEFAULT_RETRY`) and
+    add the number of retries made to its metrics (``retries``)."""
     retries = [0]
 
     def count_retry(retry_number: int, exc: BaseException) -> None:
         retries[0] = retry_number
 
     result = retry_on_conflict(
-        lambda: _apply_once(spark, table, changes, spec, options),
-        policy=retry or DEFAULT_RETRY,
-        describe=f"apply_scd2 into {target}",
-        on_retry=count_retry,
+        attempt, policy=retry or DEFAULT_RETRY, describe=describe, on_retry=count_retry
     )
-    if check_invariants:
-        check_scd2_invariants(spark, target, spec, raise_=True)
     return dataclasses.replace(result, metrics={**result.metrics, "retries": retries[0]})
 
 

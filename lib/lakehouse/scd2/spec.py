@@ -72,6 +72,22 @@ class SCD2InvariantError(SCD2Error, ValueError):
     """A table breaks an SCD2 invariant (raised by ``check_scd2_invariants(raise_=True)``)."""
 
 
+def normalize_spec(spec: Any, optional: Sequence[str]) -> tuple[str, ...]:
+    """Shared checks of the CDC specs' ``__post_init__``: ``tombstone_retention`` is valid,
+    ``keys`` and the ``optional`` column lists become tuples (a single name is accepted),
+    and there is at least one key. Returns the keys."""
+    owner = type(spec).__name__
+    check_retention(owner, spec.tombstone_retention)
+    for name in ("keys", *optional):
+        value = getattr(spec, name)
+        if value is not None:
+            object.__setattr__(spec, name, (value,) if isinstance(value, str) else tuple(value))
+    keys: tuple[str, ...] = spec.keys
+    if not keys:
+        raise SCD2SpecError(f"{owner}.keys: at least one key column is required, found []")
+    return keys
+
+
 #: How long the event log keeps an event unless a spec says otherwise.
 DEFAULT_TOMBSTONE_RETENTION = timedelta(days=2)
 
@@ -139,23 +155,7 @@ class SCD2Spec:
     tombstone_retention: timedelta | None = DEFAULT_TOMBSTONE_RETENTION
 
     def __post_init__(self) -> None:
-        check_retention(type(self).__name__, self.tombstone_retention)
-        keys = (self.keys,) if isinstance(self.keys, str) else tuple(self.keys)
-        if not keys:
-            raise SCD2SpecError(
-                f"SCD2Spec.keys: at least one key column is required, found {list(keys)}"
-            )
-        object.__setattr__(self, "keys", keys)
-        if self.track is not None:
-            track = (self.track,) if isinstance(self.track, str) else tuple(self.track)
-            object.__setattr__(self, "track", track)
-        if self.except_columns is not None:
-            exc = (
-                (self.except_columns,)
-                if isinstance(self.except_columns, str)
-                else tuple(self.except_columns)
-            )
-            object.__setattr__(self, "except_columns", exc)
+        keys = normalize_spec(self, ("track", "except_columns"))
         names = [*keys, self.sequence_by, *self.meta_columns, *(self.track or ())]
         for name in names:
             validate_identifier(name)

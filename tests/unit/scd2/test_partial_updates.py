@@ -11,6 +11,10 @@ from lakehouse.scd2 import SCD2Spec, apply_scd2, check_scd2_invariants
 
 FEED = "id string, v string, w string, op string, seq int"
 SPEC = SCD2Spec(keys=["id"], sequence_by="seq", delete_when="op = 'D'", ignore_null_updates=True)
+# the property tests' feed: v tracked, w untracked
+TRACKED = SCD2Spec(
+    keys=["id"], sequence_by="seq", track=["v"], delete_when="op = 'D'", ignore_null_updates=True
+)
 prop = importlib.import_module("tests.unit.scd2.test_scd2_property")
 
 
@@ -99,13 +103,7 @@ def partial_model(events):
 
 
 def test_partial_updates_match_the_model_in_any_batch_order(spark, tmp_path):
-    spec = SCD2Spec(
-        keys=["id"],
-        sequence_by="seq",
-        track=["v"],
-        delete_when="op = 'D'",
-        ignore_null_updates=True,
-    )
+    spec = TRACKED
     examples = prop.drawn(prop.any_order())
     path = str(tmp_path / "model")
     rounds = prop.side_by_side([batches for _, batches in examples])
@@ -118,13 +116,7 @@ def test_partial_updates_match_the_model_in_any_batch_order(spark, tmp_path):
 
 @pytest.mark.slow  # 8 calls per path; the model test above already runs both paths
 def test_partial_fast_path_equals_the_chain_path(spark, tmp_path):
-    spec = SCD2Spec(
-        keys=["id"],
-        sequence_by="seq",
-        track=["v"],
-        delete_when="op = 'D'",
-        ignore_null_updates=True,
-    )
+    spec = TRACKED
     fast, chain = str(tmp_path / "fast"), str(tmp_path / "chain")
     rounds = prop.side_by_side(prop.drawn(prop.reordered(), 30))
     for batch in rounds:
