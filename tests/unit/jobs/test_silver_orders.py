@@ -2,6 +2,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 
 import jobs.silver_orders as silver
 
@@ -161,6 +162,12 @@ def test_catalogue_snapshots_make_products_an_scd2_dimension(spark, settings):
     stale = execute_job(spark, settings, "silver_orders", batch_id="s2")
     assert stale.details["products"] == {"input": 1, "accepted": 0, "quarantined": 1}
     assert spark.read.format("delta").load(settings.table_path("products")).count() == 4
+    # tables.products.quality: the SCD2 invariants are CHECK constraints on products
+    import pytest
+
+    bad = got.limit(1).withColumn("is_current", F.lit(False)).withColumn("valid_to", F.lit(None))
+    with pytest.raises(Exception, match=r"(?i)current_iff_open"):
+        bad.write.format("delta").mode("append").save(settings.table_path("products"))
 
 
 def test_orders_loaded_by_an_earlier_increment_are_duplicates(spark):
