@@ -24,7 +24,7 @@ TEST_SPARK_CONF = {
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.databricks.delta.properties.defaults.checkpointInterval": "1000",
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
-    "spark.driver.memory": "2g",
+    "spark.driver.memory": "4g",
     "spark.sql.warehouse.dir": str(REPO / ".pytest_cache" / "spark-warehouse"),
 }
 
@@ -36,6 +36,20 @@ def spark() -> Iterator[SparkSession]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_cached_tables() -> Iterator[None]:
+    """After each test module, drop what the shared session keeps cached for tables that
+    module created: Delta caches every table's state it reads (a persisted RDD per
+    snapshot, kept by DeltaLog's cache), so over the whole suite those pile up and squeeze
+    execution memory until a sort fails with UNABLE_TO_ACQUIRE_MEMORY."""
+    yield
+    session = SparkSession.getActiveSession()  # None when no test has started Spark yet
+    if session is None:
+        return
+    session._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()  # type: ignore[union-attr]
+    session.catalog.clearCache()
 
 
 @pytest.fixture(scope="session")
