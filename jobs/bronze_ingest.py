@@ -518,14 +518,26 @@ def _write_increment(
     )
 
 
-def _ingest(ctx: JobContext[Config], source: BronzeSource, inc: Increment) -> None:
-    """One increment of one feed: the new files Spark's file source handed out."""
+def _ingest(
+    ctx: JobContext[Config],
+    source: BronzeSource,
+    inc: Increment,
+    *,
+    handled: frozenset[str] = frozenset(),
+) -> None:
+    """One increment of one feed: the new files Spark's file source handed out, less those
+    the landing ledger already records (``handled``). The file source hands a file out
+    again only after its checkpoint was reset (``lakehouse rollback``), or when a crash
+    came after this increment's ledger commit; the ledger, rolled back with bronze, says
+    which files bronze holds."""
+    listed = inc.df.select("path", "length", F.unix_millis("modificationTime").alias("ms"))
     files = [
-        FileInfo(r["path"], int(r["length"]), int(r["modified_ms"]))
-        for r in inc.df.select(
-            "path", "length", F.unix_millis("modificationTime").alias("modified_ms")
-        ).collect()
+        FileInfo(r["path"], int(r["length"]), int(r["ms"]))
+        for r in listed.collect()
+        if r["path"] not in handled
     ]
+    if not files:
+        return
     files.sort(key=lambda f: f.path)
     feed = FeedIncrement(counts={"input": 0, "accepted": 0, "quarantined": 0})
     readable = []
@@ -619,9 +631,10 @@ def _known_files(ctx: JobContext[Config]) -> dict[str, tuple[int, int]]:
     return known
 
 
-def _flag_outside_streams(ctx: JobContext[Config]) -> None:
+def _flag_outside_streams(ctx: JobContext[Config]) -> frozenset[str]:
     """Quarantine (as files, once each) what the file streams never hand out: landing files
-    rewritten after ingestion, and empty files (a file source sees no rows in them)."""
+    rewritten after ingestion, and empty files (a file source sees no rows in them).
+    Returns every path the ledger records, these included."""
     cfg = ctx.config
     known = _known_files(ctx)
     flagged: list[tuple[FileInfo, str, str]] = []
@@ -633,8 +646,9 @@ def _flag_outside_streams(ctx: JobContext[Config]) -> None:
             for f in listed
             if f.size == 0 and f.path not in known
         ]
+    handled = frozenset(known) | {f.path for f, _, _ in flagged}
     if not flagged:
-        return
+        return handled
     rejects = _file_rejects(
         ctx.spark, {f.path: (reason, f.size) for f, reason, _ in flagged}, batch_id=ctx.batch_id
     )
@@ -658,6 +672,7 @@ def _flag_outside_streams(ctx: JobContext[Config]) -> None:
     if changed:
         ctx.result.details["changed_files"] = [{"path": f.path, "reason": r} for f, r in changed]
     ctx.result.details["files_quarantined_unread"] = len(flagged)
+    return handled
 
 
 def _pattern(ctx: JobContext[Config], source: BronzeSource) -> str:
@@ -665,9 +680,10 @@ def _pattern(ctx: JobContext[Config], source: BronzeSource) -> str:
 
 
 def run(ctx: JobContext[Config]) -> None:
-    _flag_outside_streams(ctx)
+    handled = _flag_outside_streams(ctx)
     for source in ctx.config.sources:
-        ctx.stream_files(source.stream_name, _pattern(ctx, source), partial(_ingest, ctx, source))
+        ingest = partial(_ingest, ctx, source, handled=handled)
+        ctx.stream_files(source.stream_name, _pattern(ctx, source), ingest)
     result = ctx.result
     result.check_reconciled(
         rows_in=result.rows_in, accepted=result.rows_written, quarantined=result.rows_quarantined

@@ -1,8 +1,10 @@
 """``lakehouse rollback``: restore tables to the Delta version before a given run.
 
 The work is :func:`lakehouse.writes.rollback.rollback_batch`; this module parses the
-arguments, prints what was done and turns the outcome into an exit code. Also runnable on
-its own::
+arguments, prints what was done and turns the outcome into an exit code. Once the tables
+are back, it resets the file streams of the jobs that write them
+(:func:`lakehouse.pipeline.reset_file_streams`), so the next run ingests the rolled-back
+batch's landing files again. Also runnable on its own::
 
     python -m lakehouse.cli.rollback --env local --batch-id 20260101T000000Z \\
         [--table orders ...] [--dry-run] [--force]
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lakehouse.config import Settings, load_config
+from lakehouse.pipeline.runner import reset_file_streams
 from lakehouse.spark.session import build_spark_session
 from lakehouse.writes.rollback import RollbackError, rollback_batch
 
@@ -28,6 +31,9 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 __all__ = ["main", "parse_args", "run_rollback"]
+
+#: Result actions after which the batch is no longer in a table (or a dry run would take it out).
+_UNDONE = ("restored", "emptied", "already rolled back", "dry-run")
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -69,6 +75,15 @@ def run_rollback(
         results = rollback_batch(
             session, settings, batch_id, tables=tables, dry_run=dry_run, force=force
         )
+        # the batch is (or would be) undone on these; "already rolled back" included, so a
+        # rollback interrupted before this step finishes it when run again
+        undone = [r.table for r in results if r.run_versions and r.action in _UNDONE]
+        for path in reset_file_streams(session, settings, undone, dry_run=dry_run):
+            verb = "would reset" if dry_run else "reset"
+            print(
+                f"{verb} file stream checkpoint {path}: the next run lists its landing "
+                "files again and ingests those its ledger does not record"
+            )
     except (RollbackError, KeyError) as exc:
         print(f"rollback failed: {exc}", file=sys.stderr)
         return 2

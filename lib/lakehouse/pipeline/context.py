@@ -150,6 +150,12 @@ class JobContext(Generic[C]):
         since the last run (Delta's streaming source), or with ``change_feed`` every row
         inserted, updated or deleted (its Change Data Feed, with ``_change_type``).
 
+        Without ``change_feed`` the stream follows appends only: a commit that removes rows
+        (a ``RESTORE`` by ``lakehouse rollback``, a manual ``DELETE``) is skipped
+        (Delta's ``skipChangeCommits``) instead of stopping the stream, and the rows a later
+        commit appends again arrive as new. Follow a table that is updated in place
+        through its change feed.
+
         ``starting_version`` (``"latest"`` or a number) is where a *new* checkpoint starts;
         a checkpoint that exists resumes where it stopped. A table that does not exist yet
         has nothing to give: the source is recorded as skipped.
@@ -164,6 +170,8 @@ class JobContext(Generic[C]):
         reader = self.spark.readStream.format("delta")
         if change_feed:
             reader = reader.option("readChangeFeed", "true")
+        else:
+            reader = reader.option("skipChangeCommits", "true")
         if starting_version is not None:
             reader = reader.option("startingVersion", starting_version)
         self._start(table, reader.load(path), handler)
@@ -175,8 +183,16 @@ class JobContext(Generic[C]):
 
         Spark's file source remembers the files it has handed out in the checkpoint (and
         logs each increment's file list before the increment runs), so a file is handed
-        out once; files of any age count (``maxFileAge`` is set to 100 years).
+        out once; files of any age count (``maxFileAge`` is set to 100 years). ``source``
+        names the checkpoint folder and may not be a table's name (that is how
+        :func:`~lakehouse.pipeline.incremental.file_stream_checkpoints` tells file streams
+        from table streams).
         """
+        if source in self.settings.tables:
+            raise ValueError(
+                f"job {self.job}: file stream {source!r} has a table's name; name it apart "
+                "from every table (its checkpoint folder is named after it)"
+            )
         from pyspark.sql.types import (
             BinaryType,
             LongType,

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lakehouse.errors import LakehouseError
-from lakehouse.spark.fs import read_text
+from lakehouse.spark.fs import list_dirs, path_exists, read_text
 from lakehouse.writes.idempotency import TxnIdentity, txn_identity
 from lakehouse.writes.retry import RetryPolicy, retry_on_conflict
 
@@ -52,6 +52,7 @@ __all__ = [
     "Trigger",
     "checkpoint_path",
     "checkpoints_root",
+    "file_stream_checkpoints",
     "stop_gracefully",
 ]
 
@@ -118,6 +119,19 @@ def checkpoints_root(settings: Settings) -> str:
 def checkpoint_path(settings: Settings, job: str, source: str) -> str:
     """The checkpoint of ``job``'s stream over ``source``."""
     return f"{checkpoints_root(settings)}/{job}/{source}"
+
+
+def file_stream_checkpoints(spark: SparkSession, settings: Settings, job: str) -> list[str]:
+    """The checkpoints of ``job``'s streams over landing files: its streaming checkpoints
+    (folders holding Spark's ``metadata`` file) not named after a table. A stream over a
+    table keeps its checkpoint under the table's name, and a file stream may not take a
+    table's name; other folders (a job's own bookkeeping) are no checkpoints."""
+    found = list_dirs(spark, f"{checkpoints_root(settings)}/{job}")
+    return [
+        uri
+        for name, uri in sorted(found.items())
+        if name not in settings.tables and path_exists(spark, f"{uri}/metadata")
+    ]
 
 
 @dataclass

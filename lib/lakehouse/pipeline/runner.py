@@ -26,6 +26,7 @@ from lakehouse.pipeline.incremental import (
     StreamRun,
     Trigger,
     checkpoints_root,
+    file_stream_checkpoints,
     stop_gracefully,
 )
 from lakehouse.pipeline.registry import JobRegistry
@@ -42,6 +43,7 @@ __all__ = [
     "execute_job",
     "full_refresh",
     "new_batch_id",
+    "reset_file_streams",
     "run_continuous",
     "run_job",
     "run_pipeline",
@@ -162,6 +164,32 @@ def full_refresh(spark: SparkSession, settings: Settings, jobs: Iterable[str]) -
                 log.info("full refresh of %s: deleted %s", name, path)
                 deleted.append(path)
     return deleted
+
+
+def reset_file_streams(
+    spark: SparkSession, settings: Settings, tables: Iterable[str], *, dry_run: bool = False
+) -> list[str]:
+    """After a rollback of ``tables``: delete the file-stream checkpoints of every job that
+    writes one of them, so the job's next run lists its landing files again and ingests
+    the rolled-back batch's files anew. Returns the checkpoints deleted (or, with
+    ``dry_run``, that would be).
+
+    What counts as already ingested is then the job's own record, rolled back with it:
+    ``bronze_ingest`` skips every file its landing ledger lists. Only the file streams
+    are reset. Streams over Delta tables skip the rollback's ``RESTORE`` commits
+    (``skipChangeCommits``) and go on from where they stopped, so a re-ingested file
+    reaches them as new rows.
+    """
+    rolled_back = set(tables)
+    found = []
+    for name in sorted(settings.jobs):
+        if rolled_back & set(settings.job(name).outputs):
+            found += file_stream_checkpoints(spark, settings, name)
+    if not dry_run:
+        for path in found:
+            delete_path(spark, path)
+            log.info("reset file stream checkpoint %s", path)
+    return found
 
 
 def run_continuous(

@@ -20,6 +20,7 @@ __all__ = [
     "create_new",
     "delete_path",
     "glob_files",
+    "list_dirs",
     "path_exists",
     "read_head",
     "read_text",
@@ -67,6 +68,18 @@ def glob_files(spark: SparkSession, pattern: str) -> list[FileInfo]:
         if s.isFile()
     ]
     return sorted(out, key=lambda f: f.path)
+
+
+def list_dirs(spark: SparkSession, path: str) -> dict[str, str]:
+    """The directories directly under ``path``: name -> URI (empty if ``path`` is missing)."""
+    fs, hpath = _fs(spark, path)
+    if not fs.exists(hpath):
+        return {}
+    return {
+        str(s.getPath().getName()): str(s.getPath().toUri().toString())
+        for s in fs.listStatus(hpath)
+        if s.isDirectory()
+    }
 
 
 def path_exists(spark: SparkSession, path: str) -> bool:
