@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
+import pytest
 from delta.tables import DeltaTable
 
 from lakehouse.scd2 import SCD2Spec, apply_scd2, check_scd2_invariants, read_as_of
@@ -49,6 +50,7 @@ def test_a_delete_that_arrives_before_the_upserts_it_follows_closes_them(spark, 
     assert check_scd2_invariants(spark, path, SPEC).ok
 
 
+@pytest.mark.slow  # all 6 orders of 3 batches; the model test draws random orders
 def test_every_order_of_the_batches_gives_the_table_of_their_union(spark, tmp_path):
     batches = [
         [("a", "x", None, "U", 1), ("b", None, None, "D", 4)],
@@ -87,6 +89,7 @@ def test_an_unchanged_upsert_is_remembered_for_a_later_late_event(spark, tmp_pat
     ]
 
 
+@pytest.mark.slow  # 6 calls, both orders side by side
 def test_untracked_values_are_those_of_the_latest_event_in_any_order(spark, tmp_path):
     spec = SCD2Spec(keys=["id"], sequence_by="seq", track=["v"], delete_when="op = 'D'")
     rows = [("x", "p", "U", 1), ("x", "q", "U", 4), ("x", "r", "U", 2)]

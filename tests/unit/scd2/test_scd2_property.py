@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -168,6 +169,7 @@ def apply_both_ways(spark, tmp_path, batches):
     return rows(spark, fast), rows(spark, chain), took_fast, took_chain
 
 
+@pytest.mark.slow  # a cross-check of two code paths; the model test covers correctness
 def test_fast_path_equals_the_chain_path(spark, tmp_path):
     # The fast path (one new event after all of a key's history: no windows) must write
     # exactly what the window chain writes for every key, and count the same.
@@ -179,6 +181,7 @@ def test_fast_path_equals_the_chain_path(spark, tmp_path):
     assert took_fast and took_chain  # both paths decided keys
 
 
+@pytest.mark.slow  # a cross-check of two code paths on 120 keys
 def test_fast_path_equals_the_chain_path_on_a_seeded_workload(spark, tmp_path):
     # One seeded workload of many keys, with every case side by side in each batch: late
     # events, replays, deletes, several events per key, keys with closed history, new keys.
