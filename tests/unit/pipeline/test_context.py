@@ -53,3 +53,52 @@ def test_a_failing_job_becomes_a_failed_timed_result(spark, tmp_path):
     assert result.status == "failed"
     assert result.error is not None and "customer_id" in result.error
     assert result.duration_s > 0
+
+
+def _restore_test_table(spark, path: str) -> None:
+    """v0 rows a, b; v1 appends c; v2 RESTOREs v0 (c removed); v3 appends d."""
+    from delta.tables import DeltaTable
+
+    def append(ids: list[str]) -> None:
+        df = spark.createDataFrame([(i,) for i in ids], "id string")
+        df.write.format("delta").mode("append").save(path)
+
+    append(["c"])
+    DeltaTable.forPath(spark, path).restoreToVersion(0)
+    append(["d"])
+
+
+def test_streams_go_on_past_a_restore(spark, tmp_path):
+    """A rollback's RESTORE does not stop the streams downstream: a plain stream skips it
+    (skipChangeCommits) and takes what is appended after it; a change-feed stream reads
+    it as the removed rows' deletes."""
+    settings = _settings(tmp_path)
+    plain, feed = settings.table_path("bronze_customers"), settings.table_path("dim_customer")
+    seen: dict[str, list[tuple[str, str]]] = {"plain": [], "feed": []}
+
+    def collect(kind: str):
+        def handler(inc) -> None:
+            change = "_change_type" in inc.df.columns
+            cols = ["id", "_change_type"] if change else ["id"]
+            seen[kind] += [
+                (r[0], r[1] if change else "append") for r in inc.df.select(*cols).collect()
+            ]
+
+        return handler
+
+    def run_streams() -> None:
+        with job_context(spark, settings, "gold_daily_sales", batch_id="b") as gold:
+            gold.stream_table("dim_customer", collect("feed"), change_feed=True)
+        with job_context(spark, settings, "silver_customers", batch_id="b") as silver:
+            silver.stream_table("bronze_customers", collect("plain"))
+
+    rows = spark.createDataFrame([("a",), ("b",)], "id string")
+    rows.write.format("delta").save(plain)
+    rows.write.format("delta").option("delta.enableChangeDataFeed", "true").save(feed)
+    run_streams()  # both at v0
+    for path in (plain, feed):
+        _restore_test_table(spark, path)
+    seen = {"plain": [], "feed": []}
+    run_streams()
+    assert sorted(seen["plain"]) == [("c", "append"), ("d", "append")]
+    assert sorted(seen["feed"]) == [("c", "delete"), ("c", "insert"), ("d", "insert")]
