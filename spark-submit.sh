@@ -9,18 +9,23 @@
 # exact spark-submit command with secrets redacted, then runs it. --dry-run prints the command
 # and the effective configuration (JSON) without running anything.
 # Build the artifacts first: scripts/build-artifacts.sh
-# EMR / EMR Serverless / spark-operator: see `lakehouse submit --help` (python -m lakehouse.cli.submit).
+# AWS targets: emr (a step), emr-serverless, emr-eks (a job run on an EMR on EKS virtual
+# cluster) upload the build, start the run and wait: ./spark-submit.sh emr-eks --env emr
+# [--timeout S] [--no-wait] [--dry-run] [-- JOB ARGS...]; emr-serverless-cancel and
+# emr-eks-cancel take a job run id. spark-operator manifests: `lakehouse submit --help`.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [[ $# -lt 1 || "$1" == "-h" || "$1" == "--help" ]]; then
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 target="$1"
 case "$target" in
   local|standalone|yarn|k8s) ;;
-  *) echo "error: unknown target '$target'; allowed: local, standalone, yarn, k8s" >&2; exit 2 ;;
+  emr|emr-serverless|emr-eks|emr-serverless-cancel|emr-eks-cancel) ;;
+  *) echo "error: unknown target '$target'; allowed: local, standalone, yarn, k8s, emr," \
+       "emr-serverless, emr-eks (and emr-serverless-cancel, emr-eks-cancel)" >&2; exit 2 ;;
 esac
 
 py="${LAKEHOUSE_PYTHON:-}"

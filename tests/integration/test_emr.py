@@ -1,4 +1,4 @@
-"""EMR steps and EMR Serverless through the real boto3 client against moto on 127.0.0.1.
+"""EMR steps, EMR Serverless and EMR on EKS through the real boto3 client against moto on 127.0.0.1.
 
 moto in server mode keeps EMR steps RUNNING forever, so completion and failure are driven
 through moto's in-process backend (the threaded server shares this process) or, for the
@@ -22,11 +22,12 @@ import pytest
 from botocore.stub import Stubber
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.emr.models import emr_backends
+from moto.emrcontainers.models import emrcontainers_backends
 from moto.server import ThreadedMotoServer
 
 from lakehouse.cli.submit import main as submit_main
 from lakehouse.config import load_config
-from lakehouse.deploy import emr, emr_serverless
+from lakehouse.deploy import emr, emr_eks, emr_serverless
 from lakehouse.deploy.artifacts import build_artifacts
 
 #: The emr/kubernetes environments target Spark 4.1 (emr-spark-8.1.0, the 4.1.1 image): under
@@ -73,7 +74,7 @@ def endpoint() -> Iterator[str]:
 def clients(endpoint: str) -> dict[str, Any]:
     return {
         name: boto3.client(name, region_name=REGION, endpoint_url=endpoint)
-        for name in ("s3", "emr", "emr-serverless")
+        for name in ("s3", "emr", "emr-serverless", "emr-containers")
     }
 
 
@@ -443,3 +444,107 @@ def test_cli_emr_serverless_dry_run_prints_the_parameters_it_would_send(
     # the build was uploaded (the dry run shows the URIs a run would use); no run started
     keys = {o["Key"] for o in clients["s3"].list_objects_v2(Bucket="artifacts")["Contents"]}
     assert "lakehouse/artifacts/0.1.0/lakehouse-conf-0.1.0.tar.gz" in keys
+
+
+def _virtual_cluster(client: Any) -> str:
+    provider = {"id": "lakehouse-eks", "type": "EKS", "info": {"eksInfo": {"namespace": "spark"}}}
+    return str(client.create_virtual_cluster(name="lakehouse", containerProvider=provider)["id"])
+
+
+def _set_eks_run(job_run_id: str, state: str, reason: str | None = None) -> None:
+    run = emrcontainers_backends[DEFAULT_ACCOUNT_ID][REGION].job_runs[job_run_id]
+    run.state = state
+    run.failure_reason = reason
+
+
+def test_emr_eks_start_wait_fail_time_out_and_cancel(
+    clients: dict[str, Any],
+    repo_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = clients["emr-containers"]
+    vc = _virtual_cluster(client)
+    # moto knows emr-<x>.<y>.0 labels only; the label plays no part here
+    settings = _settings(
+        eks_virtual_cluster_id=vc,
+        eks_execution_role_arn="arn:aws:iam::123456789012:role/eks-job",
+        release_label="emr-7.12.0",
+        log_uri="s3://logs/eks/",
+    )
+    run_id = emr_eks.start_eks_job(
+        client,
+        settings,
+        entry_uri="s3://artifacts/e.py",
+        archive_uri="s3://artifacts/env.tar.gz",
+        job_args=["run", "all"],
+    )
+    run = client.describe_job_run(id=run_id, virtualClusterId=vc)["jobRun"]
+    assert run["releaseLabel"] == "emr-7.12.0-latest"
+    assert run["executionRoleArn"] == "arn:aws:iam::123456789012:role/eks-job"
+    driver = run["jobDriver"]["sparkSubmitJobDriver"]
+    assert driver["entryPoint"] == "s3://artifacts/e.py"
+    assert driver["entryPointArguments"] == ["run", "all"]
+    params = driver["sparkSubmitParameters"]
+    assert "--conf spark.archives=s3://artifacts/env.tar.gz#environment" in params
+    assert "--conf spark.kubernetes.driverEnv.PYSPARK_PYTHON=./environment/bin/python" in params
+    assert "--conf spark.executorEnv.PYSPARK_PYTHON=./environment/bin/python" in params
+    monitoring = run["configurationOverrides"]["monitoringConfiguration"]
+    assert monitoring["s3MonitoringConfiguration"]["logUri"] == "s3://logs/eks/"
+
+    _set_eks_run(run_id, "COMPLETED")
+    out = io.StringIO()
+    wait = {"virtual_cluster_id": vc, "timeout_s": 5, "poll_s": 1, "out": out}
+    assert emr_eks.wait_for_eks_job_run(client, job_run_id=run_id, **wait) == "COMPLETED"
+    assert f"EMR on EKS job run {run_id}: COMPLETED" in out.getvalue()
+
+    failed = emr_eks.start_eks_job(client, settings, entry_uri="s3://a/e.py", archive_uri=None)
+    _set_eks_run(failed, "FAILED", "USER_ERROR")
+    with pytest.raises(emr_serverless.JobRunFailedError) as err:
+        emr_eks.wait_for_eks_job_run(client, job_run_id=failed, log_uri="s3://logs/eks/", **wait)
+    assert str(err.value) == (
+        f"EMR on EKS job run {failed} ended FAILED: USER_ERROR; driver and executor logs "
+        f"under s3://logs/eks/{vc}/jobs/{failed}/containers/"
+    )
+
+    # a run that never ends: a timeout naming the cancel command, then that command
+    stuck = emr_eks.start_eks_job(client, settings, entry_uri="s3://a/e.py", archive_uri=None)
+    with pytest.raises(emr.StepTimeoutError, match=f"emr-eks-cancel {stuck}"):
+        emr_eks.wait_for_eks_job_run(client, job_run_id=stuck, **{**wait, "timeout_s": 1})
+    monkeypatch.setenv("TF_eks_virtual_cluster_id", vc)
+    monkeypatch.setenv("LAKEHOUSE_DATA_BUCKET", "data")
+    monkeypatch.setenv("LAKEHOUSE_AWS_ENDPOINT_URL", client.meta.endpoint_url)
+    argv = ["emr-eks-cancel", stuck, "--env", "emr", "--conf-dir", str(repo_root / "conf")]
+    assert submit_main(argv) == 0
+    assert capsys.readouterr().out.endswith(f"cancelled EMR on EKS job run {stuck}\n")
+    with pytest.raises(emr_serverless.JobRunFailedError, match=f"{stuck} ended CANCELLED"):
+        emr_eks.wait_for_eks_job_run(client, job_run_id=stuck, **wait)
+
+
+def test_missing_eks_virtual_cluster_is_a_clear_error() -> None:
+    with pytest.raises(emr.EmrError) as err:
+        emr_eks.start_eks_job(object(), _settings(), entry_uri="s3://a/e.py", archive_uri=None)
+    assert str(err.value).startswith(
+        "conf/env/emr.yaml: submit.emr.eks_virtual_cluster_id is empty; set it"
+    )
+
+
+@NEEDS_SPARK4
+def test_cli_emr_eks_dry_run_prints_the_parameters_it_would_send(
+    clients: dict[str, Any],
+    cluster_id: str,
+    dist: Path,
+    endpoint: str,
+    repo_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _cli_env(monkeypatch, endpoint, cluster_id)
+    argv = ["emr-eks", "--env", "emr", "--conf-dir", str(repo_root / "conf")]
+    argv += ["--dist", str(dist), "--dry-run", "--conf", "spark.sql.shuffle.partitions=9"]
+    assert submit_main(argv) == 0
+    params = capsys.readouterr().out.split()
+    conf = dict(params[i + 1].split("=", 1) for i, a in enumerate(params) if a == "--conf")
+    assert conf["spark.sql.shuffle.partitions"] == "9"
+    assert conf["spark.kubernetes.driverEnv.PYSPARK_PYTHON"] == "./environment/bin/python"
+    assert conf["spark.archives"].endswith("lakehouse-conf-0.1.0.tar.gz#conf")

@@ -11,6 +11,8 @@ Every command parses its arguments, calls :mod:`lakehouse.deploy` and prints the
 ``emr``                         upload the build, add an EMR step, wait, print stderr on failure
 ``emr-serverless``              upload the build, start an EMR Serverless job run, wait
 ``emr-serverless-cancel``       cancel an EMR Serverless job run
+``emr-eks``                     upload the build, start an EMR on EKS job run, wait
+``emr-eks-cancel``              cancel an EMR on EKS job run
 ``k8s-manifest``                write a spark-operator ``SparkApplication`` manifest
 
 Exit codes: 0 done, 1 the job (step, job run) failed or timed out, 2 the request was refused
@@ -49,6 +51,12 @@ from lakehouse.deploy.emr import (
     require_setting,
     stage_artifacts,
     wait_for_step,
+)
+from lakehouse.deploy.emr_eks import (
+    cancel_eks_job_run,
+    eks_submit_parameters,
+    start_eks_job,
+    wait_for_eks_job_run,
 )
 from lakehouse.deploy.emr_serverless import (
     cancel_job_run,
@@ -295,6 +303,62 @@ def _emr_serverless_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emr_eks(args: argparse.Namespace) -> int:
+    settings, clients, uris = _stage(args)
+    cfg = emr_settings(settings)
+    conf_overrides = _conf_pairs(args.conf)
+    if args.dry_run:
+        print(
+            eks_submit_parameters(
+                settings,
+                archive_uri=uris.env_archive,
+                conf_archive_uri=uris.conf_archive,
+                conf_overrides=conf_overrides,
+            )
+        )
+        return 0
+    job_run_id = start_eks_job(
+        clients.emr_containers,
+        settings,
+        entry_uri=uris.entry,
+        archive_uri=uris.env_archive,
+        conf_archive_uri=uris.conf_archive,
+        job_args=_job_args(args.job_args),
+        name=args.name,
+        conf_overrides=conf_overrides,
+    )
+    print(f"started EMR on EKS job run {job_run_id}", flush=True)
+    if args.no_wait:
+        return 0
+    try:
+        wait_for_eks_job_run(
+            clients.emr_containers,
+            virtual_cluster_id=cfg.eks_virtual_cluster_id,
+            job_run_id=job_run_id,
+            timeout_s=args.timeout or cfg.step_timeout_s,
+            poll_s=args.poll or cfg.poll_s,
+            log_uri=cfg.log_uri,
+        )
+    except EmrError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _emr_eks_cancel(args: argparse.Namespace) -> int:
+    settings = _settings(args, "emr")
+    cfg = emr_settings(settings)
+    cancel_eks_job_run(
+        aws_clients(settings).emr_containers,
+        virtual_cluster_id=require_setting(
+            cfg.eks_virtual_cluster_id, "eks_virtual_cluster_id", settings
+        ),
+        job_run_id=args.job_run_id,
+    )
+    print(f"cancelled EMR on EKS job run {args.job_run_id}")
+    return 0
+
+
 def _k8s_manifest(args: argparse.Namespace) -> int:
     settings = _settings(args, "kubernetes")
     artifacts = load_manifest(_dist_dir(args, settings))
@@ -371,6 +435,7 @@ def _add_emr(sub: Subcommands) -> None:
     for name, handler, help_text in (
         ("emr", _emr, "upload artifacts, add an EMR step, wait, print stderr on failure"),
         ("emr-serverless", _emr_serverless, "upload artifacts, start an EMR Serverless run"),
+        ("emr-eks", _emr_eks, "upload artifacts, start an EMR on EKS job run"),
     ):
         p = sub.add_parser(name, help=help_text)
         _add_common(p)
@@ -388,11 +453,15 @@ def _add_emr(sub: Subcommands) -> None:
         p.add_argument("--no-wait", action="store_true")
         p.add_argument("job_args", nargs=argparse.REMAINDER)
         p.set_defaults(handler=handler)
-    cancel = sub.add_parser("emr-serverless-cancel", help="cancel an EMR Serverless job run")
-    cancel.add_argument("job_run_id")
-    cancel.add_argument("--env", default=None)
-    cancel.add_argument("--conf-dir", default=None)
-    cancel.set_defaults(handler=_emr_serverless_cancel)
+    for name, handler, help_text in (
+        ("emr-serverless-cancel", _emr_serverless_cancel, "cancel an EMR Serverless job run"),
+        ("emr-eks-cancel", _emr_eks_cancel, "cancel an EMR on EKS job run"),
+    ):
+        cancel = sub.add_parser(name, help=help_text)
+        cancel.add_argument("job_run_id")
+        cancel.add_argument("--env", default=None)
+        cancel.add_argument("--conf-dir", default=None)
+        cancel.set_defaults(handler=handler)
 
 
 def _add_k8s_manifest(sub: Subcommands) -> None:

@@ -556,7 +556,8 @@ class GeneratorSettings(_Model):
 
 
 class EmrSubmitSettings(_Model):
-    """Amazon EMR (steps on a running cluster) and EMR Serverless; values from Terraform."""
+    """Amazon EMR (steps on a running cluster), EMR Serverless and EMR on EKS; values from
+    Terraform."""
 
     cluster_id: str = ""
     region: str = "us-east-1"
@@ -572,6 +573,9 @@ class EmrSubmitSettings(_Model):
     #: EMR Serverless application id and the job's execution role.
     serverless_application_id: str = ""
     serverless_execution_role_arn: str = ""
+    #: EMR on EKS virtual cluster id and the job execution role (IRSA trust).
+    eks_virtual_cluster_id: str = ""
+    eks_execution_role_arn: str = ""
     #: Alternative endpoint (tests: a local moto server); empty for AWS.
     endpoint_url: str = ""
 

@@ -317,6 +317,7 @@ class AwsClients:
     emr: Any
     s3: Any
     emr_serverless: Any
+    emr_containers: Any
 
 
 def aws_clients(settings: Settings) -> AwsClients:
@@ -331,6 +332,7 @@ def aws_clients(settings: Settings) -> AwsClients:
         emr=session.client("emr", endpoint_url=endpoint),
         s3=session.client("s3", endpoint_url=endpoint),
         emr_serverless=session.client("emr-serverless", endpoint_url=endpoint),
+        emr_containers=session.client("emr-containers", endpoint_url=endpoint),
     )
 
 

@@ -216,7 +216,10 @@ def test_spark_submit_sh_rejects_unknown_target(repo_root: Path) -> None:
         [str(repo_root / "spark-submit.sh"), "mesos"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 2
-    assert result.stderr == "error: unknown target 'mesos'; allowed: local, standalone, yarn, k8s\n"
+    assert result.stderr == (
+        "error: unknown target 'mesos'; allowed: local, standalone, yarn, k8s, emr, "
+        "emr-serverless, emr-eks (and emr-serverless-cancel, emr-eks-cancel)\n"
+    )
 
 
 def test_tf_env_exports_outputs_and_skips_sensitive(
