@@ -55,4 +55,6 @@ module "spark" {
   artifacts_bucket = module.storage.artifacts_bucket
   logs_bucket      = module.storage.logs_bucket
   kms_key_arn      = module.storage.kms_key_arn
+
+  emr_on_eks = var.emr_on_eks
 }

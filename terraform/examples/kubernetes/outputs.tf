@@ -54,3 +54,13 @@ output "api_server" {
   description = "Kubernetes API server of the EKS cluster (spark-submit --master k8s://<this>)."
   value       = data.aws_eks_cluster.this.endpoint
 }
+
+output "eks_virtual_cluster_id" {
+  description = "EMR on EKS virtual cluster (TF_eks_virtual_cluster_id for lakehouse submit emr-eks); empty unless emr_on_eks."
+  value       = module.spark.eks_virtual_cluster_id
+}
+
+output "eks_execution_role_arn" {
+  description = "EMR on EKS job execution role (TF_eks_execution_role_arn); empty unless emr_on_eks."
+  value       = module.spark.eks_execution_role_arn
+}

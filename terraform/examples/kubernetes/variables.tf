@@ -72,3 +72,9 @@ variable "tags" {
     error_message = "tags: keys must be 1-128 characters and not start with aws:, values at most 256 characters."
   }
 }
+
+variable "emr_on_eks" {
+  description = "Also set up EMR on EKS on the Spark namespace (lakehouse submit emr-eks)."
+  type        = bool
+  default     = false
+}

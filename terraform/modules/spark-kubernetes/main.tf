@@ -49,9 +49,15 @@ resource "aws_iam_role" "spark" {
 }
 
 resource "aws_iam_role_policy" "spark" {
-  name = "lakehouse-buckets"
-  role = aws_iam_role.spark.id
-  policy = jsonencode({
+  name   = "lakehouse-buckets"
+  role   = aws_iam_role.spark.id
+  policy = local.lakehouse_access_policy
+}
+
+locals {
+  # What a Spark job may touch: the lakehouse buckets and key. The IRSA role of the
+  # spark-operator service account and the EMR on EKS job execution role share it.
+  lakehouse_access_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
       {
@@ -307,4 +313,118 @@ resource "helm_release" "spark_operator" {
   })]
 
   depends_on = [aws_eks_node_group.driver, kubernetes_role_binding.spark_driver]
+}
+
+################################################################################
+# EMR on EKS (optional): a virtual cluster on the Spark namespace and its job execution role
+################################################################################
+
+data "aws_caller_identity" "current" {
+  count = var.emr_on_eks ? 1 : 0
+}
+
+resource "aws_emrcontainers_virtual_cluster" "this" {
+  count = var.emr_on_eks ? 1 : 0
+  name  = var.name
+
+  container_provider {
+    id   = var.cluster_name
+    type = "EKS"
+    info {
+      eks_info {
+        namespace = kubernetes_namespace.spark.metadata[0].name
+      }
+    }
+  }
+  tags = var.tags
+}
+
+# Trust as EMR on EKS documents it: its job pods' service accounts are named
+# emr-containers-sa-<...>-<...>-<account id>-<base36 of the role name>. Terraform cannot
+# encode base36, so the last part is a wildcard, limited to this account and namespace.
+resource "aws_iam_role" "emr_job" {
+  count = var.emr_on_eks ? 1 : 0
+  name  = "${var.name}-emr-eks-job"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Federated = var.oidc_provider_arn }
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      Condition = {
+        StringLike = {
+          "${local.oidc_issuer}:sub" = "system:serviceaccount:${var.namespace}:emr-containers-sa-*-*-${data.aws_caller_identity.current[0].account_id}-*"
+        }
+        StringEquals = {
+          "${local.oidc_issuer}:aud" = "sts.amazonaws.com"
+        }
+      }
+    }]
+  })
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "emr_job" {
+  count  = var.emr_on_eks ? 1 : 0
+  name   = "lakehouse-buckets"
+  role   = aws_iam_role.emr_job[0].id
+  policy = local.lakehouse_access_policy
+}
+
+# EMR on EKS acts in the namespace as the Kubernetes user "emr-containers" (its service-linked
+# role, mapped into the cluster by an EKS access entry or aws-auth: see the module README).
+resource "kubernetes_role" "emr_containers" {
+  count = var.emr_on_eks ? 1 : 0
+  metadata {
+    name      = "emr-containers"
+    namespace = kubernetes_namespace.spark.metadata[0].name
+  }
+  rule {
+    api_groups = [""]
+    resources  = ["namespaces"]
+    verbs      = ["get"]
+  }
+  rule {
+    api_groups = [""]
+    resources  = ["serviceaccounts", "services", "configmaps", "events", "pods", "pods/log", "persistentvolumeclaims"]
+    verbs      = ["get", "list", "watch", "create", "delete", "deletecollection", "patch", "update"]
+  }
+  rule {
+    api_groups = [""]
+    resources  = ["secrets"]
+    verbs      = ["create", "patch", "delete", "watch"]
+  }
+  rule {
+    api_groups = ["apps"]
+    resources  = ["statefulsets", "deployments"]
+    verbs      = ["get", "list", "watch", "create", "delete", "patch", "update"]
+  }
+  rule {
+    api_groups = ["batch"]
+    resources  = ["jobs"]
+    verbs      = ["get", "list", "watch", "create", "delete", "patch", "update"]
+  }
+  rule {
+    api_groups = ["rbac.authorization.k8s.io"]
+    resources  = ["roles", "rolebindings"]
+    verbs      = ["get", "list", "watch", "create", "delete", "deletecollection", "patch", "update"]
+  }
+}
+
+resource "kubernetes_role_binding" "emr_containers" {
+  count = var.emr_on_eks ? 1 : 0
+  metadata {
+    name      = "emr-containers"
+    namespace = kubernetes_namespace.spark.metadata[0].name
+  }
+  role_ref {
+    api_group = "rbac.authorization.k8s.io"
+    kind      = "Role"
+    name      = kubernetes_role.emr_containers[0].metadata[0].name
+  }
+  subject {
+    kind      = "User"
+    name      = "emr-containers"
+    api_group = "rbac.authorization.k8s.io"
+  }
 }

@@ -45,3 +45,13 @@ output "spark_operator_chart_version" {
   description = "Deployed spark-operator chart version."
   value       = helm_release.spark_operator.version
 }
+
+output "eks_virtual_cluster_id" {
+  description = "EMR on EKS virtual cluster id (submit.emr.eks_virtual_cluster_id); empty unless emr_on_eks."
+  value       = var.emr_on_eks ? aws_emrcontainers_virtual_cluster.this[0].id : ""
+}
+
+output "eks_execution_role_arn" {
+  description = "EMR on EKS job execution role (submit.emr.eks_execution_role_arn); empty unless emr_on_eks."
+  value       = var.emr_on_eks ? aws_iam_role.emr_job[0].arn : ""
+}

@@ -213,3 +213,9 @@ variable "tags" {
     error_message = "tags: keys must be 1-128 characters and not start with aws:, values at most 256 characters."
   }
 }
+
+variable "emr_on_eks" {
+  description = "Also create an EMR on EKS virtual cluster on the Spark namespace, its job execution role (IRSA) and the namespace RBAC EMR on EKS needs."
+  type        = bool
+  default     = false
+}

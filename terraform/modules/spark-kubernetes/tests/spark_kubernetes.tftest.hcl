@@ -1,5 +1,10 @@
 # Unit tests with mocked AWS, Kubernetes and Helm providers: no cluster, no credentials.
 mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "123456789012"
+    }
+  }
   mock_data "aws_partition" {
     defaults = {
       partition = "aws"
@@ -185,4 +190,52 @@ run "rejects_unpinned_chart_version" {
   }
 
   expect_failures = [var.spark_operator_chart_version]
+}
+
+run "emr_on_eks_is_off_by_default" {
+  command = apply
+
+  assert {
+    condition     = length(aws_emrcontainers_virtual_cluster.this) == 0 && length(aws_iam_role.emr_job) == 0
+    error_message = "No EMR on EKS resources unless emr_on_eks is set."
+  }
+
+  assert {
+    condition     = output.eks_virtual_cluster_id == "" && output.eks_execution_role_arn == ""
+    error_message = "The EMR on EKS outputs are empty when it is off."
+  }
+}
+
+run "emr_on_eks_gets_a_virtual_cluster_and_an_irsa_job_role" {
+  command = apply
+
+  variables {
+    emr_on_eks = true
+  }
+
+  assert {
+    condition = (
+      aws_emrcontainers_virtual_cluster.this[0].container_provider[0].id == "lakehouse" &&
+      aws_emrcontainers_virtual_cluster.this[0].container_provider[0].info[0].eks_info[0].namespace == "spark-jobs"
+    )
+    error_message = "The virtual cluster must sit on the EKS cluster's Spark namespace."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_iam_role.emr_job[0].assume_role_policy).Statement[0].Condition.StringLike["oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF0123456789:sub"] == "system:serviceaccount:spark-jobs:emr-containers-sa-*-*-123456789012-*" &&
+      jsondecode(aws_iam_role.emr_job[0].assume_role_policy).Statement[0].Condition.StringEquals["oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF0123456789:aud"] == "sts.amazonaws.com"
+    )
+    error_message = "The job role must trust only EMR on EKS job service accounts of this namespace and account."
+  }
+
+  assert {
+    condition     = aws_iam_role_policy.emr_job[0].policy == aws_iam_role_policy.spark.policy
+    error_message = "The job role gets exactly the Spark role's bucket and key access."
+  }
+
+  assert {
+    condition     = kubernetes_role_binding.emr_containers[0].subject[0].name == "emr-containers"
+    error_message = "EMR on EKS acts as the Kubernetes user emr-containers."
+  }
 }
