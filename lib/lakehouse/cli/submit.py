@@ -246,43 +246,64 @@ def _print_step_failure(exc: StepFailedError) -> None:
 
 
 def _emr_serverless(args: argparse.Namespace) -> int:
+    return _emr_job_run(args, eks=False)
+
+
+def _emr_eks(args: argparse.Namespace) -> int:
+    return _emr_job_run(args, eks=True)
+
+
+def _emr_job_run(args: argparse.Namespace, *, eks: bool) -> int:
+    """Upload the build, then start an EMR Serverless (or, with ``eks``, an EMR on EKS) job
+    run and wait for it; ``--dry-run`` prints the ``sparkSubmitParameters`` instead."""
     settings, clients, uris = _stage(args)
     cfg = emr_settings(settings)
+    archive, conf_archive, overrides = uris.env_archive, uris.conf_archive, _conf_pairs(args.conf)
     if args.dry_run:
+        parameters = eks_submit_parameters if eks else serverless_submit_parameters
         print(
-            serverless_submit_parameters(
+            parameters(
                 settings,
-                archive_uri=uris.env_archive,
-                conf_archive_uri=uris.conf_archive,
-                conf_overrides=_conf_pairs(args.conf),
+                archive_uri=archive,
+                conf_archive_uri=conf_archive,
+                conf_overrides=overrides,
             )
         )
         return 0
-    job_run_id = start_serverless_job(
-        clients.emr_serverless,
+    client = clients.emr_containers if eks else clients.emr_serverless
+    start = start_eks_job if eks else start_serverless_job
+    job_run_id = start(
+        client,
         settings,
         entry_uri=uris.entry,
-        archive_uri=uris.env_archive,
-        conf_archive_uri=uris.conf_archive,
+        archive_uri=archive,
+        conf_archive_uri=conf_archive,
         job_args=_job_args(args.job_args),
         name=args.name,
-        conf_overrides=_conf_pairs(args.conf),
+        conf_overrides=overrides,
     )
-    print(f"started job run {job_run_id}", flush=True)
-    return 0 if args.no_wait else _wait_for_job_run(args, clients, cfg, job_run_id)
-
-
-def _wait_for_job_run(
-    args: argparse.Namespace, clients: AwsClients, cfg: EmrSubmitSettings, job_run_id: str
-) -> int:
+    print(f"started {'EMR on EKS ' if eks else ''}job run {job_run_id}", flush=True)
+    if args.no_wait:
+        return 0
+    timeout_s, poll_s = args.timeout or cfg.step_timeout_s, args.poll or cfg.poll_s
     try:
-        wait_for_job_run(
-            clients.emr_serverless,
-            application_id=cfg.serverless_application_id,
-            job_run_id=job_run_id,
-            timeout_s=args.timeout or cfg.step_timeout_s,
-            poll_s=args.poll or cfg.poll_s,
-        )
+        if eks:
+            wait_for_eks_job_run(
+                client,
+                virtual_cluster_id=cfg.eks_virtual_cluster_id,
+                job_run_id=job_run_id,
+                timeout_s=timeout_s,
+                poll_s=poll_s,
+                log_uri=cfg.log_uri,
+            )
+        else:
+            wait_for_job_run(
+                client,
+                application_id=cfg.serverless_application_id,
+                job_run_id=job_run_id,
+                timeout_s=timeout_s,
+                poll_s=poll_s,
+            )
     except EmrError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -300,48 +321,6 @@ def _emr_serverless_cancel(args: argparse.Namespace) -> int:
         job_run_id=args.job_run_id,
     )
     print(f"cancelled job run {args.job_run_id}")
-    return 0
-
-
-def _emr_eks(args: argparse.Namespace) -> int:
-    settings, clients, uris = _stage(args)
-    cfg = emr_settings(settings)
-    conf_overrides = _conf_pairs(args.conf)
-    if args.dry_run:
-        print(
-            eks_submit_parameters(
-                settings,
-                archive_uri=uris.env_archive,
-                conf_archive_uri=uris.conf_archive,
-                conf_overrides=conf_overrides,
-            )
-        )
-        return 0
-    job_run_id = start_eks_job(
-        clients.emr_containers,
-        settings,
-        entry_uri=uris.entry,
-        archive_uri=uris.env_archive,
-        conf_archive_uri=uris.conf_archive,
-        job_args=_job_args(args.job_args),
-        name=args.name,
-        conf_overrides=conf_overrides,
-    )
-    print(f"started EMR on EKS job run {job_run_id}", flush=True)
-    if args.no_wait:
-        return 0
-    try:
-        wait_for_eks_job_run(
-            clients.emr_containers,
-            virtual_cluster_id=cfg.eks_virtual_cluster_id,
-            job_run_id=job_run_id,
-            timeout_s=args.timeout or cfg.step_timeout_s,
-            poll_s=args.poll or cfg.poll_s,
-            log_uri=cfg.log_uri,
-        )
-    except EmrError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     return 0
 
 
