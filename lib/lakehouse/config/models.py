@@ -47,6 +47,17 @@ def _module_path(value: str) -> str:
 ModulePath = Annotated[str, AfterValidator(_module_path)]
 
 
+class S3LogStoreSettings(_Model):
+    """Delta's DynamoDB-backed log store for ``s3a://`` / ``s3://`` tables
+    (``io.delta.storage.S3DynamoDBLogStore``): safe commits from several writing clusters.
+    Off while ``dynamodb_table`` is empty (Delta's default S3 log store: one writer)."""
+
+    #: The DynamoDB table (Terraform output ``delta_log_table``), keys ``tablePath`` /
+    #: ``fileName``; empty = off.
+    dynamodb_table: str = ""
+    region: str = "us-east-1"
+
+
 class SparkSettings(_Model):
     """How the SparkSession is built."""
 
@@ -58,6 +69,8 @@ class SparkSettings(_Model):
     delta_package: str | None = "auto"
     #: Spark's Ivy directory (``spark.jars.ivy``): jars are downloaded once and reused.
     ivy_dir: str | None = None
+    #: Delta's log store on S3 (see :class:`S3LogStoreSettings`).
+    s3_log_store: S3LogStoreSettings = Field(default_factory=S3LogStoreSettings)
     conf: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("master")

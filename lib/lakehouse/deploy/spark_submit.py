@@ -34,11 +34,10 @@ from lakehouse.deploy.artifacts import ArtifactPaths
 from lakehouse.errors import LakehouseError
 from lakehouse.redaction import redact_argv, redact_value
 from lakehouse.spark.session import (
-    DELTA_CONF,
     LOCAL_BIND_CONF,
-    REDACTION_REGEX,
     cache_dir,
     delta_maven_coordinate,
+    spark_conf_for,
 )
 
 __all__ = [
@@ -65,12 +64,9 @@ class SubmitError(LakehouseError, ValueError):
 
 
 def _session_conf(settings: Settings) -> dict[str, str]:
-    conf: dict[str, str] = {"spark.app.name": settings.spark.app_name}
-    conf.update(DELTA_CONF)
-    conf["spark.redaction.regex"] = REDACTION_REGEX
-    conf["spark.sql.redaction.string.regex"] = REDACTION_REGEX
-    conf.update(settings.spark.conf)
-    return conf
+    # what a session built in the submitted JVM gets (master and packages come from the
+    # submission): Delta's extensions, redaction, the S3 log store, spark.conf
+    return spark_conf_for(settings, submitted=True)
 
 
 def _submit_conf(submit: SubmitSettings | None) -> dict[str, str]:

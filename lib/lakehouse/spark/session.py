@@ -21,10 +21,12 @@ if TYPE_CHECKING:
 __all__ = [
     "LOCAL_BIND_CONF",
     "REDACTION_REGEX",
+    "S3_DYNAMODB_LOG_STORE",
     "build_spark_session",
     "cache_dir",
     "delta_maven_coordinate",
     "restored_conf",
+    "s3_log_store_conf",
     "session_conf",
     "spark_conf_for",
 ]
@@ -66,6 +68,36 @@ def delta_maven_coordinate() -> str:
     return f"io.delta:delta-spark_2.12:{delta_version}"
 
 
+#: Delta's DynamoDB-backed S3 log store (jar ``io.delta:delta-storage-s3-dynamodb``).
+S3_DYNAMODB_LOG_STORE = "io.delta.storage.S3DynamoDBLogStore"
+
+
+def s3_log_store_conf(settings: Settings) -> dict[str, str]:
+    """Spark confs that make Delta commit through the DynamoDB log store on ``s3a://`` and
+    ``s3://`` paths, when ``spark.s3_log_store.dynamodb_table`` is set; else none.
+
+    Examples
+    --------
+    >>> from lakehouse.config import load_config
+    >>> s3_log_store_conf(load_config("local"))
+    {}
+    >>> store = {"dynamodb_table": "lake-delta-log", "region": "eu-west-1"}
+    >>> conf = s3_log_store_conf(load_config("local", overrides={"spark": {"s3_log_store": store}}))
+    >>> conf["spark.delta.logStore.s3a.impl"], conf[f"spark.{S3_DYNAMODB_LOG_STORE}.ddb.tableName"]
+    ('io.delta.storage.S3DynamoDBLogStore', 'lake-delta-log')
+    """
+    store = settings.spark.s3_log_store
+    if not store.dynamodb_table:
+        return {}
+    prefix = f"spark.{S3_DYNAMODB_LOG_STORE}"
+    return {
+        "spark.delta.logStore.s3a.impl": S3_DYNAMODB_LOG_STORE,
+        "spark.delta.logStore.s3.impl": S3_DYNAMODB_LOG_STORE,
+        f"{prefix}.ddb.tableName": store.dynamodb_table,
+        f"{prefix}.ddb.region": store.region,
+    }
+
+
 def spark_conf_for(
     settings: Settings, *, extra_conf: Mapping[str, str] | None = None, submitted: bool = False
 ) -> dict[str, str]:
@@ -89,6 +121,7 @@ def spark_conf_for(
         if package:
             conf["spark.jars.packages"] = package
             conf["spark.jars.ivy"] = settings.spark.ivy_dir or str(cache_dir() / "ivy")
+    conf.update(s3_log_store_conf(settings))
     conf.update(settings.spark.conf)
     if extra_conf:
         conf.update(extra_conf)

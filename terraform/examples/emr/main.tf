@@ -20,10 +20,11 @@ module "emr" {
   vpc_id        = var.vpc_id
   subnet_ids    = var.private_subnet_ids
 
-  data_bucket      = module.storage.data_bucket
-  artifacts_bucket = module.storage.artifacts_bucket
-  logs_bucket      = module.storage.logs_bucket
-  kms_key_arn      = module.storage.kms_key_arn
+  data_bucket         = module.storage.data_bucket
+  artifacts_bucket    = module.storage.artifacts_bucket
+  logs_bucket         = module.storage.logs_bucket
+  kms_key_arn         = module.storage.kms_key_arn
+  delta_log_table_arn = module.storage.delta_log_table_arn
 
   in_transit_tls_certificates_s3_object = "s3://${module.storage.artifacts_bucket}/${var.tls_certificates_key}"
 

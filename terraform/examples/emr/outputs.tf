@@ -49,3 +49,8 @@ output "region" {
   description = "AWS region of the deployment."
   value       = var.region
 }
+
+output "delta_log_table" {
+  description = "DynamoDB table of Delta's S3 log store (TF_delta_log_table -> spark.s3_log_store.dynamodb_table)."
+  value       = module.storage.delta_log_table
+}

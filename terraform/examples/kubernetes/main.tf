@@ -56,5 +56,6 @@ module "spark" {
   logs_bucket      = module.storage.logs_bucket
   kms_key_arn      = module.storage.kms_key_arn
 
-  emr_on_eks = var.emr_on_eks
+  delta_log_table_arn = module.storage.delta_log_table_arn
+  emr_on_eks          = var.emr_on_eks
 }

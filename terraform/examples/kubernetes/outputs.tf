@@ -64,3 +64,8 @@ output "eks_execution_role_arn" {
   description = "EMR on EKS job execution role (TF_eks_execution_role_arn); empty unless emr_on_eks."
   value       = module.spark.eks_execution_role_arn
 }
+
+output "delta_log_table" {
+  description = "DynamoDB table of Delta's S3 log store (TF_delta_log_table -> spark.s3_log_store.dynamodb_table)."
+  value       = module.storage.delta_log_table
+}

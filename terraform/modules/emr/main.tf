@@ -220,7 +220,7 @@ resource "aws_iam_role_policy" "instance" {
   role = aws_iam_role.instance.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid      = "ListLakehouseBuckets"
         Effect   = "Allow"
@@ -258,7 +258,7 @@ resource "aws_iam_role_policy" "instance" {
         Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*", "kms:DescribeKey"]
         Resource = var.kms_key_arn
       },
-    ]
+    ], local.delta_log_statements)
   })
 }
 
@@ -426,4 +426,16 @@ resource "aws_emr_managed_scaling_policy" "this" {
     maximum_ondemand_capacity_units = var.managed_scaling.maximum_on_demand_capacity_units
     maximum_core_capacity_units     = var.managed_scaling.maximum_core_capacity_units
   }
+}
+
+locals {
+  # Delta's S3DynamoDBLogStore reads and writes commit entries of the log store table; it
+  # also describes it at start-up (it would create it if missing: not granted, Terraform
+  # creates it).
+  delta_log_statements = var.delta_log_table_arn == "" ? [] : [{
+    Sid      = "DeltaLogStoreTable"
+    Effect   = "Allow"
+    Action   = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
+    Resource = var.delta_log_table_arn
+  }]
 }

@@ -320,3 +320,42 @@ resource "aws_s3_bucket_policy" "access_logs" {
 
   depends_on = [aws_s3_bucket_public_access_block.access_logs]
 }
+
+################################################################################
+# Delta's DynamoDB log store table (S3DynamoDBLogStore): safe commits from several
+# writing clusters. Key schema as Delta documents it; expired entries removed by TTL.
+################################################################################
+
+resource "aws_dynamodb_table" "delta_log" {
+  name                        = "${var.name_prefix}-delta-log"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "tablePath"
+  range_key                   = "fileName"
+  deletion_protection_enabled = !var.force_destroy
+
+  attribute {
+    name = "tablePath"
+    type = "S"
+  }
+
+  attribute {
+    name = "fileName"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expireTime"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.this.arn
+  }
+
+  tags = var.tags
+}

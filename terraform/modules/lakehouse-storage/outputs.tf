@@ -37,3 +37,13 @@ output "kms_alias_name" {
   description = "Alias of the customer-managed KMS key."
   value       = aws_kms_alias.this.name
 }
+
+output "delta_log_table" {
+  description = "DynamoDB table of Delta's S3 log store (spark.s3_log_store.dynamodb_table)."
+  value       = aws_dynamodb_table.delta_log.name
+}
+
+output "delta_log_table_arn" {
+  description = "ARN of the Delta log store table, for the IAM policies of the Spark roles."
+  value       = aws_dynamodb_table.delta_log.arn
+}

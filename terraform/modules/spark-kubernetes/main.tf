@@ -59,7 +59,7 @@ locals {
   # spark-operator service account and the EMR on EKS job execution role share it.
   lakehouse_access_policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid      = "ListLakehouseBuckets"
         Effect   = "Allow"
@@ -90,7 +90,7 @@ locals {
         Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
         Resource = var.kms_key_arn
       },
-    ]
+    ], local.delta_log_statements)
   })
 }
 
@@ -427,4 +427,16 @@ resource "kubernetes_role_binding" "emr_containers" {
     name      = "emr-containers"
     api_group = "rbac.authorization.k8s.io"
   }
+}
+
+locals {
+  # Delta's S3DynamoDBLogStore reads and writes commit entries of the log store table; it
+  # also describes it at start-up (it would create it if missing: not granted, Terraform
+  # creates it).
+  delta_log_statements = var.delta_log_table_arn == "" ? [] : [{
+    Sid      = "DeltaLogStoreTable"
+    Effect   = "Allow"
+    Action   = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
+    Resource = var.delta_log_table_arn
+  }]
 }

@@ -219,3 +219,14 @@ variable "emr_on_eks" {
   type        = bool
   default     = false
 }
+
+variable "delta_log_table_arn" {
+  description = "ARN of the DynamoDB table of Delta's S3 log store (lakehouse-storage output delta_log_table_arn); empty: no DynamoDB access is granted."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.delta_log_table_arn == "" || can(regex("^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/.+$", var.delta_log_table_arn))
+    error_message = "delta_log_table_arn must be empty or a DynamoDB table ARN (arn:aws:dynamodb:<region>:<account>:table/<name>)."
+  }
+}

@@ -11,6 +11,7 @@ import yaml
 from lakehouse.cli.submit import main as submit_main
 from lakehouse.config import ConfigError, load_config
 from lakehouse.deploy.artifacts import build_artifacts
+from lakehouse.deploy.emr import emr_spark_submit_args
 from lakehouse.deploy.kubernetes import (
     ManifestError,
     parse_selector,
@@ -208,3 +209,25 @@ def test_spark_prometheus_metrics_are_on_and_the_driver_pod_is_scraped() -> None
     emr = load_config("emr", environ=ENV).spark.conf
     assert emr["spark.metrics.conf.*.sink.prometheusServlet.path"] == "/metrics/prometheus"
     assert emr["spark.ui.prometheus.enabled"] == "true"
+
+
+def test_the_dynamodb_log_store_is_set_from_the_terraform_output() -> None:
+    """With TF_delta_log_table exported, the manifest and the EMR step commit through Delta's
+    DynamoDB log store; without it, Delta's default S3 log store (one writer) stays."""
+    store = "io.delta.storage.S3DynamoDBLogStore"
+    assert "spark.delta.logStore.s3a.impl" not in _manifest()["spec"]["sparkConf"]  # type: ignore[index]
+
+    env = {**ENV, "TF_delta_log_table": "acme-lake-delta-log"}
+    settings = load_config("kubernetes", environ=env)
+    conf = spark_application(
+        settings, name="daily", entry_uri="s3a://art/e.py", archive_uri=None, job_args=[]
+    )["spec"]["sparkConf"]  # type: ignore[index]
+    assert conf["spark.delta.logStore.s3a.impl"] == store  # type: ignore[index]
+    assert conf[f"spark.{store}.ddb.tableName"] == "acme-lake-delta-log"  # type: ignore[index]
+    assert conf[f"spark.{store}.ddb.region"] == "eu-west-1"  # type: ignore[index]
+
+    emr = load_config("emr", environ=env)
+    args = emr_spark_submit_args(emr, entry_uri="s3://art/e.py", archive_uri=None)
+    pairs = dict(args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "--conf")
+    assert pairs["spark.delta.logStore.s3.impl"] == store  # EMR reads s3:// through EMRFS
+    assert pairs[f"spark.{store}.ddb.tableName"] == "acme-lake-delta-log"

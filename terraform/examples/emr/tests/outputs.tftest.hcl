@@ -21,6 +21,11 @@ mock_provider "aws" {
       vpc_id                  = "vpc-0123456789abcdef0"
     }
   }
+  mock_resource "aws_dynamodb_table" {
+    defaults = {
+      arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/acme-lake-delta-log"
+    }
+  }
   mock_resource "aws_kms_key" {
     defaults = {
       arn = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
@@ -64,5 +69,10 @@ run "outputs_follow_the_submit_tooling_contract" {
   assert {
     condition     = alltrue([for o in [output.cluster_id, output.emr_service_role_arn, output.emr_instance_profile_arn] : o != null && o != ""])
     error_message = "cluster_id and the role outputs must be set."
+  }
+
+  assert {
+    condition     = output.delta_log_table == "acme-lake-delta-log"
+    error_message = "delta_log_table must be the storage module's log store table (TF_delta_log_table)."
   }
 }

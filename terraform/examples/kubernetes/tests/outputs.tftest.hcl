@@ -22,6 +22,11 @@ mock_provider "aws" {
       arn = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF0123456789"
     }
   }
+  mock_resource "aws_dynamodb_table" {
+    defaults = {
+      arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/acme-lake-delta-log"
+    }
+  }
   mock_resource "aws_kms_key" {
     defaults = {
       arn = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
@@ -80,5 +85,10 @@ run "outputs_follow_the_submit_tooling_contract" {
       output.api_server == "https://ABCDEF.gr7.eu-west-1.eks.amazonaws.com"
     )
     error_message = "Bucket, region, role and API server outputs must be passed through."
+  }
+
+  assert {
+    condition     = output.delta_log_table == "acme-lake-delta-log"
+    error_message = "delta_log_table must be the storage module's log store table (TF_delta_log_table)."
   }
 }

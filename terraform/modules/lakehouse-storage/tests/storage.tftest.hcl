@@ -10,6 +10,12 @@ mock_provider "aws" {
       partition = "aws"
     }
   }
+  # The provider validates the table's SSE key ARN even with mocked values.
+  mock_resource "aws_kms_key" {
+    defaults = {
+      arn = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+    }
+  }
 }
 
 variables {
@@ -123,6 +129,38 @@ run "versioning_lifecycle_and_access_logging" {
       for k, l in aws_s3_bucket_logging.this : l.target_bucket == aws_s3_bucket.access_logs.id && l.target_prefix == "${k}/"
     ])
     error_message = "Each content bucket must log access to the access-log bucket under its own prefix."
+  }
+}
+
+run "delta_log_store_table_has_deltas_key_schema_ttl_pitr_and_the_cmk" {
+  command = apply
+
+  assert {
+    condition = (
+      aws_dynamodb_table.delta_log.hash_key == "tablePath" &&
+      aws_dynamodb_table.delta_log.range_key == "fileName" &&
+      toset([for a in aws_dynamodb_table.delta_log.attribute : "${a.name}:${a.type}"]) == toset(["tablePath:S", "fileName:S"])
+    )
+    error_message = "The log store table must be keyed tablePath (hash) / fileName (range), both strings, as S3DynamoDBLogStore expects."
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.delta_log.ttl[0].attribute_name == "expireTime" && aws_dynamodb_table.delta_log.ttl[0].enabled
+    error_message = "Expired log store entries must be removed by TTL on expireTime."
+  }
+
+  assert {
+    condition = (
+      aws_dynamodb_table.delta_log.point_in_time_recovery[0].enabled &&
+      aws_dynamodb_table.delta_log.server_side_encryption[0].enabled &&
+      aws_dynamodb_table.delta_log.server_side_encryption[0].kms_key_arn == aws_kms_key.this.arn
+    )
+    error_message = "The log store table needs point-in-time recovery and SSE with the lakehouse key."
+  }
+
+  assert {
+    condition     = output.delta_log_table == "acme-lake-delta-log" && aws_dynamodb_table.delta_log.deletion_protection_enabled
+    error_message = "The table is named <prefix>-delta-log and protected from deletion unless force_destroy."
   }
 }
 

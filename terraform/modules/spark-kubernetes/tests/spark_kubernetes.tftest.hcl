@@ -239,3 +239,29 @@ run "emr_on_eks_gets_a_virtual_cluster_and_an_irsa_job_role" {
     error_message = "EMR on EKS acts as the Kubernetes user emr-containers."
   }
 }
+
+run "no_dynamodb_access_without_a_log_store_table" {
+  command = apply
+
+  assert {
+    condition     = !contains([for st in jsondecode(aws_iam_role_policy.spark.policy).Statement : st.Sid], "DeltaLogStoreTable")
+    error_message = "Without delta_log_table_arn the role gets no DynamoDB access."
+  }
+}
+
+run "the_log_store_table_gets_exactly_the_actions_delta_uses" {
+  command = apply
+
+  variables {
+    delta_log_table_arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/acme-lake-delta-log"
+  }
+
+  assert {
+    condition = one([
+      for st in jsondecode(aws_iam_role_policy.spark.policy).Statement : st if st.Sid == "DeltaLogStoreTable"
+      ]).Resource == "arn:aws:dynamodb:eu-west-1:123456789012:table/acme-lake-delta-log" && toset(one([
+        for st in jsondecode(aws_iam_role_policy.spark.policy).Statement : st if st.Sid == "DeltaLogStoreTable"
+    ]).Action) == toset(["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"])
+    error_message = "The role may describe, get, put and query the log store table, and nothing else in DynamoDB."
+  }
+}
