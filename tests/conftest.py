@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,3 +80,33 @@ def settings(tmp_path: Path) -> Settings:
         conf_dir=REPO / "conf",
         overrides={"paths": {"data_root": str(tmp_path / "data")}, "generator": {"orders": 300}},
     )
+
+
+@pytest.fixture(scope="module")
+def aws_endpoint() -> Iterator[str]:
+    """A moto server on 127.0.0.1 serving every AWS API the tests call (S3, EMR, EMR
+    Serverless, EMR on EKS), with fake credentials and region in the environment while the
+    module runs. Its URL is also ``AWS_ENDPOINT_URL``, so boto3 clients built without an
+    endpoint reach it too."""
+    from moto.server import ThreadedMotoServer
+
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    saved = {k: os.environ.get(k) for k in (*keys, "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL")}
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
+    )
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    # port 0: the OS picks a free port when the server binds (no probe-then-bind race)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

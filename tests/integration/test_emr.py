@@ -11,8 +11,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,6 @@ from botocore.stub import Stubber
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.emr.models import emr_backends
 from moto.emrcontainers.models import emrcontainers_backends
-from moto.server import ThreadedMotoServer
 
 from lakehouse.cli.submit import main as submit_main
 from lakehouse.config import load_config
@@ -40,34 +37,8 @@ REGION = "us-east-1"
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    saved = {
-        k: os.environ.get(k)
-        for k in (
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_DEFAULT_REGION",
-            "AWS_SESSION_TOKEN",
-        )
-    }
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=REGION
-    )
-    os.environ.pop("AWS_SESSION_TOKEN", None)
-    # port 0: the OS picks a free port when the server binds (no probe-then-bind race); the
-    # function-scoped free_port fixture cannot serve this module-scoped server
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+def endpoint(aws_endpoint: str) -> str:
+    return aws_endpoint
 
 
 @pytest.fixture()

@@ -41,7 +41,7 @@ from lakehouse.pipeline import (
     run_pipeline,
 )
 from lakehouse.pipeline.incremental import Trigger
-from lakehouse.pipeline.lock import RunLock, RunLockedError, lock_path, read_lock
+from lakehouse.pipeline.lock import RunLock, RunLockedError, lock_path, read_lock, remove_lock
 from lakehouse.pipeline.metrics import export_metrics
 from lakehouse.pipeline.progress import RunProgress
 
@@ -238,7 +238,6 @@ def _command(args: argparse.Namespace, settings: Settings) -> int | None:
 
 
 def _unlock(settings: Settings) -> int:
-    from lakehouse.spark.fs import delete_path
     from lakehouse.spark.session import build_spark_session
 
     spark = build_spark_session(settings)
@@ -247,7 +246,7 @@ def _unlock(settings: Settings) -> int:
     if held is None:
         print(f"no run lock at {path}")
         return 0
-    delete_path(spark, path)
+    remove_lock(spark, path)
     print(f"removed the run lock of batch {held.get('batch_id')!r} ({held.get('owner')}): {path}")
     return 0
 

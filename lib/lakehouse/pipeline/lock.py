@@ -13,8 +13,12 @@ run after ``expires_at`` breaks it (and logs that it did). ``lakehouse unlock`` 
 lock by hand.
 
 Creating the file is atomic on local disk (``O_CREAT | O_EXCL``) and on HDFS (``create``
-without overwrite). Object stores need a conditional put for that guarantee, which this
-module does not claim for ``s3a://`` data roots.
+without overwrite). On S3 (``s3a://`` and ``s3://`` data roots) the lock is an object
+written with S3's conditional requests through boto3, safe across hosts: it is created
+with ``If-None-Match: *`` (only one creator succeeds), and renewed or taken over from an
+expired run with ``If-Match: <ETag>`` (only the writer that read the current version
+succeeds), so two runs can never both hold it. Those calls use boto3's own credentials,
+region and endpoint (``AWS_ENDPOINT_URL``), as on EMR and with IRSA.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ if TYPE_CHECKING:
 
     from lakehouse.config import Settings
 
-__all__ = ["LOCK_FILE", "RunLock", "RunLockedError", "lock_path", "read_lock"]
+__all__ = ["LOCK_FILE", "RunLock", "RunLockedError", "lock_path", "read_lock", "remove_lock"]
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +57,7 @@ def lock_path(settings: Settings) -> str:
     return f"{root.rstrip('/')}/{LOCK_FILE}" if "://" in root else settings._resolve(LOCK_FILE)
 
 
-def read_lock(spark: SparkSession, path: str) -> dict[str, Any] | None:
-    """The lock's content, None if there is no lock (or it is unreadable)."""
-    text = read_text(spark, path)
+def _parse(text: str | None) -> dict[str, Any] | None:
     if not text:
         return None
     try:
@@ -63,6 +65,102 @@ def read_lock(spark: SparkSession, path: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
+
+
+def read_lock(spark: SparkSession, path: str) -> dict[str, Any] | None:
+    """The lock's content, None if there is no lock (or it is unreadable)."""
+    return _store(spark, path).read()[0]
+
+
+def remove_lock(spark: SparkSession, path: str) -> None:
+    """Remove the lock at ``path`` whoever holds it (``lakehouse unlock``)."""
+    _store(spark, path).delete()
+
+
+def _is_s3(path: str) -> bool:
+    return path.startswith(("s3a://", "s3://"))
+
+
+class _FileLock:
+    """The lock as a file through Hadoop's FileSystem (local disk, HDFS)."""
+
+    def __init__(self, spark: SparkSession, path: str) -> None:
+        self.spark, self.path = spark, path
+
+    def create(self, text: str) -> str | None:
+        """Create the lock if there is none; a version token (here "") or None."""
+        return "" if create_new(self.spark, self.path, text) else None
+
+    def read(self) -> tuple[dict[str, Any] | None, str]:
+        return _parse(read_text(self.spark, self.path)), ""
+
+    def replace(self, text: str, token: str) -> str | None:
+        """Write ``text`` over the lock (the caller checked it is the holder's)."""
+        _replace(self.spark, self.path, text)
+        return token
+
+    def take_over(self, text: str, token: str) -> str | None:
+        """Replace an expired lock: delete, then create (one of two breakers wins)."""
+        delete_path(self.spark, self.path)
+        return self.create(text)
+
+    def delete(self) -> None:
+        delete_path(self.spark, self.path)
+
+
+class _S3Lock:
+    """The lock as an S3 object written with conditional requests (boto3)."""
+
+    _CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
+
+    def __init__(self, path: str, client: Any = None) -> None:
+        bucket, _, key = path.split("://", 1)[1].partition("/")
+        self.bucket, self.key = bucket, key
+        if client is None:
+            import boto3  # only S3 data roots need it
+
+            client = boto3.client("s3")
+        self.client = client
+
+    def _put(self, text: str, **condition: str) -> str | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.put_object(
+                Bucket=self.bucket, Key=self.key, Body=text.encode("utf-8"), **condition
+            )
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in self._CONFLICT:
+                return None
+            raise
+        return str(response["ETag"])
+
+    def create(self, text: str) -> str | None:
+        return self._put(text, IfNoneMatch="*")
+
+    def read(self) -> tuple[dict[str, Any] | None, str]:
+        from botocore.exceptions import ClientError
+
+        try:
+            obj = self.client.get_object(Bucket=self.bucket, Key=self.key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None, ""
+            raise
+        return _parse(obj["Body"].read().decode("utf-8")), str(obj["ETag"])
+
+    def replace(self, text: str, token: str) -> str | None:
+        return self._put(text, IfMatch=token)
+
+    def take_over(self, text: str, token: str) -> str | None:
+        return self._put(text, IfMatch=token)
+
+    def delete(self) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.key)
+
+
+def _store(spark: SparkSession, path: str) -> _FileLock | _S3Lock:
+    return _S3Lock(path) if _is_s3(path) else _FileLock(spark, path)
 
 
 def _replace(spark: SparkSession, path: str, text: str) -> None:
@@ -89,6 +187,19 @@ class RunLock:
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     _acquired_at: float = field(default=0.0, repr=False)
+    #: The version of the lock this run last wrote (an S3 ETag; "" for a file).
+    _token: str = field(default="", repr=False)
+    _lock: _FileLock | _S3Lock | None = field(default=None, repr=False)
+
+    @property
+    def store(self) -> _FileLock | _S3Lock:
+        if self._lock is None:
+            self._lock = _store(self.spark, self.path)
+        return self._lock
+
+    def _ours(self, held: dict[str, Any] | None) -> bool:
+        held = held or {}
+        return held.get("batch_id") == self.batch_id and held.get("owner") == self.owner
 
     def _content(self, acquired_at: float) -> str:
         return json.dumps(
@@ -109,13 +220,10 @@ class RunLock:
             If another run holds a lease that has not expired.
         """
         now = time.time()
-        for _ in range(2):
-            if create_new(self.spark, self.path, self._content(now)):
-                self._acquired_at = now
-                self._thread = threading.Thread(target=self._renew, daemon=True)
-                self._thread.start()
-                return self
-            held = read_lock(self.spark, self.path) or {}
+        token = self.store.create(self._content(now))
+        if token is None:
+            held, current = self.store.read()
+            held = held or {}
             expires = float(held.get("expires_at", 0))
             if expires > time.time():
                 raise RunLockedError(
@@ -131,27 +239,34 @@ class RunLock:
                 held.get("batch_id"),
                 held.get("owner"),
             )
-            delete_path(self.spark, self.path)
-        raise RunLockedError(
-            f"{self.path}: another run took the lock while an expired one was broken"
-        )
+            token = self.store.take_over(self._content(now), current)
+            if token is None:
+                raise RunLockedError(
+                    f"{self.path}: another run took the lock while an expired one was broken"
+                )
+        self._acquired_at, self._token = now, token
+        self._thread = threading.Thread(target=self._renew, daemon=True)
+        self._thread.start()
+        return self
 
     def _renew(self) -> None:
         while not self._stop.wait(self.lease_s / 3):
-            held = read_lock(self.spark, self.path) or {}
-            if held.get("batch_id") != self.batch_id or held.get("owner") != self.owner:
+            held, _ = self.store.read()
+            token = None
+            if self._ours(held):  # on S3 the write also fails if the lock changed since
+                token = self.store.replace(self._content(self._acquired_at), self._token)
+            if token is None:
                 log.error("%s: the run lock is no longer ours (%s)", self.path, held)
                 return
-            _replace(self.spark, self.path, self._content(self._acquired_at))
+            self._token = token
 
     def release(self) -> None:
         """Stop renewing and remove the lock if it is still ours."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        held = read_lock(self.spark, self.path) or {}
-        if held.get("batch_id") == self.batch_id and held.get("owner") == self.owner:
-            delete_path(self.spark, self.path)
+        if self._ours(self.store.read()[0]):
+            self.store.delete()
 
     def __enter__(self) -> RunLock:
         return self.acquire()

@@ -37,3 +37,61 @@ def test_an_expired_lease_is_broken_and_a_live_one_renewed(spark, tmp_path: Path
     finally:
         lock.release()
     assert not path.exists()
+
+
+@pytest.fixture()
+def s3_lock(aws_endpoint: str) -> str:
+    """A lock path on a bucket of the local S3 API (moto)."""
+    import boto3
+
+    boto3.client("s3").create_bucket(Bucket="lake")
+    return "s3a://lake/lakehouse/_run.lock"
+
+
+def test_on_s3_one_run_holds_the_lock_and_a_second_is_refused(spark, s3_lock: str) -> None:
+    with RunLock(spark, s3_lock, "batch-A", lease_s=60):
+        assert read_lock(spark, s3_lock)["batch_id"] == "batch-A"  # type: ignore[index]
+        with pytest.raises(RunLockedError, match=r"locked by run 'batch-A'"):
+            RunLock(spark, s3_lock, "batch-B").acquire()
+    assert read_lock(spark, s3_lock) is None
+    with RunLock(spark, s3_lock, "batch-B"):
+        assert read_lock(spark, s3_lock)["batch_id"] == "batch-B"  # type: ignore[index]
+
+
+def test_on_s3_an_expired_lock_is_taken_over_by_exactly_one_run(spark, s3_lock: str) -> None:
+    """Two runs that both saw the expired lock race to take it over: the conditional put
+    (If-Match on the ETag they read) lets one win; the other is refused."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    dead = {"batch_id": "dead", "owner": "h:1", "expires_at": time.time() - 1}
+    s3.put_object(Bucket="lake", Key="lakehouse/_run.lock", Body=json.dumps(dead).encode())
+    first, second = RunLock(spark, s3_lock, "first"), RunLock(spark, s3_lock, "second")
+    seen_by_second = second.store.read()  # read before the first run takes over
+    first.acquire()
+    try:
+        assert second.store.take_over("{}", seen_by_second[1]) is None  # its ETag is stale
+        with pytest.raises(RunLockedError, match="'first'"):
+            second.acquire()
+    finally:
+        first.release()
+    assert read_lock(spark, s3_lock) is None
+
+
+def test_on_s3_a_run_whose_lock_was_replaced_stops_renewing(spark, s3_lock: str) -> None:
+    import boto3
+
+    lock = RunLock(spark, s3_lock, "alive", lease_s=1.5).acquire()
+    try:
+        first = read_lock(spark, s3_lock)["expires_at"]  # type: ignore[index]
+        time.sleep(1.2)  # renewed every lease / 3, with If-Match on its own last ETag
+        assert read_lock(spark, s3_lock)["expires_at"] > first  # type: ignore[index]
+        other = {"batch_id": "other", "owner": "h:2", "expires_at": time.time() + 60}
+        boto3.client("s3").put_object(
+            Bucket="lake", Key="lakehouse/_run.lock", Body=json.dumps(other).encode()
+        )
+        time.sleep(1.0)
+        assert read_lock(spark, s3_lock)["batch_id"] == "other"  # type: ignore[index]
+    finally:
+        lock.release()  # not ours any more: left in place
+    assert read_lock(spark, s3_lock)["batch_id"] == "other"  # type: ignore[index]
