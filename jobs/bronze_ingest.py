@@ -539,6 +539,7 @@ def _ingest(
     if not files:
         return
     files.sort(key=lambda f: f.path)
+    inc.arrived_at = min(f.modified_ms for f in files) / 1000
     feed = FeedIncrement(counts={"input": 0, "accepted": 0, "quarantined": 0})
     readable = []
     for f in files:

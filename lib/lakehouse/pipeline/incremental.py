@@ -156,6 +156,10 @@ class Increment:
     rows_written: int = 0
     #: Tables whose write of this increment had already committed (a replay).
     replayed: list[str] = field(default_factory=list)
+    #: When the increment's oldest input arrived (Unix time), where the handler knows it:
+    #: a landing file's modification time. The run report then holds the increment's lag,
+    #: the time from that arrival to the end of its processing (``lag_s``).
+    arrived_at: float | None = None
 
     @property
     def spark(self) -> SparkSession:
@@ -333,6 +337,8 @@ class StreamSpec:
             }
             if inc.replayed:
                 entry["replayed"] = list(inc.replayed)
+            if inc.arrived_at is not None:
+                entry["lag_s"] = round(time.time() - inc.arrived_at, 3)
             with run._lock:
                 run.increments.append(entry)
             log.info(

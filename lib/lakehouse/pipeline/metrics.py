@@ -20,6 +20,10 @@ Metrics (all gauges; ``job`` is the pipeline job, ``env`` the environment):
 ``lakehouse_job_rows_written{job}``            rows it wrote
 ``lakehouse_job_rows_quarantined{job}``        rows it quarantined
 ``lakehouse_job_increments{job}``              increments (micro-batches) it processed
+``lakehouse_job_increment_lag_seconds{job}``   the largest lag of its increments: from the
+                                               arrival of an increment's oldest input (a
+                                               landing file's modification time) to the end
+                                               of its processing; only jobs that know it
 ``lakehouse_expectation_failed_rows``          rows failing one expectation in this run
   ``{job,table,expectation,action}``
 ``lakehouse_table_last_success_timestamp``     when a successful job last committed a new
@@ -76,6 +80,17 @@ def _increments(details: Mapping[str, Any]) -> int:
     return sum(len(src.get("increments") or []) for src in details.get("increments") or [])
 
 
+def _lag(details: Mapping[str, Any]) -> float | None:
+    """The largest ``lag_s`` of the job's increments; None if none knows its lag."""
+    lags = [
+        float(inc["lag_s"])
+        for src in details.get("increments") or []
+        for inc in src.get("increments") or []
+        if inc.get("lag_s") is not None
+    ]
+    return max(lags) if lags else None
+
+
 def run_registry(
     report: RunReport, *, last_writes: Mapping[str, tuple[datetime, str]]
 ) -> CollectorRegistry:
@@ -96,6 +111,12 @@ def run_registry(
         name: Gauge(f"lakehouse_job_{name}", doc, ["env", "job"], registry=registry)
         for name, doc in _JOB_GAUGES.items()
     }
+    lag = Gauge(
+        "lakehouse_job_increment_lag_seconds",
+        "the largest lag of the job's increments: arrival of the oldest input to processed",
+        ["env", "job"],
+        registry=registry,
+    )
     failed_rows = Gauge(
         "lakehouse_expectation_failed_rows",
         "rows failing one expectation in this run",
@@ -113,6 +134,8 @@ def run_registry(
         }
         for name, value in values.items():
             gauges[name].labels(env, job.job).set(value)
+        if (job_lag := _lag(job.details)) is not None:
+            lag.labels(env, job.job).set(job_lag)
         failed: dict[tuple[str, str, str], int] = {}
         for result in job.details.get("quality") or []:  # one entry per increment checked
             key = (str(result["table"]), str(result["name"]), str(result["action"]))

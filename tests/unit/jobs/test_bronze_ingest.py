@@ -66,6 +66,9 @@ def test_run_reconciles_and_skips_ingested_files(spark, settings):
 
     result = execute_job(spark, settings, "bronze_ingest", batch_id="b1")
     assert (result.rows_in, result.rows_written, result.rows_quarantined) == (6, 3, 3)
+    # each increment's lag: from its oldest file's modification time to its end
+    lags = [i["lag_s"] for src in result.details["increments"] for i in src["increments"]]
+    assert lags and all(0 < lag < 600 for lag in lags), lags
     assert result.details["reconciliation"]["reconciled"] is True
     orders = spark.read.format("delta").load(settings.table_path("bronze_orders"))
     assert sorted(r.order_id for r in orders.collect()) == ["O1", "O4"]

@@ -24,6 +24,12 @@ def _report(run_id="b2", status="ok") -> RunReport:
         {"table": "orders", "name": "positive_quantity", "action": "drop", "failed": 2},
     ]
     increments = [{"source": "bronze_orders", "increments": [{"increment": 4}, {"increment": 5}]}]
+    landing = [
+        {
+            "source": "orders_csv",
+            "increments": [{"increment": 0, "lag_s": 30.5}, {"increment": 1, "lag_s": 90.0}],
+        }
+    ]
     return RunReport(
         run_id=run_id,
         env="local",
@@ -31,7 +37,8 @@ def _report(run_id="b2", status="ok") -> RunReport:
         finished_at="2026-01-02T00:01:40+00:00",
         jobs=[
             JobResult("bronze_ingest", rows_in=12, rows_written=10, rows_quarantined=2,
-                      duration_s=40.0, tables={"bronze_orders": 3}),
+                      duration_s=40.0, tables={"bronze_orders": 3},
+                      details={"increments": landing}),
             JobResult("silver_orders", status=status, rows_in=10, rows_written=5,
                       rows_quarantined=5, duration_s=50.0, tables={"orders": 7},
                       details={"quality": quality, "increments": increments}),
@@ -63,6 +70,12 @@ def test_the_registry_holds_the_runs_jobs_expectations_and_freshness():
     assert _value(samples, "lakehouse_job_rows_quarantined", job="silver_orders") == 5
     assert _value(samples, "lakehouse_job_duration_seconds", job="silver_orders") == 50.0
     assert _value(samples, "lakehouse_job_increments", job="silver_orders") == 2
+    # the lag where it is known (landing files): the largest of the job's increments
+    assert _value(samples, "lakehouse_job_increment_lag_seconds", job="bronze_ingest") == 90.0
+    assert (
+        "lakehouse_job_increment_lag_seconds",
+        (("env", "local"), ("job", "silver_orders")),
+    ) not in samples
     assert _value(samples, "lakehouse_expectation_failed_rows", job="silver_orders",
                   table="orders", expectation="positive_quantity", action="drop") == 5  # fmt: skip
     assert (
