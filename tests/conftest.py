@@ -53,7 +53,9 @@ def _release_cached_tables() -> Iterator[None]:
     session = SparkSession.getActiveSession()  # None when no test has started Spark yet
     if session is None:
         return
-    session._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()  # type: ignore[union-attr]
+    jvm = session.sparkContext._jvm
+    if jvm is not None:
+        jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
     session.catalog.clearCache()
 
 

@@ -60,7 +60,7 @@ def test_racing_runs_never_share_the_s3_lock(spark: SparkSession, aws_endpoint: 
     for n in range(ROUNDS):
         won, refused = _race(spark, f"free{n}")
         assert len(won) == 1 and len(refused) == RUNS - 1, (won, refused)
-        assert read_lock(spark, PATH)["batch_id"] == won[0].batch_id  # type: ignore[index]
+        assert (read_lock(spark, PATH) or {}).get("batch_id") == won[0].batch_id
         assert all(won[0].batch_id in r or "another run took" in r for r in refused), refused
         won[0].release()
         assert read_lock(spark, PATH) is None
@@ -70,6 +70,6 @@ def test_racing_runs_never_share_the_s3_lock(spark: SparkSession, aws_endpoint: 
         s3.put_object(Bucket="drill", Key=KEY, Body=json.dumps(dead).encode())
         won, refused = _race(spark, f"expired{n}")
         assert len(won) == 1 and len(refused) == RUNS - 1, (won, refused)
-        assert read_lock(spark, PATH)["batch_id"] == won[0].batch_id  # type: ignore[index]
+        assert (read_lock(spark, PATH) or {}).get("batch_id") == won[0].batch_id
         won[0].release()
     print(f"drill 18: {2 * ROUNDS} races of {RUNS} runs, one holder each time")

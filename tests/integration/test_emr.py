@@ -379,6 +379,17 @@ def test_emr_serverless_start_wait_and_cancel(clients: dict[str, Any]) -> None:
         )
 
 
+def _dry_run_conf(
+    target: str, repo_root: Path, dist: Path, capsys: pytest.CaptureFixture[str], partitions: int
+) -> dict[str, str]:
+    """``lakehouse submit <target> --dry-run``: the ``--conf`` pairs it prints."""
+    argv = [target, "--env", "emr", "--conf-dir", str(repo_root / "conf"), "--dist", str(dist)]
+    argv += ["--dry-run", "--conf", f"spark.sql.shuffle.partitions={partitions}"]
+    assert submit_main(argv) == 0
+    params = capsys.readouterr().out.split()
+    return dict(params[i + 1].split("=", 1) for i, a in enumerate(params) if a == "--conf")
+
+
 def test_missing_serverless_application_is_a_clear_error() -> None:
     with pytest.raises(emr.EmrError) as err:
         emr_serverless.start_serverless_job(
@@ -400,11 +411,7 @@ def test_cli_emr_serverless_dry_run_prints_the_parameters_it_would_send(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     _cli_env(monkeypatch, endpoint, cluster_id)
-    argv = ["emr-serverless", "--env", "emr", "--conf-dir", str(repo_root / "conf")]
-    argv += ["--dist", str(dist), "--dry-run", "--conf", "spark.sql.shuffle.partitions=7"]
-    assert submit_main(argv) == 0
-    params = capsys.readouterr().out.split()
-    conf = dict(params[i + 1].split("=", 1) for i, a in enumerate(params) if a == "--conf")
+    conf = _dry_run_conf("emr-serverless", repo_root, dist, capsys, partitions=7)
     base = "s3://artifacts/lakehouse/artifacts/0.1.0"
     assert conf["spark.archives"] == (
         f"{base}/lakehouse-env-0.1.0-py3.11.tar.gz#environment,"
@@ -511,11 +518,7 @@ def test_cli_emr_eks_dry_run_prints_the_parameters_it_would_send(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     _cli_env(monkeypatch, endpoint, cluster_id)
-    argv = ["emr-eks", "--env", "emr", "--conf-dir", str(repo_root / "conf")]
-    argv += ["--dist", str(dist), "--dry-run", "--conf", "spark.sql.shuffle.partitions=9"]
-    assert submit_main(argv) == 0
-    params = capsys.readouterr().out.split()
-    conf = dict(params[i + 1].split("=", 1) for i, a in enumerate(params) if a == "--conf")
+    conf = _dry_run_conf("emr-eks", repo_root, dist, capsys, partitions=9)
     assert conf["spark.sql.shuffle.partitions"] == "9"
     assert conf["spark.kubernetes.driverEnv.PYSPARK_PYTHON"] == "./environment/bin/python"
     assert conf["spark.archives"].endswith("lakehouse-conf-0.1.0.tar.gz#conf")

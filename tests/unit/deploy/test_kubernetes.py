@@ -215,16 +215,17 @@ def test_the_dynamodb_log_store_is_set_from_the_terraform_output() -> None:
     """With TF_delta_log_table exported, the manifest and the EMR step commit through Delta's
     DynamoDB log store; without it, Delta's default S3 log store (one writer) stays."""
     store = "io.delta.storage.S3DynamoDBLogStore"
-    assert "spark.delta.logStore.s3a.impl" not in _manifest()["spec"]["sparkConf"]  # type: ignore[index]
+    assert "spark.delta.logStore.s3a.impl" not in _manifest()["spec"]["sparkConf"]
 
     env = {**ENV, "TF_delta_log_table": "acme-lake-delta-log"}
     settings = load_config("kubernetes", environ=env)
-    conf = spark_application(
+    manifest = spark_application(
         settings, name="daily", entry_uri="s3a://art/e.py", archive_uri=None, job_args=[]
-    )["spec"]["sparkConf"]  # type: ignore[index]
-    assert conf["spark.delta.logStore.s3a.impl"] == store  # type: ignore[index]
-    assert conf[f"spark.{store}.ddb.tableName"] == "acme-lake-delta-log"  # type: ignore[index]
-    assert conf[f"spark.{store}.ddb.region"] == "eu-west-1"  # type: ignore[index]
+    )
+    conf = manifest["spec"]["sparkConf"]
+    assert conf["spark.delta.logStore.s3a.impl"] == store
+    assert conf[f"spark.{store}.ddb.tableName"] == "acme-lake-delta-log"
+    assert conf[f"spark.{store}.ddb.region"] == "eu-west-1"
 
     emr = load_config("emr", environ=env)
     args = emr_spark_submit_args(emr, entry_uri="s3://art/e.py", archive_uri=None)

@@ -39,6 +39,13 @@ def test_an_expired_lease_is_broken_and_a_live_one_renewed(spark, tmp_path: Path
     assert not path.exists()
 
 
+def _held(spark, path: str) -> dict:
+    """The lock's content; fails the test if there is no lock."""
+    held = read_lock(spark, path)
+    assert held is not None, f"no lock at {path}"
+    return held
+
+
 @pytest.fixture()
 def s3_lock(aws_endpoint: str) -> str:
     """A lock path on a bucket of the local S3 API (moto)."""
@@ -50,12 +57,12 @@ def s3_lock(aws_endpoint: str) -> str:
 
 def test_on_s3_one_run_holds_the_lock_and_a_second_is_refused(spark, s3_lock: str) -> None:
     with RunLock(spark, s3_lock, "batch-A", lease_s=60):
-        assert read_lock(spark, s3_lock)["batch_id"] == "batch-A"  # type: ignore[index]
+        assert _held(spark, s3_lock)["batch_id"] == "batch-A"
         with pytest.raises(RunLockedError, match=r"locked by run 'batch-A'"):
             RunLock(spark, s3_lock, "batch-B").acquire()
     assert read_lock(spark, s3_lock) is None
     with RunLock(spark, s3_lock, "batch-B"):
-        assert read_lock(spark, s3_lock)["batch_id"] == "batch-B"  # type: ignore[index]
+        assert _held(spark, s3_lock)["batch_id"] == "batch-B"
 
 
 def test_on_s3_an_expired_lock_is_taken_over_by_exactly_one_run(spark, s3_lock: str) -> None:
@@ -83,15 +90,15 @@ def test_on_s3_a_run_whose_lock_was_replaced_stops_renewing(spark, s3_lock: str)
 
     lock = RunLock(spark, s3_lock, "alive", lease_s=1.5).acquire()
     try:
-        first = read_lock(spark, s3_lock)["expires_at"]  # type: ignore[index]
+        first = _held(spark, s3_lock)["expires_at"]
         time.sleep(1.2)  # renewed every lease / 3, with If-Match on its own last ETag
-        assert read_lock(spark, s3_lock)["expires_at"] > first  # type: ignore[index]
+        assert _held(spark, s3_lock)["expires_at"] > first
         other = {"batch_id": "other", "owner": "h:2", "expires_at": time.time() + 60}
         boto3.client("s3").put_object(
             Bucket="lake", Key="lakehouse/_run.lock", Body=json.dumps(other).encode()
         )
         time.sleep(1.0)
-        assert read_lock(spark, s3_lock)["batch_id"] == "other"  # type: ignore[index]
+        assert _held(spark, s3_lock)["batch_id"] == "other"
     finally:
         lock.release()  # not ours any more: left in place
-    assert read_lock(spark, s3_lock)["batch_id"] == "other"  # type: ignore[index]
+    assert _held(spark, s3_lock)["batch_id"] == "other"
