@@ -58,6 +58,43 @@ class S3LogStoreSettings(_Model):
     region: str = "us-east-1"
 
 
+class S3ASettings(_Model):
+    """Hadoop's S3A connector (``hadoop-aws``) for ``s3a://`` data roots and landing paths.
+
+    Credentials never live here: S3A takes them from its default chain (environment
+    variables ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN``,
+    then the instance or pod role).
+    """
+
+    #: Maven coordinates of ``hadoop-aws``, added to ``spark.jars.packages`` when a data
+    #: path is ``s3a://`` and Spark resolves the jars (not on EMR or in the job image);
+    #: ``auto`` takes the version of the Hadoop client bundled with pyspark
+    #: (``org.apache.hadoop:hadoop-aws:3.4.2``); ``None`` when the platform provides it.
+    package: str | None = "auto"
+    #: An S3 API other than AWS's (``http://127.0.0.1:9000``, MinIO, ...); empty = AWS.
+    #: An ``http://`` endpoint turns S3A's TLS off.
+    endpoint: str = ""
+    #: ``bucket`` in the URL path instead of the host name (most non-AWS S3 APIs).
+    path_style_access: bool = False
+    #: The region S3A signs for (``fs.s3a.endpoint.region``); empty = S3A's own lookup.
+    region: str = ""
+
+    @field_validator("path_style_access", mode="before")
+    @classmethod
+    def _bool_text(cls, value: object) -> object:
+        # ${VAR:-false} substitutes text; the YAML literals true/false arrive as bools
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value
+
+
 class SparkSettings(_Model):
     """How the SparkSession is built."""
 
@@ -71,6 +108,8 @@ class SparkSettings(_Model):
     ivy_dir: str | None = None
     #: Delta's log store on S3 (see :class:`S3LogStoreSettings`).
     s3_log_store: S3LogStoreSettings = Field(default_factory=S3LogStoreSettings)
+    #: The S3A connector (see :class:`S3ASettings`).
+    s3a: S3ASettings = Field(default_factory=S3ASettings)
     conf: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("master")

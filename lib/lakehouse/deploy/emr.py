@@ -150,7 +150,7 @@ def emr_spark_submit_args(
         ),
         deploy_mode="cluster",
         conf_overrides=conf_overrides,
-        provides_delta=True,
+        provides_jars=True,
     )
     args = ["spark-submit", "--deploy-mode", "cluster", "--name", conf.pop("spark.app.name")]
     for key in sorted(conf):

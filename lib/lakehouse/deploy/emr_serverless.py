@@ -60,7 +60,7 @@ def submit_parameters(
         ),
         deploy_mode="cluster",
         conf_overrides=conf_overrides,
-        provides_delta=True,
+        provides_jars=True,
     )
     conf.pop("spark.app.name", None)
     # The platform sizes and places its own workers; YARN labels do not apply there.

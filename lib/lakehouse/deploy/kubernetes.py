@@ -258,7 +258,7 @@ def spark_application(
         artifacts=ArtifactPaths(wheel="", entry=entry_uri, env_archive=None),
         deploy_mode="cluster",
         conf_overrides=conf_overrides,
-        provides_delta=True,
+        provides_jars=True,
     )
     conf.pop("spark.app.name", None)
     # Placement is expressed by the operator's fields, not by duplicate Spark properties.

@@ -9,8 +9,8 @@ Serverless and spark-operator modules build on it too). It merges, later wins:
 3. ``submit.conf``,
 4. ``conf_overrides`` (``--conf key=value`` on the command line),
 
-and adds Delta's SQL extension/catalog, the redaction regex, Delta's jars (when the platform
-does not provide them) and the packed environment (``spark.archives=<env>.tar.gz#environment``
+and adds Delta's SQL extension/catalog, the redaction regex, the S3A settings, Delta's jars
+and, for ``s3a://`` paths, hadoop-aws (when the platform does not provide them) and the packed environment (``spark.archives=<env>.tar.gz#environment``
 with ``spark.pyspark.python=./environment/bin/python``).
 
 :func:`build_submit_command` turns it into the argv for one target; the differences between
@@ -36,8 +36,8 @@ from lakehouse.redaction import redact_argv, redact_value
 from lakehouse.spark.session import (
     LOCAL_BIND_CONF,
     cache_dir,
-    delta_maven_coordinate,
     spark_conf_for,
+    spark_packages,
 )
 
 __all__ = [
@@ -82,17 +82,14 @@ def _submit_conf(submit: SubmitSettings | None) -> dict[str, str]:
     return conf
 
 
-def _delta_jars_conf(settings: Settings, provides_delta: bool | None) -> dict[str, str]:
-    """Delta's jars from Maven unless the platform provides them (``delta_package: null``)."""
-    package = settings.spark.delta_package
-    if provides_delta is None:
-        provides_delta = package is None
-    if provides_delta:
+def _jars_conf(settings: Settings, provides_jars: bool) -> dict[str, str]:
+    """Delta's jars, and hadoop-aws for ``s3a://`` paths, from Maven (:func:`spark_packages`)
+    unless the platform provides them."""
+    packages = [] if provides_jars else spark_packages(settings)
+    if not packages:
         return {}
     return {
-        "spark.jars.packages": (
-            delta_maven_coordinate() if package in (None, "auto") else str(package)
-        ),
+        "spark.jars.packages": ",".join(packages),
         "spark.jars.ivy": settings.spark.ivy_dir or str(cache_dir() / "ivy"),
     }
 
@@ -140,7 +137,7 @@ def effective_conf(
     deploy_mode: str = "client",
     conf_overrides: Mapping[str, str] | None = None,
     artifact_base_uri: str | None = None,
-    provides_delta: bool | None = None,
+    provides_jars: bool = False,
 ) -> dict[str, str]:
     """The Spark configuration a submission to ``target`` gets (see module docstring).
 
@@ -150,9 +147,10 @@ def effective_conf(
         The build; its env archive (and in cluster mode its conf archive) are shipped.
     artifact_base_uri:
         Where the artifacts were uploaded: they are referenced there instead of locally.
-    provides_delta:
-        Whether the platform puts Delta's jars on the classpath (EMR, the Spark image on
-        Kubernetes); default: ``spark.delta_package`` is null.
+    provides_jars:
+        Whether the platform puts Delta's jars and hadoop-aws on the classpath (EMR, the
+        job image on Kubernetes); else those of ``spark.delta_package`` and
+        ``spark.s3a.package`` that are not null are resolved from Maven.
 
     Examples
     --------
@@ -165,7 +163,7 @@ def effective_conf(
         artifacts = artifacts.rebased(artifact_base_uri)
     conf = _session_conf(settings)
     conf.update(_submit_conf(settings.submit))
-    conf.update(_delta_jars_conf(settings, provides_delta))
+    conf.update(_jars_conf(settings, provides_jars))
     conf.update(_archives_conf(artifacts, target, deploy_mode))
     if target == "k8s":
         conf.update(_kubernetes_conf(settings.submit))

@@ -17,8 +17,10 @@ without overwrite). On S3 (``s3a://`` and ``s3://`` data roots) the lock is an o
 written with S3's conditional requests through boto3, safe across hosts: it is created
 with ``If-None-Match: *`` (only one creator succeeds), and renewed or taken over from an
 expired run with ``If-Match: <ETag>`` (only the writer that read the current version
-succeeds), so two runs can never both hold it. Those calls use boto3's own credentials,
-region and endpoint (``AWS_ENDPOINT_URL``), as on EMR and with IRSA.
+succeeds), so two runs can never both hold it. Those calls use boto3's own credentials
+(as on EMR and with IRSA) and the S3 API Spark's S3A connector is set to
+(``fs.s3a.endpoint``, path-style access, region: ``spark.s3a`` in the configuration),
+else boto3's own (``AWS_ENDPOINT_URL``, the region of the environment).
 """
 
 from __future__ import annotations
@@ -159,8 +161,27 @@ class _S3Lock:
         self.client.delete_object(Bucket=self.bucket, Key=self.key)
 
 
+def _s3_client(spark: SparkSession) -> Any:
+    """A boto3 S3 client for the S3 API the session's S3A connector uses."""
+    import boto3  # only S3 data roots need it
+    from botocore.config import Config
+
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    endpoint = str(hadoop.get("fs.s3a.endpoint") or "")
+    path_style = str(hadoop.get("fs.s3a.path.style.access") or "").lower() == "true"
+    region = str(hadoop.get("fs.s3a.endpoint.region") or "")
+    kwargs: dict[str, Any] = {}
+    if endpoint.startswith(("http://", "https://")):
+        kwargs["endpoint_url"] = endpoint
+    if region:
+        kwargs["region_name"] = region
+    if path_style:
+        kwargs["config"] = Config(s3={"addressing_style": "path"})
+    return boto3.client("s3", **kwargs)
+
+
 def _store(spark: SparkSession, path: str) -> _FileLock | _S3Lock:
-    return _S3Lock(path) if _is_s3(path) else _FileLock(spark, path)
+    return _S3Lock(path, _s3_client(spark)) if _is_s3(path) else _FileLock(spark, path)
 
 
 def _replace(spark: SparkSession, path: str, text: str) -> None:
@@ -211,6 +232,20 @@ class RunLock:
             }
         )
 
+    def _create(self, now: float) -> tuple[str | None, dict[str, Any] | None, str]:
+        """Create the lock: ``(token, None, "")``, or ``(None, content, version)`` of the
+        lock that is there."""
+        for _ in range(2):
+            token = self.store.create(self._content(now))
+            if token is not None:
+                return token, None, ""
+            held, current = self.store.read()
+            if held is not None:
+                return None, held, current
+            # S3 answers simultaneous creates with 409 ConditionalRequestConflict, to all
+            # of them: no lock came of it, so create once more
+        return None, None, ""
+
     def acquire(self) -> RunLock:
         """Take the lock, breaking an expired one.
 
@@ -220,9 +255,8 @@ class RunLock:
             If another run holds a lease that has not expired.
         """
         now = time.time()
-        token = self.store.create(self._content(now))
+        token, held, current = self._create(now)
         if token is None:
-            held, current = self.store.read()
             held = held or {}
             expires = float(held.get("expires_at", 0))
             if expires > time.time():

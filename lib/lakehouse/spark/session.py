@@ -25,10 +25,14 @@ __all__ = [
     "build_spark_session",
     "cache_dir",
     "delta_maven_coordinate",
+    "hadoop_aws_coordinate",
     "restored_conf",
     "s3_log_store_conf",
+    "s3a_conf",
     "session_conf",
     "spark_conf_for",
+    "spark_packages",
+    "uses_s3a",
 ]
 
 #: Spark redacts configuration values whose *key* matches this in the UI, logs and event log.
@@ -66,6 +70,85 @@ def delta_maven_coordinate() -> str:
     if int(delta_version.split(".")[0]) >= 4:
         return f"io.delta:delta-spark_{spark_mm}_2.13:{delta_version}"
     return f"io.delta:delta-spark_2.12:{delta_version}"
+
+
+def hadoop_aws_coordinate() -> str:
+    """Maven coordinates of ``hadoop-aws`` at the version of the Hadoop client bundled
+    with the installed pyspark (the S3A connector must match it exactly).
+
+    >>> hadoop_aws_coordinate().startswith("org.apache.hadoop:hadoop-aws:3.")
+    True
+    """
+    import pyspark
+
+    jars = Path(pyspark.__file__).parent / "jars"
+    found = sorted(p.name for p in jars.glob("hadoop-client-api-*.jar"))
+    if len(found) != 1:
+        raise RuntimeError(
+            f"{jars}: expected one hadoop-client-api-<version>.jar to derive hadoop-aws's "
+            f"version from, found {found or 'none'}; set spark.s3a.package explicitly"
+        )
+    version = found[0].removeprefix("hadoop-client-api-").removesuffix(".jar")
+    return f"org.apache.hadoop:hadoop-aws:{version}"
+
+
+def uses_s3a(settings: Settings) -> bool:
+    """Whether the data root, the landing path or a table lives on ``s3a://``."""
+    paths = [settings.paths.data_root, settings.landing_path]
+    paths += [settings.table_path(name) for name in settings.tables]
+    return any(p.startswith("s3a://") for p in paths)
+
+
+def spark_packages(settings: Settings) -> list[str]:
+    """The Maven packages Spark resolves for these settings (``spark.jars.packages``):
+    Delta's jars (``spark.delta_package``) and, when a path is ``s3a://``, hadoop-aws
+    (``spark.s3a.package``). Each is left out where it is null (the platform has it).
+
+    >>> from lakehouse.config import load_config
+    >>> def artifacts(settings):
+    ...     return [p.split(":")[1].split("_")[0] for p in spark_packages(settings)]
+    >>> artifacts(load_config("local"))
+    ['delta-spark']
+    >>> artifacts(load_config("local", overrides={"paths": {"data_root": "s3a://lake/x"}}))
+    ['delta-spark', 'hadoop-aws']
+    """
+    packages = []
+    delta = settings.spark.delta_package
+    if delta:
+        packages.append(delta_maven_coordinate() if delta == "auto" else delta)
+    aws = settings.spark.s3a.package
+    if aws and uses_s3a(settings):
+        packages.append(hadoop_aws_coordinate() if aws == "auto" else aws)
+    return packages
+
+
+def s3a_conf(settings: Settings) -> dict[str, str]:
+    """Hadoop settings for the S3A connector from ``spark.s3a`` (endpoint, path-style
+    access, region); none for AWS's own endpoints. Credentials are not among them: S3A
+    reads them from the environment or the instance role.
+
+    >>> from lakehouse.config import load_config
+    >>> s3a_conf(load_config("local"))
+    {}
+    >>> s3 = {"endpoint": "http://127.0.0.1:9000", "path_style_access": True}
+    >>> conf = s3a_conf(load_config("local", overrides={"spark": {"s3a": s3}}))
+    >>> for key in sorted(conf):
+    ...     print(key, conf[key])
+    spark.hadoop.fs.s3a.connection.ssl.enabled false
+    spark.hadoop.fs.s3a.endpoint http://127.0.0.1:9000
+    spark.hadoop.fs.s3a.path.style.access true
+    """
+    s3a = settings.spark.s3a
+    conf: dict[str, str] = {}
+    if s3a.endpoint:
+        conf["spark.hadoop.fs.s3a.endpoint"] = s3a.endpoint
+        ssl = not s3a.endpoint.startswith("http://")
+        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(ssl).lower()
+    if s3a.path_style_access:
+        conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
+    if s3a.region:
+        conf["spark.hadoop.fs.s3a.endpoint.region"] = s3a.region
+    return conf
 
 
 #: Delta's DynamoDB-backed S3 log store (jar ``io.delta:delta-storage-s3-dynamodb``).
@@ -115,12 +198,11 @@ def spark_conf_for(
     if not submitted:
         if settings.spark.master:
             conf["spark.master"] = settings.spark.master
-        package = settings.spark.delta_package
-        if package == "auto":
-            package = delta_maven_coordinate()
-        if package:
-            conf["spark.jars.packages"] = package
+        packages = spark_packages(settings)
+        if packages:
+            conf["spark.jars.packages"] = ",".join(packages)
             conf["spark.jars.ivy"] = settings.spark.ivy_dir or str(cache_dir() / "ivy")
+    conf.update(s3a_conf(settings))
     conf.update(s3_log_store_conf(settings))
     conf.update(settings.spark.conf)
     if extra_conf:
@@ -144,7 +226,7 @@ def build_spark_session(
     """Build (or return the running) SparkSession for ``settings``.
 
     Delta's SQL extension and catalog are always on. Outside ``spark-submit`` the master
-    and Delta's jars (resolved from Maven Central into a persistent Ivy cache, so a second
+    and the jars of :func:`spark_packages` (resolved from Maven Central into a persistent Ivy cache, so a second
     run is offline) come from configuration; under ``spark-submit`` they come from the
     command line, and are not overridden here.
     """

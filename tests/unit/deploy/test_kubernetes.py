@@ -232,3 +232,13 @@ def test_the_dynamodb_log_store_is_set_from_the_terraform_output() -> None:
     pairs = dict(args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "--conf")
     assert pairs["spark.delta.logStore.s3.impl"] == store  # EMR reads s3:// through EMRFS
     assert pairs[f"spark.{store}.ddb.tableName"] == "acme-lake-delta-log"
+
+
+def test_pods_read_s3_with_their_irsa_role_and_the_image_s_hadoop_aws() -> None:
+    conf = _manifest()["spec"]["sparkConf"]
+    assert conf["spark.hadoop.fs.s3a.aws.credentials.provider"] == (
+        "software.amazon.awssdk.auth.credentials.WebIdentityTokenFileCredentialsProvider"
+    )
+    # the data root is s3a://, but the image carries hadoop-aws (spark.s3a.package: null)
+    assert load_config("kubernetes", environ=ENV).paths.data_root.startswith("s3a://")
+    assert "spark.jars.packages" not in conf

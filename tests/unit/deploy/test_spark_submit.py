@@ -259,3 +259,17 @@ def test_local_target_binds_the_driver_to_loopback() -> None:
     assert "spark.driver.bindAddress=127.0.0.1" in local.argv
     yarn = build_submit_command(settings, target="yarn", artifacts=ARTIFACTS, spark_submit="s")
     assert "spark.driver.bindAddress" not in yarn.conf
+
+
+def test_a_submission_on_an_s3a_data_root_resolves_hadoop_aws_unless_provided() -> None:
+    from lakehouse.spark.session import delta_maven_coordinate, hadoop_aws_coordinate
+
+    environ = {"LAKEHOUSE_DATA_ROOT": "s3a://lake/x", "LAKEHOUSE_S3_ENDPOINT": "http://s3:9000"}
+    settings = load_config("standalone", environ=environ)
+    conf = effective_conf(settings, target="standalone")
+    assert conf["spark.jars.packages"] == f"{delta_maven_coordinate()},{hadoop_aws_coordinate()}"
+    assert conf["spark.hadoop.fs.s3a.endpoint"] == "http://s3:9000"
+    # EMR and the Kubernetes image put Delta and hadoop-aws on the classpath themselves
+    provided = effective_conf(settings, target="standalone", provides_jars=True)
+    assert "spark.jars.packages" not in provided
+    assert provided["spark.hadoop.fs.s3a.endpoint"] == "http://s3:9000"

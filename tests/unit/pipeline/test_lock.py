@@ -51,7 +51,9 @@ def s3_lock(aws_endpoint: str) -> str:
     """A lock path on a bucket of the local S3 API (moto)."""
     import boto3
 
-    boto3.client("s3").create_bucket(Bucket="lake")
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="lake")
+    s3.delete_object(Bucket="lake", Key="lakehouse/_run.lock")  # an earlier test's lock
     return "s3a://lake/lakehouse/_run.lock"
 
 
@@ -102,3 +104,56 @@ def test_on_s3_a_run_whose_lock_was_replaced_stops_renewing(spark, s3_lock: str)
     finally:
         lock.release()  # not ours any more: left in place
     assert _held(spark, s3_lock)["batch_id"] == "other"
+
+
+class _FirstPutConflicts:
+    """An S3 client whose first conditional put answers 409, as S3 does to each of two
+    simultaneous creates; everything else goes to the real client."""
+
+    def __init__(self, client) -> None:
+        self.client, self.conflicts = client, 1
+
+    def put_object(self, **kwargs):
+        from botocore.exceptions import ClientError
+
+        if self.conflicts:
+            self.conflicts -= 1
+            error = {"Code": "ConditionalRequestConflict", "Message": "conflict"}
+            raise ClientError({"Error": error}, "PutObject")
+        return self.client.put_object(**kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.client, name)
+
+
+def test_on_s3_a_create_that_conflicted_with_no_lock_made_is_tried_again(
+    spark, s3_lock: str
+) -> None:
+    import boto3
+
+    from lakehouse.pipeline.lock import _S3Lock
+
+    lock = RunLock(spark, s3_lock, "batch-A", lease_s=60)
+    lock._lock = _S3Lock(s3_lock, _FirstPutConflicts(boto3.client("s3")))
+    with lock:
+        assert _held(spark, s3_lock)["batch_id"] == "batch-A"
+    assert read_lock(spark, s3_lock) is None
+
+
+def test_on_s3_the_lock_uses_the_s3_api_spark_is_set_to(
+    spark, s3_lock: str, aws_endpoint: str, monkeypatch
+) -> None:
+    """With boto3's own endpoint unset, the lock reaches the local S3 API through the
+    session's S3A settings (``spark.s3a.endpoint`` / ``path_style_access``)."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    keys = {"fs.s3a.endpoint": aws_endpoint, "fs.s3a.path.style.access": "true"}
+    for key, value in keys.items():
+        hadoop.set(key, value)
+    try:
+        with RunLock(spark, s3_lock, "batch-A", lease_s=60) as lock:
+            assert lock.store.client.meta.endpoint_url == aws_endpoint
+            assert lock.store.read()[0]["batch_id"] == "batch-A"
+    finally:
+        for key in keys:
+            hadoop.unset(key)
