@@ -242,3 +242,16 @@ def test_pods_read_s3_with_their_irsa_role_and_the_image_s_hadoop_aws() -> None:
     # the data root is s3a://, but the image carries hadoop-aws (spark.s3a.package: null)
     assert load_config("kubernetes", environ=ENV).paths.data_root.startswith("s3a://")
     assert "spark.jars.packages" not in conf
+
+
+def test_an_s3_endpoint_exported_at_build_time_lands_in_the_manifest() -> None:
+    environ = {**ENV, "LAKEHOUSE_S3_ENDPOINT": "http://minio.storage:9000"}
+    environ["LAKEHOUSE_S3_PATH_STYLE"] = "true"
+    settings = load_config("kubernetes", environ=environ)
+    manifest = spark_application(
+        settings, name="daily", entry_uri="s3a://art/e.py", archive_uri=None, job_args=[]
+    )
+    conf = manifest["spec"]["sparkConf"]
+    assert conf["spark.hadoop.fs.s3a.endpoint"] == "http://minio.storage:9000"
+    assert conf["spark.hadoop.fs.s3a.path.style.access"] == "true"
+    assert conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "false"
