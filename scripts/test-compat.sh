@@ -26,6 +26,7 @@ venv="$cache/compat-spark${PYSPARK_VERSION%.*}-py$py_version"
 packages=(
   "pyspark==$PYSPARK_VERSION" "delta-spark==$DELTA_VERSION"
   "pyyaml==6.0.3" "pydantic==2.12.5" "boto3==1.43.11" "prometheus_client==0.26.0" "rich==15.0.0"
+  "openlineage-python==1.54.0"
   "pytest==9.2.0" "chispa==0.12.0" "hypothesis==6.170.15" "moto[server]==5.2.5"
 )
 stamp="$venv/.lakehouse-compat-$(printf '%s\n' "${packages[@]}" | sha1sum | cut -c1-12)"

@@ -596,6 +596,34 @@ class ProgressSettings(_Model):
     heartbeat_seconds: float = Field(default=30.0, ge=0.1, le=3600)
 
 
+#: What each OpenLineage transport type needs (the client's own configuration keys).
+_LINEAGE_TRANSPORTS = {"console": (), "file": ("log_file_path",), "http": ("url",)}
+
+
+class LineageSettings(_Model):
+    """OpenLineage events of each job run (``lakehouse.pipeline.lineage``); off by default."""
+
+    #: The ``openlineage-python`` client's transport, in its own configuration format:
+    #: ``{type: console}``, ``{type: file, log_file_path: ..., append: true}`` or
+    #: ``{type: http, url: http://marquez:5000, endpoint: api/v1/lineage}``. None = off.
+    transport: dict[str, Any] | None = None
+    #: The namespace of the jobs (``job.namespace`` of every event).
+    namespace: str = "lakehouse"
+
+    @field_validator("transport")
+    @classmethod
+    def _transport(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        kind = value.get("type")
+        if kind not in _LINEAGE_TRANSPORTS:
+            raise ValueError(f"type must be one of {sorted(_LINEAGE_TRANSPORTS)}, got {kind!r}")
+        missing = [k for k in _LINEAGE_TRANSPORTS[kind] if not value.get(k)]
+        if missing:
+            raise ValueError(f"a {kind} transport needs {', '.join(missing)}")
+        return value
+
+
 class GeneratorSettings(_Model):
     seed: int = 42
     orders: int = Field(default=100_000, ge=1, le=1_000_000_000)
@@ -697,6 +725,7 @@ class Settings(_Model):
     submit: SubmitSettings | None = None
     metrics: MetricsSettings = MetricsSettings()
     progress: ProgressSettings = ProgressSettings()
+    lineage: LineageSettings = LineageSettings()
 
     # ------------------------------------------------------------------ helpers
 

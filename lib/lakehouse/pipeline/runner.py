@@ -29,6 +29,7 @@ from lakehouse.pipeline.incremental import (
     file_stream_checkpoints,
     stop_gracefully,
 )
+from lakehouse.pipeline.lineage import run_lineage
 from lakehouse.pipeline.registry import JobRegistry
 from lakehouse.pipeline.report import JobResult, RunReport, timed
 from lakehouse.spark.fs import delete_path
@@ -122,13 +123,15 @@ def run_pipeline(
 
     Disabled jobs are skipped. Stops at the first failure and raises
     :class:`JobFailedError`, whose ``report`` holds what ran. ``progress`` is told when
-    each job starts and ends (live display or heartbeat lines).
+    each job starts and ends (live display or heartbeat lines); with ``lineage.transport``
+    set, each job's OpenLineage events are emitted (:mod:`lakehouse.pipeline.lineage`).
     """
     registry = JobRegistry.from_settings(settings)
     batch_id = batch_id or new_batch_id()
     report = report or RunReport(
         run_id=batch_id, env=settings.env, started_at=datetime.now(UTC).isoformat()
     )
+    lineage = run_lineage(spark, settings, batch_id)
     for name in registry.order(jobs):
         if not registry.jobs[name].enabled:
             log.info("job %s disabled in config; skipped", name)
@@ -136,7 +139,11 @@ def run_pipeline(
         log.info("job %s: start (batch %s)", name, batch_id)
         if progress is not None:
             progress.job_started(name)
+        if lineage is not None:
+            lineage.job_started(name)
         result = run_job(spark, settings, name, batch_id=batch_id, registry=registry)
+        if lineage is not None:
+            lineage.job_finished(name, result)
         if progress is not None:
             progress.job_finished(name)
         log.info("job %s: %s in %.1f s", name, result.status, result.duration_s)

@@ -112,15 +112,17 @@ class DeltaTableRef:
         row = (
             self.delta_table().history(1).select("version", "operation", "operationMetrics").first()
         )
-        if row is None:
-            return {}
-        metrics: dict[str, Any] = {"version": int(row["version"]), "operation": row["operation"]}
-        for key, value in (row["operationMetrics"] or {}).items():
-            try:
-                metrics[key] = int(value)
-            except (TypeError, ValueError):
-                metrics[key] = value
-        return metrics
+        return {} if row is None else _commit_metrics(row)
+
+    def commits_since(self, version: int | None) -> list[dict[str, Any]]:
+        """As :meth:`last_operation_metrics`, for every commit after ``version`` (all when
+        None), oldest first; empty if there is no table."""
+        if not self.exists():
+            return []
+        history = self.delta_table().history().select("version", "operation", "operationMetrics")
+        if version is not None:
+            history = history.where(history["version"] > version)
+        return [_commit_metrics(row) for row in history.orderBy("version").collect()]
 
     def read(self, version: int | None = None) -> DataFrame:
         """The table (at ``version`` if given) as a DataFrame."""
@@ -172,6 +174,16 @@ def append_writer(df: DataFrame, *, partition_by: Sequence[str] = ()) -> DataFra
         out = df.repartition(*partition_by).write.format("delta").mode("append")
         return out.partitionBy(*partition_by)
     return df.write.format("delta").mode("append").option("optimizeWrite", "true")
+
+
+def _commit_metrics(row: Any) -> dict[str, Any]:
+    metrics: dict[str, Any] = {"version": int(row["version"]), "operation": row["operation"]}
+    for key, value in (row["operationMetrics"] or {}).items():
+        try:
+            metrics[key] = int(value)
+        except (TypeError, ValueError):
+            metrics[key] = value
+    return metrics
 
 
 def is_delta_table(spark: SparkSession, path: str) -> bool:
