@@ -8,7 +8,9 @@
 #                                             pipeline end to end, tutorial, artifact builds)
 #   ./scripts/test.sh --all [pytest args...]  full gate (CI): the fast loop's checks, then every
 #                                             pytest tier (unit, integration, drills, cluster
-#                                             tests), the same library tests on pyspark 3.5 /
+#                                             tests; headless Chromium is installed first for
+#                                             the HTML report's browser test), the same library
+#                                             tests on pyspark 3.5 /
 #                                             delta 3.3 (EMR 7.x), and the offline Terraform
 #                                             checks (fmt, validate, test, checkov)
 #
@@ -27,6 +29,7 @@ echo "== mypy"; "$VENV/bin/mypy"
 # The tier's folders, unless the arguments name test files or folders themselves.
 if $all; then targets=(); else targets=(tests/unit tests/integration lib/lakehouse jobs -m "not slow and not cluster"); fi
 for arg in "$@"; do if [[ "$arg" == tests* ]]; then targets=(); break; fi; done
+if $all; then "$ROOT/scripts/install-browser.sh"; fi  # the HTML report's browser test
 echo "== pytest ${targets[*]:-} $*"; "$VENV/bin/python" -m pytest "${targets[@]}" "$@"
 if $all; then
   echo "== compatibility target: pyspark 3.5 + delta-spark 3.3 (EMR 7.x)"; bash "$ROOT/scripts/test-compat.sh"

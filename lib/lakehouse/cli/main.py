@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from lakehouse.cli.check import add_parser as add_check_parser
+from lakehouse.cli.report import add_parser as add_report_parser
 from lakehouse.cli.runs import add_parser as add_runs_parser
 from lakehouse.config import ConfigError, Settings, check_data_root, load_config
 from lakehouse.pipeline import (
@@ -92,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_check_parser(sub)
     add_runs_parser(sub)
+    add_report_parser(sub)
     sub.add_parser("unlock", help="remove the data root's run lock (after a run died holding it)")
 
     rb = sub.add_parser("rollback", help="restore tables to the version before a run")
@@ -230,6 +232,10 @@ def _command(args: argparse.Namespace, settings: Settings) -> int | None:
         from lakehouse.cli.runs import run_runs
 
         return run_runs(settings, args)
+    if args.command == "report":
+        from lakehouse.cli.report import run_report
+
+        return run_report(settings, args)
     if args.command == "tables":
         return _list_tables(settings)
     if args.command == "unlock":

@@ -37,6 +37,8 @@ class JobResult:
     reads: dict[str, dict[str, Any]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    #: When the job started (ISO 8601, UTC); set by the runner.
+    started_at: str | None = None
 
     def check_reconciled(self, *, rows_in: int, accepted: int, quarantined: int) -> None:
         """Record the three counts and fail unless ``rows_in == accepted + quarantined``."""

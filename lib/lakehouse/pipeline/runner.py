@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +35,7 @@ from lakehouse.pipeline.lineage import run_lineage
 from lakehouse.pipeline.registry import JobRegistry
 from lakehouse.pipeline.report import JobResult, RunReport, timed
 from lakehouse.spark.fs import delete_path
+from lakehouse.spark.stages import stages_between
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -141,7 +144,9 @@ def run_pipeline(
             progress.job_started(name)
         if lineage is not None:
             lineage.job_started(name)
+        started = time.time()
         result = run_job(spark, settings, name, batch_id=batch_id, registry=registry)
+        _record_stages(spark, result, started)
         if lineage is not None:
             lineage.job_finished(name, result)
         if progress is not None:
@@ -151,6 +156,23 @@ def run_pipeline(
         if result.status != "ok":
             raise JobFailedError(name, result.error or "unknown error", report)
     return report
+
+
+#: Stages kept per job in the run report (the longest, when a job ran more).
+MAX_STAGES = 200
+
+
+def _record_stages(spark: SparkSession, result: JobResult, started: float) -> None:
+    """The job's start time, the Spark stages it ran (the HTML report's timeline) and
+    their executor run time, into ``result``."""
+    result.started_at = datetime.fromtimestamp(started, UTC).isoformat()
+    stages = stages_between(spark, int(started * 1000), int(time.time() * 1000))
+    result.details["executor_run_s"] = round(sum(s.executor_run_ms for s in stages) / 1000, 3)
+    if len(stages) > MAX_STAGES:
+        result.details["stages_left_out"] = len(stages) - MAX_STAGES
+        longest = sorted(stages, key=lambda s: s.submitted_ms - s.completed_ms)[:MAX_STAGES]
+        stages = sorted(longest, key=lambda s: (s.submitted_ms, s.stage_id))
+    result.details["stages"] = [asdict(s) for s in stages]
 
 
 def full_refresh(spark: SparkSession, settings: Settings, jobs: Iterable[str]) -> list[str]:
