@@ -29,6 +29,7 @@ def commits(spark, path):
     return DeltaTable.forPath(spark, path).history().count()
 
 
+@pytest.mark.slow  # a long scenario: in the full gate, not the fast loop
 def test_databricks_scd1_example(spark, tmp_path):
     # The userId / name / city / operation / sequenceNum feed of the AUTO CDC docs.
     feed = "userId int, name string, city string, operation string, sequenceNum int"
@@ -69,6 +70,7 @@ def test_an_older_event_never_overwrites_a_newer_one(spark, tmp_path):
     assert res.metrics["late"] == 1 and res.metrics["unchanged"] == 1 and not res.committed
 
 
+@pytest.mark.slow  # a long scenario: in the full gate, not the fast loop
 def test_an_upsert_older_than_a_delete_stays_deleted(spark, tmp_path):
     path = str(tmp_path / "t")
     apply(spark, path, [("b", "x", "U", 1)])
@@ -162,6 +164,7 @@ def wide_rows(spark, path):
     return sorted((tuple(r) for r in got), key=repr)
 
 
+@pytest.mark.slow  # a long scenario: in the full gate, not the fast loop
 def test_partial_updates_keep_the_values_in_effect(spark, tmp_path):
     path = str(tmp_path / "t")
     # key l gets a late partial update; key g has its log expired after every write,

@@ -1,6 +1,7 @@
 from datetime import date, datetime
 from decimal import Decimal
 
+import pytest
 from chispa import assert_df_equality
 
 import jobs.gold_daily_sales as gold
@@ -185,6 +186,7 @@ def _fact(spark, settings):
     return {r.order_id: r.customer_city for r in df.collect()}
 
 
+@pytest.mark.slow  # a long scenario: in the full gate, not the fast loop
 def test_increments_load_new_orders_and_correct_history_changes(spark, settings):
     spark.createDataFrame(
         [("P1", "books", datetime(2020, 1, 1), None)],

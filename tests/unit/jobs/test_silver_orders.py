@@ -1,6 +1,7 @@
 from datetime import date, datetime
 from decimal import Decimal
 
+import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
@@ -129,6 +130,7 @@ def test_the_latest_catalogue_file_of_an_increment_is_the_snapshot(spark):
     ]
 
 
+@pytest.mark.slow  # a long scenario: in the full gate, not the fast loop
 def test_catalogue_snapshots_make_products_an_scd2_dimension(spark, settings):
     from lakehouse.pipeline import execute_job
 
@@ -163,8 +165,6 @@ def test_catalogue_snapshots_make_products_an_scd2_dimension(spark, settings):
     assert stale.details["products"] == {"input": 1, "accepted": 0, "quarantined": 1}
     assert spark.read.format("delta").load(settings.table_path("products")).count() == 4
     # tables.products.quality: the SCD2 invariants are CHECK constraints on products
-    import pytest
-
     bad = got.limit(1).withColumn("is_current", F.lit(False)).withColumn("valid_to", F.lit(None))
     with pytest.raises(Exception, match=r"(?i)current_iff_open"):
         bad.write.format("delta").mode("append").save(settings.table_path("products"))

@@ -28,6 +28,7 @@ def versions(spark, path, key):
     return {tuple(r) for r in df.select(*cols).collect()}
 
 
+@pytest.mark.slow  # a long scenario: in the full gate, not the fast loop
 def test_a_null_keeps_the_value_in_effect_and_a_delete_resets_it(spark, tmp_path):
     path = str(tmp_path / "t")
     res = apply(
@@ -52,6 +53,7 @@ def test_a_null_keeps_the_value_in_effect_and_a_delete_resets_it(spark, tmp_path
     assert versions(spark, plain, "a") == {("x", "p", 1, 2), ("y", None, 2, None)}
 
 
+@pytest.mark.slow  # a long scenario: in the full gate, not the fast loop
 def test_a_late_partial_update_splices_in_and_recomputes_what_follows(spark, tmp_path):
     # b from 3 on is 9: the version opened at 5 carried b, so it changes too. Key f gets
     # the events in sequence order, key r the late one in a batch of its own.
@@ -102,6 +104,7 @@ def partial_model(events):
     return sorted(out, key=repr)
 
 
+@pytest.mark.slow  # a long scenario: in the full gate, not the fast loop
 def test_partial_updates_match_the_model_in_any_batch_order(spark, tmp_path):
     spec = TRACKED
     examples = prop.drawn(prop.any_order())
