@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,6 +41,21 @@ def spark() -> Iterator[SparkSession]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def restore_test_conf(spark: SparkSession) -> Callable[[], None]:
+    """For tests that run `lakehouse` commands in-process: those build their session from
+    the real configuration, and ``getOrCreate`` applies its SQL settings to the shared test
+    session (8 shuffle partitions instead of 2, ...). Call the returned function afterwards
+    to put the test session's own settings back."""
+
+    def restore() -> None:
+        for key, value in TEST_SPARK_CONF.items():
+            if spark.conf.get(key, None) != value and spark.conf.isModifiable(key):
+                spark.conf.set(key, value)
+
+    return restore
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -10,6 +10,7 @@ also writes the README's screenshot.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,28 +33,39 @@ BROWSER_ARGS = [
 ]
 
 
-@pytest.fixture()
-def two_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+@pytest.fixture(scope="module")
+def two_runs(spark, restore_test_conf, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The sample pipeline run twice through the CLI (the history, then one new day) on a
-    data root of its own; returns the data root."""
-    root = tmp_path / "data"
-    monkeypatch.setenv("LAKEHOUSE_DATA_ROOT", str(root))
-    generate_landing(root / "landing", orders=300, days=7, seed=3, malformed_fraction=0.03)
-    assert main(["run", "all", "--batch-id", "20261207T090000Z-first"]) == 0
-    generate_increment(root / "landing", index=0, orders=20, customer_updates=5, seed=3, days=7)
-    assert main(["run", "all", "--batch-id", "20261207T100000Z-second"]) == 0
-    return root
+    data root of its own; yields the data root, with LAKEHOUSE_DATA_ROOT pointing to it."""
+    root = tmp_path_factory.mktemp("two_runs") / "data"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LAKEHOUSE_DATA_ROOT", str(root))
+        try:
+            generate_landing(root / "landing", orders=300, days=7, seed=3, malformed_fraction=0.03)
+            assert main(["run", "all", "--batch-id", "20261207T090000Z-first"]) == 0
+            generate_increment(
+                root / "landing", index=0, orders=20, customer_updates=5, seed=3, days=7
+            )
+            assert main(["run", "all", "--batch-id", "20261207T100000Z-second"]) == 0
+            yield root
+        finally:
+            restore_test_conf()
 
 
 @pytest.mark.slow
-def test_the_report_renders_in_a_browser(two_runs: Path, tmp_path: Path) -> None:
+def test_the_report_renders_in_a_browser(
+    two_runs: Path, tmp_path: Path, restore_test_conf: Callable[[], None]
+) -> None:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/install-browser.sh (test.sh --all does)")
     from PIL import Image
     from playwright.sync_api import sync_playwright
 
     out = tmp_path / "run.html"
-    assert main(["report", "--html", str(out), "--runs", "5"]) == 0
+    try:
+        assert main(["report", "--html", str(out), "--runs", "5"]) == 0
+    finally:
+        restore_test_conf()
     page_html = out.read_text(encoding="utf-8")
     assert "20261207T100000Z-second" in page_html  # the latest run by default
     assert "http://" not in page_html.replace('xmlns="http://www.w3.org/2000/svg"', "")
@@ -123,10 +135,15 @@ def test_the_page_has_what_the_run_reported(two_runs: Path) -> None:
 
 
 def test_a_report_of_an_unknown_run_names_it_and_an_old_report_renders(
-    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    spark,
+    restore_test_conf: Callable[[], None],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("LAKEHOUSE_DATA_ROOT", str(tmp_path))
     out = tmp_path / "x.html"
+    before = spark.conf.get("spark.sql.shuffle.partitions")
     assert main(["report", "--html", str(out)]) == 2
     assert "no runs in" in capsys.readouterr().err
     # a report from before jobs had start times and stages: laid out one after the other
@@ -135,7 +152,14 @@ def test_a_report_of_an_unknown_run_names_it_and_an_old_report_renders(
     assert main(["report", "nope", "--html", str(out)]) == 2
     assert "no run 'nope'" in capsys.readouterr().err
     assert not out.exists()
-    assert main(["report", "r1", "--html", str(out)]) == 0
+    try:
+        assert main(["report", "r1", "--html", str(out)]) == 0
+        leaked = spark.conf.get("spark.sql.shuffle.partitions")
+    finally:
+        restore_test_conf()
+    # the command's session settings reached the shared test session; they are put back
+    assert leaked == "8" != before
+    assert spark.conf.get("spark.sql.shuffle.partitions") == before
     page = out.read_text(encoding="utf-8")
     assert "<h1>Run r1</h1>" in page and page.count('class="job"') == 1
     assert "No quality results recorded" in page
