@@ -94,28 +94,26 @@ class RunLineage:
         self._runs[job] = str(generate_new_uuid())
         spec = self.settings.job(job)
         self._before[job] = {t: self._table(t).version() for t in spec.outputs}
-        self._emit(job, "START", outputs_done=False)
+        self._emit(job, "START")
 
     def job_finished(self, job: str, result: JobResult) -> None:
         """Emit ``COMPLETE`` (status ok) or ``FAIL`` with what the job wrote."""
         state = "COMPLETE" if result.status == "ok" else "FAIL"
-        self._emit(job, state, outputs_done=True, result=result)
+        self._emit(job, state, result=result)
 
     # ------------------------------------------------------------------ building
 
     def _table(self, name: str) -> DeltaTableRef:
         return DeltaTableRef.for_path(self.spark, self.settings.table_path(name))
 
-    def _emit(
-        self, job: str, state: str, *, outputs_done: bool, result: JobResult | None = None
-    ) -> None:
+    def _emit(self, job: str, state: str, *, result: JobResult | None = None) -> None:
         try:
-            event = self._event(job, state, outputs_done=outputs_done, result=result)
+            event = self._event(job, state, result=result)
             self.client.emit(event)
         except Exception as exc:  # noqa: BLE001 - lineage must never fail a run
             log.warning("OpenLineage %s event of job %s not sent: %s", state, job, exc)
 
-    def _event(self, job: str, state: str, *, outputs_done: bool, result: JobResult | None) -> Any:
+    def _event(self, job: str, state: str, *, result: JobResult | None) -> Any:
         from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
         from openlineage.client.facet_v2 import error_message_run, job_type_job, parent_run
 
@@ -144,7 +142,7 @@ class RunLineage:
             job=Job(namespace=namespace, name=job, facets=job_facets),
             producer=PRODUCER,
             inputs=[self._input(t) for t in spec.inputs],
-            outputs=[self._output(job, t, outputs_done, result) for t in spec.outputs],
+            outputs=[self._output(job, t, result) for t in spec.outputs],
         )
 
     def _schema(self, table: DeltaTableRef) -> dict[str, Any]:
@@ -165,14 +163,15 @@ class RunLineage:
         namespace, path = dataset_name(table.location)
         return InputDataset(namespace=namespace, name=path, facets=self._schema(table))
 
-    def _output(self, job: str, name: str, done: bool, result: JobResult | None) -> Any:
+    def _output(self, job: str, name: str, result: JobResult | None) -> Any:
+        """The output; once the job ended (``result``) with its schema, statistics and checks."""
         from openlineage.client.event_v2 import OutputDataset
 
         table = self._table(name)
         namespace, path = dataset_name(table.location)
-        facets = self._schema(table) if done else {}
+        facets = self._schema(table) if result is not None else {}
         output_facets: dict[str, Any] = {}
-        if done and result is not None:
+        if result is not None:
             output_facets.update(self._statistics(table, self._before[job].get(name)))
             facets.update(_assertions(name, result))
         return OutputDataset(
