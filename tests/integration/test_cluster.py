@@ -115,6 +115,14 @@ def test_packaged_pipeline_runs_on_standalone_cluster(
     first = log.splitlines()[0]
     assert first.startswith("+ ") and f"--master {cluster.url}" in first
     assert "spark.archives=" in first and first.endswith("--env standalone run all")
+    # The run's cost (lakehouse.pipeline.cost): conf/env/standalone.yaml's two 1-core
+    # workers, one on-demand (the allocation's floor: the first executor) and one spot;
+    # both ran tasks, so part of the core-seconds is spot. No price table: no dollars.
+    from lakehouse.pipeline.history import load_runs
+
+    (record,) = load_runs(on_cluster / "_reports")
+    assert record.cost["core_s"] > 0 and 0 < record.cost["spot_share"] < 1, record.cost
+    assert "usd" not in record.cost
 
     # Expected, independently: the same pipeline on the same landing files in local mode.
     local = tmp_path / "local-data"

@@ -90,6 +90,7 @@ def test_the_report_renders_in_a_browser(
                     "#expectations tr",
                     "#trend polyline.trend",
                     "#tables tr",
+                    "#cost tr",
                 )
             }
             box = page.locator("#timeline").bounding_box()
@@ -103,6 +104,7 @@ def test_the_report_renders_in_a_browser(
     assert counts["#funnel rect.funnel"] == 15  # in, accepted, quarantined per job
     assert counts["#expectations tr"] > 1 and counts["#tables tr"] > 5
     assert counts["#trend polyline.trend"] >= 2  # one line per expectation
+    assert counts["#cost tr"] == 1 + 5 + 1  # header, one row per job, the run
     assert box is not None and box["width"] > 500 and box["height"] > 100
     with Image.open(shot) as image:
         colors = image.convert("RGB").getcolors(maxcolors=1 << 20)
@@ -120,6 +122,11 @@ def test_the_page_has_what_the_run_reported(two_runs: Path) -> None:
         assert job.started_at is not None
         assert job.details["executor_run_s"] >= 0
     assert any(job.details["stages"] for job in latest.jobs)
+    # the cost: core-seconds of each job's stages; the run's window holds every job's
+    job_core_s = [job.details["cost"]["core_s"] for job in latest.jobs]
+    assert all(c >= 0 for c in job_core_s) and sum(job_core_s) > 0
+    assert latest.cost["core_s"] >= sum(job_core_s) - 0.01
+    assert "usd" not in latest.cost  # local run without cost.local_core_hour: no price
     page = render_html(
         latest,
         trend=[TrendPoint(latest.run_id, "orders.positive_quantity", 10, 2)],

@@ -624,6 +624,30 @@ class LineageSettings(_Model):
         return value
 
 
+class CostSettings(_Model):
+    """Estimated cost of each run (``lakehouse.pipeline.cost``): a price table, no network.
+
+    Prices are USD per instance-hour, on-demand. A node group of ``submit.cluster`` is
+    priced by its ``instance_type``, or by its ``name`` when it has none (standalone,
+    YARN). Empty ``prices`` = no cluster cost, only core-seconds.
+    """
+
+    #: On-demand USD per instance-hour, by instance type (or node-group name).
+    prices: dict[str, float] = Field(default_factory=dict)
+    #: What spot capacity saves against on-demand: 0.6 = spot costs 40% of the price.
+    spot_discount: float = Field(default=0.6, ge=0, lt=1)
+    #: Runs on a ``local[...]`` master: USD per core-hour; None = core-seconds only.
+    local_core_hour: float | None = Field(default=None, ge=0)
+
+    @field_validator("prices")
+    @classmethod
+    def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if v < 0}
+        if bad:
+            raise ValueError(f"prices must not be negative: {bad}")
+        return value
+
+
 class GeneratorSettings(_Model):
     seed: int = 42
     orders: int = Field(default=100_000, ge=1, le=1_000_000_000)
@@ -726,6 +750,27 @@ class Settings(_Model):
     metrics: MetricsSettings = MetricsSettings()
     progress: ProgressSettings = ProgressSettings()
     lineage: LineageSettings = LineageSettings()
+    cost: CostSettings = CostSettings()
+
+    @model_validator(mode="after")
+    def _cluster_priced(self) -> Settings:
+        """With a price table, every node group of ``submit.cluster`` must have a price."""
+        cluster = self.submit.cluster if self.submit is not None else None
+        if not self.cost.prices or cluster is None:
+            return self
+        spec = ClusterSpec.parse(cluster)
+        missing = [
+            f"{g.name} ({g.instance_type or 'no instance_type'})"
+            for g in spec.node_groups
+            if (g.instance_type or g.name) not in self.cost.prices
+        ]
+        if missing:
+            raise ValueError(
+                "cost.prices has no price for node group(s) of submit.cluster: "
+                + ", ".join(missing)
+                + "; key a price by the group's instance_type (or its name when it has none)"
+            )
+        return self
 
     # ------------------------------------------------------------------ helpers
 

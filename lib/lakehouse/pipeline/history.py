@@ -63,6 +63,8 @@ class RunRecord:
     finished_at: datetime | None
     jobs: list[JobResult] = field(default_factory=list)
     source: str = ""
+    #: The run's estimated cost (empty in reports written before it was recorded).
+    cost: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "") -> RunRecord:
@@ -76,6 +78,7 @@ class RunRecord:
             finished_at=datetime.fromisoformat(finished) if finished else None,
             jobs=jobs,
             source=source,
+            cost=dict(data.get("cost") or {}),
         )
 
     @classmethod
@@ -118,6 +121,7 @@ class RunRecord:
             started_at=self.started_at.isoformat(),
             jobs=list(self.jobs),
             finished_at=self.finished_at.isoformat() if self.finished_at else None,
+            cost=dict(self.cost),
         )
 
 

@@ -13,7 +13,9 @@ where a Spark session can read them, the quality-results and quarantine tables:
 * the quality trend over the last runs: failing rows per expectation per run, from the
   quality-results table;
 * the Delta version each job left in each table it wrote, and the files and partitions it
-  read per table.
+  read per table;
+* the estimated cost per job and of the run (:mod:`lakehouse.pipeline.cost`): executor
+  core-seconds, spot share and, when priced, the estimate and its on-demand-only figure.
 """
 
 from __future__ import annotations
@@ -315,12 +317,39 @@ def _tables(record: RunRecord) -> str:
     )
 
 
+def _money(value: object) -> str:
+    return f"${value:.4f}" if isinstance(value, int | float) else "&ndash;"
+
+
+def _cost_row(name: str, cost: Mapping[str, Any], cls: str = "") -> str:
+    share = cost.get("spot_share")
+    spot = "&ndash;" if share is None else f"{share:.0%}"
+    return (
+        f"<tr{cls}><td>{_e(name)}</td><td class=num>{cost.get('core_s', 0):,.1f}</td>"
+        f"<td class=num>{spot}</td>"
+        f"<td class=num>{_money(cost.get('usd'))}</td>"
+        f"<td class=num>{_money(cost.get('on_demand_usd'))}</td></tr>"
+    )
+
+
+def _cost(record: RunRecord) -> str:
+    rows = [_cost_row(j.job, j.details["cost"]) for j in record.jobs if j.details.get("cost")]
+    if not rows:
+        return "<p>No cost was recorded for this run.</p>"
+    if record.cost:
+        rows.append(_cost_row("run", record.cost, ' class="total"'))
+    return (
+        '<table id="cost"><tr><th>job</th><th>executor core-s</th><th>spot share</th>'
+        f"<th>estimated cost</th><th>on-demand only</th></tr>{''.join(rows)}</table>"
+    )
+
+
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#222}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px}
 th{background:#f3f3f3;text-align:left}.num{text-align:right}
-tr.bad td{background:#fbe9eb}tr.good td{background:#eef7f1}
+tr.bad td{background:#fbe9eb}tr.good td{background:#eef7f1}tr.total td{font-weight:bold}
 .summary span{display:inline-block;margin-right:22px}
 .ok{color:#2a7a4b;font-weight:bold}.failed{color:#b3261e;font-weight:bold}
 svg text{font-family:inherit;fill:#222}
@@ -364,6 +393,8 @@ def render_html(
         _trend(trend, trend_runs),
         "<h2>Tables written and read</h2>",
         _tables(record),
+        "<h2>Cost: executor core-seconds and estimate</h2>",
+        _cost(record),
         "</body></html>",
     ]
     return "\n".join(parts)

@@ -29,6 +29,14 @@ Metrics (all gauges; ``job`` is the pipeline job, ``env`` the environment):
 ``lakehouse_table_last_success_timestamp``     when a successful job last committed a new
   ``_seconds{table}``                          version of the table (from the run history,
                                                so a no-op run keeps the earlier time)
+``lakehouse_job_core_seconds{job}``,           executor core-seconds the job's (the run's)
+``lakehouse_run_core_seconds``                 tasks used (:mod:`lakehouse.pipeline.cost`)
+``lakehouse_job_spot_share{job}``,             share of those core-seconds on spot capacity
+``lakehouse_run_spot_share``                   (cluster runs with a spot group)
+``lakehouse_job_cost_usd{job}``,               the estimated cost; only with a price for
+``lakehouse_run_cost_usd``                     the run (``cost.prices``/``local_core_hour``)
+``lakehouse_job_cost_on_demand_usd{job}``,     the same on on-demand capacity only; priced
+``lakehouse_run_cost_on_demand_usd``           runs only
 =============================================  ==========================================
 
 A failed push or write is logged as a warning naming the target; it does not change the
@@ -150,7 +158,35 @@ def run_registry(
     )
     for table, (when, _run) in sorted(last_writes.items()):
         fresh.labels(env, table).set(when.timestamp())
+    _cost_gauges(registry, report)
     return registry
+
+
+#: The cost metrics: estimate key -> (metric suffix, help).
+_COST_GAUGES = {
+    "core_s": ("core_seconds", "executor core-seconds its tasks used"),
+    "spot_share": ("spot_share", "share of those core-seconds on spot capacity"),
+    "usd": ("cost_usd", "its estimated cost in USD"),
+    "on_demand_usd": ("cost_on_demand_usd", "its estimated cost on on-demand capacity only"),
+}
+
+
+def _cost_gauges(registry: CollectorRegistry, report: RunReport) -> None:
+    """Per job and for the run, each figure of the cost estimate the run has."""
+    from prometheus_client import Gauge
+
+    env = report.env
+    for key, (suffix, doc) in _COST_GAUGES.items():
+        jobs = [(j.job, j.details["cost"][key]) for j in report.jobs
+                if (j.details.get("cost") or {}).get(key) is not None]  # fmt: skip
+        if jobs:
+            gauge = Gauge(f"lakehouse_job_{suffix}", f"the job's {doc}", ["env", "job"],
+                          registry=registry)  # fmt: skip
+            for job, value in jobs:
+                gauge.labels(env, job).set(value)
+        if report.cost.get(key) is not None:
+            Gauge(f"lakehouse_run_{suffix}", f"the run's {doc}", ["env"],
+                  registry=registry).labels(env).set(report.cost[key])  # fmt: skip
 
 
 def export_metrics(settings: Settings, report: RunReport) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from lakehouse.errors import LakehouseError
 
-__all__ = ["JobResult", "ReconciliationError", "RunReport", "timed"]
+__all__ = ["JobResult", "ReconciliationError", "RunReport", "cost_summary", "timed"]
 
 
 class ReconciliationError(LakehouseError, RuntimeError):
@@ -76,6 +76,9 @@ class RunReport:
     settings: dict[str, Any] = field(default_factory=dict)
     #: When the run ended (ISO 8601, UTC); set by the CLI before the report is written.
     finished_at: str | None = None
+    #: The run's estimated cost (:mod:`lakehouse.pipeline.cost`); each job's is in its
+    #: ``details["cost"]``.
+    cost: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -119,9 +122,26 @@ class RunReport:
                     f"{'':<18} reconciliation {mark}: input {rec['input']} = accepted "
                     f"{rec['accepted']} + quarantined {rec['quarantined']}"
                 )
+            if j.details.get("cost"):
+                lines.append(f"{'':<18} cost: {cost_summary(j.details['cost'])}")
             if j.error:
                 lines.append(f"{'':<18} error: {j.error}")
+        if self.cost:
+            lines.append(f"run cost: {cost_summary(self.cost)}")
         return "\n".join(lines)
+
+
+def cost_summary(cost: dict[str, Any]) -> str:
+    """``12.5 core-s (spot 80%), est. $0.0123 (on-demand only $0.0300)``: one estimate of
+    :mod:`lakehouse.pipeline.cost` on one line."""
+    text = f"{cost.get('core_s', 0):.1f} core-s"
+    if cost.get("spot_share") is not None and cost.get("spot_core_s"):
+        text += f" (spot {cost['spot_share']:.0%})"
+    if cost.get("usd") is not None:
+        text += f", est. ${cost['usd']:.4f}"
+        if cost.get("on_demand_usd") is not None and cost["on_demand_usd"] != cost["usd"]:
+            text += f" (on-demand only ${cost['on_demand_usd']:.4f})"
+    return text
 
 
 def _read_summary(stats: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.pipeline.context import JobContext, job_context
+from lakehouse.pipeline.cost import CostMeter
 from lakehouse.pipeline.incremental import (
     AVAILABLE_NOW,
     StreamRun,
@@ -135,26 +136,31 @@ def run_pipeline(
         run_id=batch_id, env=settings.env, started_at=datetime.now(UTC).isoformat()
     )
     lineage = run_lineage(spark, settings, batch_id)
-    for name in registry.order(jobs):
-        if not registry.jobs[name].enabled:
-            log.info("job %s disabled in config; skipped", name)
-            continue
-        log.info("job %s: start (batch %s)", name, batch_id)
-        if progress is not None:
-            progress.job_started(name)
-        if lineage is not None:
-            lineage.job_started(name)
-        started = time.time()
-        result = run_job(spark, settings, name, batch_id=batch_id, registry=registry)
-        _record_stages(spark, result, started)
-        if lineage is not None:
-            lineage.job_finished(name, result)
-        if progress is not None:
-            progress.job_finished(name)
-        log.info("job %s: %s in %.1f s", name, result.status, result.duration_s)
-        report.jobs.append(result)
-        if result.status != "ok":
-            raise JobFailedError(name, result.error or "unknown error", report)
+    meter, run_started = CostMeter(spark, settings), time.time()
+    try:
+        for name in registry.order(jobs):
+            if not registry.jobs[name].enabled:
+                log.info("job %s disabled in config; skipped", name)
+                continue
+            log.info("job %s: start (batch %s)", name, batch_id)
+            if progress is not None:
+                progress.job_started(name)
+            if lineage is not None:
+                lineage.job_started(name)
+            started = time.time()
+            result = run_job(spark, settings, name, batch_id=batch_id, registry=registry)
+            _record_stages(spark, result, started)
+            result.details["cost"] = meter.measure(started, time.time())
+            if lineage is not None:
+                lineage.job_finished(name, result)
+            if progress is not None:
+                progress.job_finished(name)
+            log.info("job %s: %s in %.1f s", name, result.status, result.duration_s)
+            report.jobs.append(result)
+            if result.status != "ok":
+                raise JobFailedError(name, result.error or "unknown error", report)
+    finally:
+        report.cost = meter.measure(run_started, time.time())
     return report
 
 
@@ -239,6 +245,7 @@ def run_continuous(
     if not trigger.continuous:
         raise ValueError("run_continuous needs a processing-time trigger (Trigger.every)")
     batch_id = batch_id or new_batch_id()
+    meter, run_started = CostMeter(spark, settings), time.time()
     report = run_pipeline(spark, settings, jobs=jobs, batch_id=batch_id)
     registry = JobRegistry.from_settings(settings)
     contexts: list[JobContext[Any]] = []
@@ -253,6 +260,7 @@ def run_continuous(
         _wait(contexts, stop)
     finally:
         stop_gracefully([r for c in contexts for r in c.streams])
+        report.cost = meter.measure(run_started, time.time())
     failed = _collect(contexts, report)
     if failed is not None:
         raise JobFailedError(failed.job, failed.error or "stream failed", report)
