@@ -3,6 +3,11 @@ Z-order or liquid clustering per the table's layout) on the partitions changed s
 OPTIMIZE, then VACUUM with a retention that cannot drop below the table's safety retention
 unless ``jobs.maintain.allow_retention_below_safety`` is set (and then it is logged).
 
+A table written by the CDC engine has an event log beside it (``<path>/_cdc_log``,
+:mod:`lakehouse.scd2.log`), a Delta table that every applied batch appends to. It is
+maintained with its table, as ``<table>__cdc_log``: bin-packing OPTIMIZE under the same
+``optimize_min_files`` rule, and VACUUM, which is what frees the files of expired events.
+
 ``plan`` is pure: from the settings and what is known about each table it decides what to do.
 ``run`` looks the tables up, calls ``plan`` and executes it with :mod:`lakehouse.tuning.maintenance`.
 """
@@ -19,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from lakehouse.config import Identifier, JobSettings, Settings
+from lakehouse.config import Identifier, JobSettings, Settings, TableSettings
 from lakehouse.pipeline import JobContext
-from lakehouse.spark.delta import is_delta_table, table_version
-from lakehouse.spark.fs import read_text, write_text
+from lakehouse.spark.delta import event_log_location, is_delta_table, table_version
+from lakehouse.spark.fs import path_exists, read_text, write_text
 from lakehouse.tuning.maintenance import (
     apply_layout,
     changes_since_optimize,
@@ -36,9 +41,11 @@ from lakehouse.writes.retry import retry_on_conflict
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["JOB", "Config", "TableState", "TableTask", "plan", "run"]
+__all__ = ["JOB", "LOG_SUFFIX", "Config", "TableState", "TableTask", "plan", "run"]
 
 JOB = "maintain"
+#: The name under which a table's CDC event log is maintained and reported.
+LOG_SUFFIX = "__cdc_log"
 
 
 class Config(JobSettings):
@@ -176,10 +183,9 @@ def _state(spark: SparkSession, path: str, *, count_files: bool) -> TableState:
     )
 
 
-def _maintain(ctx: JobContext[Config], task: TableTask) -> dict[str, Any]:
+def _maintain(ctx: JobContext[Config], task: TableTask, layout: TableSettings) -> dict[str, Any]:
     """Layout properties, OPTIMIZE and VACUUM of one table, as the task says."""
     cfg = ctx.config
-    layout = ctx.settings.tables[task.table]
     entry: dict[str, Any] = {"layout": apply_layout(ctx.spark, task.path, layout)}
     if task.optimize:
         # OPTIMIZE rewrites only what is still uncompacted, so a retry after a commit
@@ -238,10 +244,9 @@ def _vacuum_due(ctx: JobContext[Config], table: str) -> str | None:
     return f"looked {hours:.1f} h ago; vacuum_interval_hours is {interval:g}"
 
 
-def _untouched(ctx: JobContext[Config], name: str) -> bool:
+def _untouched(ctx: JobContext[Config], name: str, path: str) -> bool:
     """No commit since maintain last left the table, and no VACUUM look due."""
     version = _memory(ctx, name).get("version")
-    path = ctx.input_path(name)
     return (
         version is not None
         and version == table_version(ctx.spark, path)
@@ -249,27 +254,46 @@ def _untouched(ctx: JobContext[Config], name: str) -> bool:
     )
 
 
+def _with_event_logs(ctx: JobContext[Config]) -> tuple[Settings, dict[str, str]]:
+    """The settings with each target's CDC event log declared as ``<table>__cdc_log``
+    (a plain table: no partitions, bin-packing), and every table to maintain by path."""
+    paths = {name: ctx.input_path(name) for name in _targets(ctx.config)}
+    logs = {
+        f"{name}{LOG_SUFFIX}": event_log_location(path)
+        for name, path in paths.items()
+        if path_exists(ctx.spark, f"{event_log_location(path)}/_delta_log")
+    }
+    declared = {
+        name: TableSettings(path=path, layer="meta", description=f"CDC event log of {name}")
+        for name, path in logs.items()
+    }
+    settings = ctx.settings.model_copy(update={"tables": {**ctx.settings.tables, **declared}})
+    return settings, {**paths, **logs}
+
+
 def run(ctx: JobContext[Config]) -> None:
-    """Maintain every configured table; details per table in ``result.details["tables"]``.
+    """Maintain every configured table and the CDC event logs beside them; details per
+    table in ``result.details["tables"]``.
 
     A table with no commit since maintain last left it (and no VACUUM look due) is skipped
     without reading its history: a run with nothing new reads one small file per table.
     """
+    settings, paths = _with_event_logs(ctx)
     per_table: dict[str, Any] = {}
     targets = []
-    for name in _targets(ctx.config):
-        if _untouched(ctx, name):
+    for name, path in paths.items():
+        if _untouched(ctx, name, path):
             per_table[name] = {"skipped": "no commits since the last maintenance"}
         else:
             targets.append(name)
     count = ctx.config.optimize_min_files > 1
-    states = {name: _state(ctx.spark, ctx.input_path(name), count_files=count) for name in targets}
+    states = {name: _state(ctx.spark, paths[name], count_files=count) for name in targets}
     cfg = ctx.config.model_copy(update={"tables": targets})
-    for task in plan(ctx.settings, cfg, states) if targets else []:
+    for task in plan(settings, cfg, states) if targets else []:
         if task.skipped:
             per_table[task.table] = {"skipped": task.skipped}
             continue
-        entry = per_table[task.table] = _maintain(ctx, task)
+        entry = per_table[task.table] = _maintain(ctx, task, settings.tables[task.table])
         ctx.result.tables[task.table] = table_version(ctx.spark, task.path)
         _remember(ctx, task.table, task.path, vacuumed="files_deleted" in entry.get("vacuum", {}))
     ctx.result.details["tables"] = per_table

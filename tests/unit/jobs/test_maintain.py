@@ -149,3 +149,45 @@ def test_optimize_waits_for_optimize_min_files_new_files(spark, tmp_path):
     third = execute_job(spark, settings, "maintain", batch_id="m3").details["tables"]
     opt = third["fact_sales"]["optimize"]
     assert (opt["files_before"], opt["files_after"]) == (4, 1)
+
+
+def test_the_cdc_event_log_beside_a_table_is_compacted_and_vacuumed_with_it(spark, tmp_path):
+    """dim_customer's event log (``_cdc_log``, one small append per batch with a delete)
+    is maintained as ``dim_customer__cdc_log``: OPTIMIZE once it has enough new files,
+    VACUUM, and skipped when nothing was logged since."""
+    from lakehouse.scd2 import SCD2Spec, apply_scd2
+    from lakehouse.scd2.log import log_location
+
+    settings = _settings(tmp_path, tables=["dim_customer"], optimize_min_files=2)
+    path = settings.table_path("dim_customer")
+    spec = SCD2Spec(keys=["id"], sequence_by="seq", delete_when="op = 'D'")
+    feed = "id string, v string, op string, seq int"
+    for seq in (2, 4, 6):  # each batch: a tombstone for a key never seen -> one log file
+        rows = [(f"k{seq}", None, "D", seq), ("a", f"v{seq}", "U", seq)]
+        apply_scd2(spark, path, spark.createDataFrame(rows, feed), spec)
+    log_path = log_location(path)
+    files_before = spark.sql(f"DESCRIBE DETAIL delta.`{log_path}`").first()["numFiles"]
+    assert files_before >= 3
+
+    first = execute_job(spark, settings, "maintain", batch_id="l1")
+    entry = first.details["tables"]["dim_customer__cdc_log"]
+    assert entry["optimize"]["mode"] == "compact"  # never optimized: it runs
+    assert (entry["optimize"]["files_before"], entry["optimize"]["files_after"]) == (
+        files_before,
+        1,
+    )
+    assert entry["vacuum"]["retention_hours"] == 168.0
+    assert first.tables["dim_customer__cdc_log"] == table_version(spark, log_path)
+    # the log still holds the tombstones: a late upsert of a deleted key stays deleted
+    late = [("k4", "late", "U", 1)]
+    apply_scd2(spark, path, spark.createDataFrame(late, feed), spec)
+    current = spark.read.format("delta").load(path).where("id = 'k4' AND is_current")
+    assert current.count() == 0
+
+    # the late upsert opened no version, so it was logged: one new file, below the 2 needed
+    second = execute_job(spark, settings, "maintain", batch_id="l2").details["tables"]
+    assert second["dim_customer__cdc_log"]["optimize"] == {
+        "skipped": "1 files added since the last OPTIMIZE; optimize_min_files is 2"
+    }
+    third = execute_job(spark, settings, "maintain", batch_id="l3").details["tables"]
+    assert third["dim_customer__cdc_log"] == {"skipped": "no commits since the last maintenance"}
