@@ -62,6 +62,7 @@ def test_databricks_scd1_example(spark, tmp_path):
     assert first.metrics["tombstoned"] == 2  # 1123's delete, and 123's
 
 
+@pytest.mark.slow  # a long scenario (the fast loop's model test checks the same order rule): in the full gate
 def test_an_older_event_never_overwrites_a_newer_one(spark, tmp_path):
     path = str(tmp_path / "t")
     apply(spark, path, [("a", "new", "U", 5)])
@@ -92,6 +93,7 @@ def test_a_replay_commits_nothing(spark, tmp_path):
     assert commits(spark, path) == before
 
 
+@pytest.mark.slow  # a long scenario (SCD2's conflict tests share this code in the fast loop): in the full gate
 def test_conflicts_fail_or_are_quarantined_and_duplicates_dropped(spark, tmp_path):
     path = str(tmp_path / "t")
     apply(spark, path, [("a", "x", "U", 1)])
