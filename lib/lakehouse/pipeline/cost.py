@@ -53,19 +53,20 @@ Examples
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.config.cluster import ClusterSpec, NodeGroup
-from lakehouse.spark.stages import executor_added_ms, executor_task_ms
+from lakehouse.spark.stages import StageLog, StagesRead, StageTiming, executor_added_ms
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from lakehouse.config import Settings
 
-__all__ = ["CostMeter", "ExecutorUse", "PriceModel", "executor_use"]
+__all__ = ["ExecutorUse", "PriceModel", "RunMeter", "executor_use"]
 
 _HOUR = 3600.0
 
@@ -206,16 +207,42 @@ def _price_model(spark: SparkSession, settings: Settings) -> PriceModel:
     )
 
 
-class CostMeter:
-    """Measures the cost of each job of a run, and of the run, on one session."""
+class RunMeter:
+    """The Spark stages and the cost of each job of a run, and of the run, on one session.
+
+    Call :meth:`job_started` before each job and :meth:`job_finished` after it; stages
+    that ran between jobs count for the run only. :meth:`run_cost` is the whole run's.
+    """
 
     def __init__(self, spark: SparkSession, settings: Settings) -> None:
         self._spark = spark
         self._model = _price_model(spark, settings)
         self._task_cpus = int(spark.conf.get("spark.task.cpus", "1") or "1")
+        self._stages = StageLog(spark)
+        self._run_ms: dict[str, int] = {}
+        self.started = time.time()
 
-    def measure(self, start: float, end: float) -> dict[str, Any]:
-        """The estimate of the stages submitted from ``start`` to ``end`` (Unix times)."""
-        task_ms = executor_task_ms(self._spark, int(start * 1000), int(end * 1000))
-        uses = executor_use(task_ms, executor_added_ms(self._spark))
-        return self._model.estimate(uses, wall_s=max(end - start, 0.0), task_cpus=self._task_cpus)
+    def _add(self, read: StagesRead) -> StagesRead:
+        for eid, ms in read.executor_task_ms.items():
+            self._run_ms[eid] = self._run_ms.get(eid, 0) + ms
+        return read
+
+    def estimate(self, task_ms: Mapping[str, int], *, wall_s: float) -> dict[str, Any]:
+        """The estimate of a window whose executors spent ``task_ms`` and took ``wall_s``."""
+        uses = executor_use(task_ms, executor_added_ms(self._spark)) if task_ms else []
+        return self._model.estimate(uses, wall_s=max(wall_s, 0.0), task_cpus=self._task_cpus)
+
+    def job_started(self) -> None:
+        """Count what ran since the last job for the run only."""
+        self._add(self._stages.read())
+
+    def job_finished(self, started: float) -> tuple[list[StageTiming], dict[str, Any]]:
+        """The stages the job (started at ``started``, Unix time) ran, and its cost."""
+        read = self._add(self._stages.read())
+        cost = self.estimate(read.executor_task_ms, wall_s=time.time() - started)
+        return read.timings, cost
+
+    def run_cost(self) -> dict[str, Any]:
+        """The cost of everything since the meter was made."""
+        self._add(self._stages.read())
+        return self.estimate(self._run_ms, wall_s=time.time() - self.started)

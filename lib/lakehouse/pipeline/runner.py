@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.pipeline.context import JobContext, job_context
-from lakehouse.pipeline.cost import CostMeter
+from lakehouse.pipeline.cost import RunMeter
 from lakehouse.pipeline.incremental import (
     AVAILABLE_NOW,
     StreamRun,
@@ -36,7 +36,7 @@ from lakehouse.pipeline.lineage import run_lineage
 from lakehouse.pipeline.registry import JobRegistry
 from lakehouse.pipeline.report import JobResult, RunReport, timed
 from lakehouse.spark.fs import delete_path
-from lakehouse.spark.stages import stages_between
+from lakehouse.spark.stages import StageTiming
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -136,7 +136,7 @@ def run_pipeline(
         run_id=batch_id, env=settings.env, started_at=datetime.now(UTC).isoformat()
     )
     lineage = run_lineage(spark, settings, batch_id)
-    meter, run_started = CostMeter(spark, settings), time.time()
+    meter = RunMeter(spark, settings)
     try:
         for name in registry.order(jobs):
             if not registry.jobs[name].enabled:
@@ -147,10 +147,11 @@ def run_pipeline(
                 progress.job_started(name)
             if lineage is not None:
                 lineage.job_started(name)
+            meter.job_started()
             started = time.time()
             result = run_job(spark, settings, name, batch_id=batch_id, registry=registry)
-            _record_stages(spark, result, started)
-            result.details["cost"] = meter.measure(started, time.time())
+            stages, result.details["cost"] = meter.job_finished(started)
+            _record_stages(result, stages, started)
             if lineage is not None:
                 lineage.job_finished(name, result)
             if progress is not None:
@@ -160,7 +161,7 @@ def run_pipeline(
             if result.status != "ok":
                 raise JobFailedError(name, result.error or "unknown error", report)
     finally:
-        report.cost = meter.measure(run_started, time.time())
+        report.cost = meter.run_cost()
     return report
 
 
@@ -168,11 +169,10 @@ def run_pipeline(
 MAX_STAGES = 200
 
 
-def _record_stages(spark: SparkSession, result: JobResult, started: float) -> None:
+def _record_stages(result: JobResult, stages: list[StageTiming], started: float) -> None:
     """The job's start time, the Spark stages it ran (the HTML report's timeline) and
     their executor run time, into ``result``."""
     result.started_at = datetime.fromtimestamp(started, UTC).isoformat()
-    stages = stages_between(spark, int(started * 1000), int(time.time() * 1000))
     result.details["executor_run_s"] = round(sum(s.executor_run_ms for s in stages) / 1000, 3)
     if len(stages) > MAX_STAGES:
         result.details["stages_left_out"] = len(stages) - MAX_STAGES
@@ -245,7 +245,7 @@ def run_continuous(
     if not trigger.continuous:
         raise ValueError("run_continuous needs a processing-time trigger (Trigger.every)")
     batch_id = batch_id or new_batch_id()
-    meter, run_started = CostMeter(spark, settings), time.time()
+    meter = RunMeter(spark, settings)
     report = run_pipeline(spark, settings, jobs=jobs, batch_id=batch_id)
     registry = JobRegistry.from_settings(settings)
     contexts: list[JobContext[Any]] = []
@@ -260,7 +260,7 @@ def run_continuous(
         _wait(contexts, stop)
     finally:
         stop_gracefully([r for c in contexts for r in c.streams])
-        report.cost = meter.measure(run_started, time.time())
+        report.cost = meter.run_cost()
     failed = _collect(contexts, report)
     if failed is not None:
         raise JobFailedError(failed.job, failed.error or "stream failed", report)

@@ -4,18 +4,20 @@ them (the run's cost, :mod:`lakehouse.pipeline.cost`).
 
 Read through the driver's ``AppStatusStore`` (what the Spark UI and REST API show), which
 exists with the UI off too. It keeps the last ``spark.ui.retainedStages`` stages (1000).
+:class:`StageLog` reads each stage attempt once, newest first, and stops at the stages it
+read before, so a run's cost of reading them does not grow with the stages it ran.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["StageTiming", "executor_added_ms", "executor_task_ms", "stages_between"]
+__all__ = ["StageLog", "StageTiming", "StagesRead", "executor_added_ms"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ class StageTiming:
 
 #: How long to wait for the listener bus to deliver queued events to the status store.
 SETTLE_MS = 10_000
+_STAGE_WRAPPER = "org.apache.spark.status.StageDataWrapper"
+_ENDED = frozenset({"COMPLETE", "FAILED", "SKIPPED"})
 
 
 def _settle(spark: SparkSession) -> None:
@@ -47,81 +51,103 @@ def _settle(spark: SparkSession) -> None:
         log.debug("listener bus not drained in %d ms: %s", SETTLE_MS, exc)
 
 
-def _stage_list(spark: SparkSession) -> list[Any]:
-    _settle(spark)
-    store = spark.sparkContext._jsc.sc().statusStore()
-    gateway = spark.sparkContext._gateway
-    jvm = spark.sparkContext._jvm
-    assert gateway is not None and jvm is not None
-    no_quantiles = gateway.new_array(jvm.double, 0)
-    seq = store.stageList(None, False, False, no_quantiles, jvm.java.util.ArrayList())
-    out = []
-    it = seq.iterator()
-    while it.hasNext():
-        out.append(it.next())
-    return out
-
-
 def _millis(option: Any) -> int | None:
     return int(option.get().getTime()) if option.isDefined() else None
 
 
-def _ended_between(spark: SparkSession, start_ms: int, end_ms: int) -> list[Any]:
-    """The status store's stages submitted in ``[start_ms, end_ms]`` that have ended."""
-    try:
-        stages = _stage_list(spark)
-    except Exception as exc:  # noqa: BLE001 - timeline and cost are optional, the run is not
-        log.debug("stages not available: %s", exc)
-        return []
-    out = []
-    for stage in stages:
-        submitted, completed = _millis(stage.submissionTime()), _millis(stage.completionTime())
-        if submitted is not None and completed is not None and start_ms <= submitted <= end_ms:
-            out.append(stage)
-    return out
+@dataclass
+class StagesRead:
+    """What one :meth:`StageLog.read` found: the stage attempts that ended since the
+    previous read."""
+
+    #: Those that ran (skipped stages have no times), by submission time.
+    timings: list[StageTiming] = field(default_factory=list)
+    #: Per executor (``driver`` in local mode): the summed duration of its tasks in them
+    #: (the stage page's "Task Time" per executor), milliseconds.
+    executor_task_ms: dict[str, int] = field(default_factory=dict)
 
 
-def stages_between(spark: SparkSession, start_ms: int, end_ms: int) -> list[StageTiming]:
-    """Stages submitted in ``[start_ms, end_ms]`` that have ended, by submission time.
+class StageLog:
+    """The stage attempts of one session that end from now on, each read once.
 
-    Empty (with a debug log line) where the status store cannot be read.
+    Stage ids grow as stages are created, so :meth:`read` walks the status store's stages
+    newest first and stops at ids it has read before; a stage still running is read once
+    it has ended. Where the store cannot be read, every read is empty (with a debug log
+    line): the timeline and the cost are optional, the run is not.
     """
-    out = []
-    for stage in _ended_between(spark, start_ms, end_ms):
-        submitted, completed = _millis(stage.submissionTime()), _millis(stage.completionTime())
-        assert submitted is not None and completed is not None
-        out.append(
-            StageTiming(
-                stage_id=int(stage.stageId()),
-                name=str(stage.name()),
-                submitted_ms=submitted,
-                completed_ms=completed,
-                tasks=int(stage.numTasks()),
-                executor_run_ms=int(stage.executorRunTime()),
+
+    def __init__(self, spark: SparkSession) -> None:
+        self._spark = spark
+        #: Every stage id up to this one has been read (or predates the log).
+        self._floor = -1
+        self._read: set[tuple[int, int]] = set()
+        try:
+            first = next(self._newest_first(), None)
+            self._floor = int(first.info().stageId()) if first is not None else -1
+        except Exception as exc:  # noqa: BLE001
+            log.debug("stages not available: %s", exc)
+
+    def _newest_first(self) -> Any:
+        sc = self._spark.sparkContext
+        jvm = sc._jvm
+        assert jvm is not None
+        loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+        wrapper = jvm.java.lang.Class.forName(_STAGE_WRAPPER, True, loader)
+        it = sc._jsc.sc().statusStore().store().view(wrapper).reverse().iterator()
+        while it.hasNext():
+            yield it.next()
+
+    def read(self) -> StagesRead:
+        """The stage attempts that ended since the last read."""
+        out = StagesRead()
+        try:
+            _settle(self._spark)
+            running = self._collect(out)
+        except Exception as exc:  # noqa: BLE001 - timeline and cost are optional
+            log.debug("stages not available: %s", exc)
+            return StagesRead()
+        out.timings.sort(key=lambda s: (s.submitted_ms, s.stage_id))
+        newest = max([self._floor, *(sid for sid, _ in self._read)])
+        self._floor = min(running) - 1 if running else newest
+        self._read = {key for key in self._read if key[0] > self._floor}
+        return out
+
+    def _collect(self, out: StagesRead) -> list[int]:
+        """Add the newly ended stage attempts to ``out``; the ids of those still running."""
+        store = self._spark.sparkContext._jsc.sc().statusStore()
+        running = []
+        for wrapper in self._newest_first():
+            info = wrapper.info()
+            key = (int(info.stageId()), int(info.attemptId()))
+            if key[0] <= self._floor:
+                break
+            if key in self._read:
+                continue
+            if str(info.status().toString()) not in _ENDED:
+                running.append(key[0])
+                continue
+            self._read.add(key)
+            submitted, completed = _millis(info.submissionTime()), _millis(info.completionTime())
+            if submitted is None or completed is None:
+                continue  # skipped: it ran nothing
+            out.timings.append(
+                StageTiming(
+                    stage_id=key[0],
+                    name=str(info.name()),
+                    submitted_ms=submitted,
+                    completed_ms=completed,
+                    tasks=int(info.numTasks()),
+                    executor_run_ms=int(info.executorRunTime()),
+                )
             )
-        )
-    return sorted(out, key=lambda s: (s.submitted_ms, s.stage_id))
-
-
-def executor_task_ms(spark: SparkSession, start_ms: int, end_ms: int) -> dict[str, int]:
-    """Per executor (``driver`` in local mode): the summed duration of its tasks in the
-    stages submitted in ``[start_ms, end_ms]`` (the stage page's "Task Time" per executor).
-
-    Empty (with a debug log line) where the status store cannot be read.
-    """
-    out: dict[str, int] = {}
-    try:
-        store = spark.sparkContext._jsc.sc().statusStore()
-        for stage in _ended_between(spark, start_ms, end_ms):
-            it = store.executorSummary(stage.stageId(), stage.attemptId()).iterator()
+            it = store.executorSummary(key[0], key[1]).iterator()
             while it.hasNext():
                 pair = it.next()
-                key = str(pair._1())
-                out[key] = out.get(key, 0) + int(pair._2().taskTime())
-    except Exception as exc:  # noqa: BLE001 - the cost is optional, the run is not
-        log.debug("executor task times not available: %s", exc)
-        return {}
-    return out
+                eid = str(pair._1())
+                out.executor_task_ms[eid] = out.executor_task_ms.get(eid, 0) + int(
+                    pair._2().taskTime()
+                )
+        return running
 
 
 def executor_added_ms(spark: SparkSession) -> dict[str, int]:

@@ -10,12 +10,12 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lakehouse.config import ClusterSpec, ConfigError, load_config
-from lakehouse.pipeline.cost import CostMeter, ExecutorUse, PriceModel, executor_use
+from lakehouse.pipeline.cost import ExecutorUse, PriceModel, RunMeter, executor_use
 from lakehouse.pipeline.history import RunRecord
 from lakehouse.pipeline.html_report import render_html
 from lakehouse.pipeline.metrics import run_registry
 from lakehouse.pipeline.report import JobResult, RunReport, cost_summary
-from lakehouse.spark.stages import stages_between
+from lakehouse.spark.stages import StageLog
 
 PRICES = {"m7g.xlarge": 0.16, "m7g.2xlarge": 0.32}  # 0.04 USD per core-hour on both
 
@@ -109,24 +109,47 @@ def test_executor_use_orders_the_executors_that_ran_tasks_by_add_time():
     ]
 
 
-def test_the_meter_measures_the_task_time_of_the_stages_in_a_window(spark, tmp_path):
+def test_the_meter_reads_each_jobs_stages_and_task_time_once(spark, tmp_path):
     settings = load_config(
         "local",
         overrides={"paths": {"data_root": str(tmp_path)}, "cost": {"local_core_hour": 36.0}},
     )
-    meter = CostMeter(spark, settings)
+    spark.range(10).count()  # before the meter: never counted
+    meter = RunMeter(spark, settings)
+    meter.job_started()
     started = time.time()
     spark.range(0, 200_000, numPartitions=4).selectExpr("sum(id * id)").collect()
-    ended = time.time()
-    cost = meter.measure(started, ended)
-    stages = stages_between(spark, int(started * 1000), int(ended * 1000))
+    stages, cost = meter.job_finished(started)
     assert stages and cost["core_s"] > 0 and cost["spot_core_s"] == 0
     # local mode: the only executor is the driver; its task time is the stages' run time
     # plus the tasks' deserialization and result handling, so at least that
     assert cost["core_s"] >= sum(s.executor_run_ms for s in stages) / 1000
     assert cost["usd"] == pytest.approx(cost["core_s"] / 100, abs=1e-5)  # 36 USD/h = 0.01/s
-    later = time.time()
-    assert meter.measure(later, later + 0.001)["core_s"] == 0  # no stage in that window
+    meter.job_started()
+    assert meter.job_finished(time.time()) == ([], {**cost, "core_s": 0.0, "usd": 0.0,
+        "on_demand_usd": 0.0, "spot_share": None})  # fmt: skip
+    spark.range(5).count()  # between jobs: the run's, no job's
+    run = meter.run_cost()
+    assert run["core_s"] > cost["core_s"]
+
+
+def test_a_stage_still_running_is_read_once_it_has_ended(spark):
+    import threading
+
+    log = StageLog(spark)
+    slow = spark.sparkContext.parallelize(range(2), 2).map(lambda x: time.sleep(2) or x)
+    worker = threading.Thread(target=slow.collect)
+    worker.start()
+    deadline = time.time() + 60
+    while not spark.sparkContext.statusTracker().getActiveStageIds():
+        assert time.time() < deadline, "the slow stage never started"
+        time.sleep(0.05)
+    assert log.read().timings == []  # running: not read yet
+    worker.join(timeout=120)
+    ended = log.read()
+    assert [s.tasks for s in ended.timings] == [2]
+    assert sum(ended.executor_task_ms.values()) >= 4000  # two tasks of 2 s
+    assert log.read().timings == []  # each stage once
 
 
 def test_every_node_group_needs_a_price_once_there_are_prices():
