@@ -53,6 +53,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,8 @@ if TYPE_CHECKING:
 __all__ = ["ExecutorUse", "PriceModel", "RunMeter", "executor_use"]
 
 _HOUR = 3600.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -193,10 +196,14 @@ def _price_model(spark: SparkSession, settings: Settings) -> PriceModel:
     pinned = None
     if spec.platform == "kubernetes" and settings.submit is not None:
         from lakehouse.deploy.allocation import CAPACITY_LABEL
-        from lakehouse.deploy.kubernetes import parse_selector
+        from lakehouse.deploy.kubernetes import ManifestError, parse_selector
 
-        selector = parse_selector(settings.submit.kubernetes.executor_node_selector)
-        pinned = selector.get(CAPACITY_LABEL)
+        text = settings.submit.kubernetes.executor_node_selector
+        try:
+            pinned = parse_selector(text).get(CAPACITY_LABEL)
+        except ManifestError as exc:  # the manifest refuses it; the cost only guesses
+            log.warning("cost: executor node selector %r not understood (%s); the "
+                        "on-demand floor decides the spot share", text, exc)  # fmt: skip
     return PriceModel.for_cluster(
         spec,
         cfg.prices,

@@ -213,3 +213,38 @@ def test_the_metrics_carry_the_cost_when_there_is_one():
     text = generate_latest(run_registry(unpriced, last_writes={})).decode()
     assert "lakehouse_run_core_seconds" in text and "lakehouse_job_core_seconds" in text
     assert "cost_usd" not in text and "spot_share" not in text  # unknown: no sample
+
+
+class _ClusterSession:
+    """What the cost model reads of a session on a cluster: its master and conf."""
+
+    def __init__(self, master: str) -> None:
+        from types import SimpleNamespace
+
+        self.sparkContext = SimpleNamespace(master=master)
+        self.conf = SimpleNamespace(get=lambda key, default=None: default)
+
+
+@pytest.mark.parametrize(
+    ("selector", "floor"),
+    [
+        ("lakehouse/capacity=spot", 0),  # conf/env/kubernetes.yaml's default: all spot
+        ("lakehouse/capacity=on-demand", None),  # all on-demand
+        ('{"lakehouse/capacity": "spot", "zone": "a"}', 0),  # a Terraform map output
+        ("pool=spark", 1),  # no capacity label: the allocation's on-demand floor
+        ("not a selector", 1),  # the manifest refuses it; the cost warns and guesses
+    ],
+)
+def test_on_kubernetes_the_executor_node_selector_decides_the_capacity(selector, floor, caplog):
+    from lakehouse.pipeline.cost import _price_model
+
+    settings = load_config(
+        "kubernetes",
+        environ={"LAKEHOUSE_DATA_BUCKET": "b"},
+        overrides={"submit": {"kubernetes": {"executor_node_selector": selector}}},
+    )
+    model = _price_model(_ClusterSession("k8s://https://api:443"), settings)  # type: ignore[arg-type]
+    assert model.on_demand_executors == floor
+    assert ("not understood" in caplog.text) == (selector == "not a selector")
+    # conf/env/kubernetes.yaml's prices: m7g.xlarge 0.1632 / 4 cores per core-hour
+    assert model.on_demand_core_hour == pytest.approx(0.1632 / 4)
