@@ -44,6 +44,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lakehouse.scd2.log import LOGGED_AT
+
 REPO = Path(__file__).resolve().parents[1]
 COMMIT_FILE = re.compile(r"\d{20}\.json")
 #: Top-level folders of a data root that hold no tables.
@@ -51,7 +53,8 @@ NOT_TABLES = ("_checkpoints", "_reports", "landing")
 #: Columns that legitimately differ between two runs over the same data: when and in
 #: which batch/run a row was written, not what it says. Any column whose name contains
 #: ``batch`` or ends in ``run_id`` is dropped as well.
-RUN_COLUMNS = frozenset({"_ingest_time", "quarantined_at", "ingested_at", "checked_at"})
+#: ``LOGGED_AT`` is when the CDC event log (``<table>/_cdc_log``) logged an event.
+RUN_COLUMNS = frozenset({"_ingest_time", "quarantined_at", "ingested_at", "checked_at", LOGGED_AT})
 #: Columns computed from the absolute landing-file path, which differs between the two data
 #: roots: the quarantine's ``row_hash`` hashes stage, source, reason and record, all of
 #: which are compared themselves (``source`` with the data root removed).
