@@ -83,6 +83,7 @@ def test_an_upsert_older_than_a_delete_stays_deleted(spark, tmp_path):
     assert rows(spark, path) == [("a", "y", 7), ("b", "x", 1)]
 
 
+@pytest.mark.slow  # a long scenario (SCD2's replay test covers the same commit-nothing rule in the fast loop): in the full gate
 def test_a_replay_commits_nothing(spark, tmp_path):
     path = str(tmp_path / "t")
     batch = [("a", "x", "U", 1), ("b", None, "D", 2), ("c", "z", "U", 3)]

@@ -86,6 +86,7 @@ def test_the_snapshot_must_not_carry_the_sequence_column(spark, tmp_path):
 # valid_from / valid_to; the snapshot version fills the spec's sequence column.
 
 
+@pytest.mark.slow  # a long scenario (a documented-example replay, like the SCD1 one): in the full gate
 def test_databricks_periodic_snapshot_example(spark, tmp_path):
     from datetime import datetime
 
@@ -107,6 +108,7 @@ def test_databricks_periodic_snapshot_example(spark, tmp_path):
     assert check_scd2_invariants(spark, path, spec).ok
 
 
+@pytest.mark.slow  # a long scenario (a documented-example replay, like the SCD1 one): in the full gate
 def test_databricks_historical_snapshot_example(spark, tmp_path):
     """History is tracked on TrackingColumn only: key 4's change of NonTrackingColumn
     updates its version in place."""

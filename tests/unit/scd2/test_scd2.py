@@ -172,6 +172,7 @@ def test_late_event_splits_the_enclosing_version_and_coalesces(spark, tmp_path):
 # 5 ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a long scenario (the Databricks SCD2 example test checks deletes in any batch order in the fast loop): in the full gate
 def test_delete_closes_the_version_in_effect_and_a_later_event_reopens(spark, tmp_path):
     path = str(tmp_path / "t")
     rows = [
@@ -487,6 +488,7 @@ def test_one_commit_that_names_the_touched_keys(spark, tmp_path):
     assert int(last["operationMetrics"]["numTargetRowsInserted"]) == 2
 
 
+@pytest.mark.slow  # a long scenario (the full gate cross-checks the fast path against the chain path): in the full gate
 def test_fast_path_takes_only_keys_with_one_event_after_their_history(spark, tmp_path):
     # a: one newer event (changes v); b: one newer no-op; d: a delete after its history was
     # already closed; e: a change of w; f: a new key -- all five on the fast path. c's
