@@ -188,17 +188,17 @@ class PriceModel:
 
 
 def _price_model(spark: SparkSession, settings: Settings) -> PriceModel:
-    cfg = settings.cost
-    cluster = settings.submit.cluster if settings.submit is not None else None
-    if (spark.sparkContext.master or "").startswith("local") or cluster is None:
+    cfg, submit = settings.cost, settings.submit
+    local = (spark.sparkContext.master or "").startswith("local")
+    if local or submit is None or submit.cluster is None:
         return PriceModel.local(cfg.local_core_hour)
-    spec = ClusterSpec.parse(cluster)
+    spec = ClusterSpec.parse(submit.cluster)
     pinned = None
-    if spec.platform == "kubernetes" and settings.submit is not None:
+    if spec.platform == "kubernetes":
         from lakehouse.deploy.allocation import CAPACITY_LABEL
         from lakehouse.deploy.kubernetes import ManifestError, parse_selector
 
-        text = settings.submit.kubernetes.executor_node_selector
+        text = submit.kubernetes.executor_node_selector
         try:
             pinned = parse_selector(text).get(CAPACITY_LABEL)
         except ManifestError as exc:  # the manifest refuses it; the cost only guesses
@@ -210,7 +210,7 @@ def _price_model(spark: SparkSession, settings: Settings) -> PriceModel:
         spot_discount=cfg.spot_discount,
         driver_cores=int(spark.conf.get("spark.driver.cores", "1") or "1"),
         pinned=pinned,
-        driver_in_cluster=settings.submit is not None and settings.submit.deploy_mode == "cluster",
+        driver_in_cluster=submit.deploy_mode == "cluster",
     )
 
 

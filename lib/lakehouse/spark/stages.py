@@ -84,7 +84,7 @@ class StageLog:
         try:
             first = next(self._newest_first(), None)
             self._floor = int(first.info().stageId()) if first is not None else -1
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - an unreadable store: every read is empty
             log.debug("stages not available: %s", exc)
 
     def _newest_first(self) -> Any:
