@@ -41,7 +41,7 @@ from lakehouse.spark.delta import (
 )
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 JOB = "silver_orders"
 PRODUCTS_STAGE = "silver_orders:products"
@@ -341,9 +341,40 @@ def _orders(ctx: JobContext[Config], inc: Increment) -> None:
         inc.replayed.append(cfg.target_table)  # quarantine was written before the orders
         return
     bronze = inc.df
-    loaded = (
-        inc.spark.read.format("delta").load(target) if is_delta_table(inc.spark, target) else None
+    loaded = _loaded_ids(inc.spark, target, bronze)
+    try:
+        _load_orders(ctx, inc, loaded)
+    finally:
+        if loaded is not None:
+            loaded.unpersist()
+
+
+def _loaded_ids(spark: SparkSession, target: str, bronze: DataFrame) -> DataFrame | None:
+    """The order ids of this increment that ``orders`` already holds, computed once and
+    cached: the table's ``order_id`` column is scanned once per increment against the
+    increment's own ids, not shuffled whole for each count and write that follows."""
+    if not is_delta_table(spark, target):
+        return None
+    ids = bronze.select(_blank_to_null("order_id").alias("order_id")).where(
+        F.col("order_id").isNotNull()
     )
+    known = (
+        spark.read.format("delta")
+        .load(target)
+        .select("order_id")
+        .join(ids.distinct(), "order_id", "left_semi")
+        .distinct()
+        .persist()
+    )
+    known.count()
+    return known
+
+
+def _load_orders(ctx: JobContext[Config], inc: Increment, loaded: DataFrame | None) -> None:
+    """Type, check and write one increment, given the ids of it ``orders`` already holds."""
+    cfg = ctx.config
+    target = ctx.output_path(cfg.target_table)
+    bronze = inc.df
     out = transform(
         bronze,
         min_date=date.fromisoformat(cfg.min_order_date),

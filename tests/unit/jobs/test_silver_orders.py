@@ -183,3 +183,20 @@ def test_orders_loaded_by_an_earlier_increment_are_duplicates(spark):
     reasons = sorted(r.reason for r in out.rejected.collect())
     # both deliveries of O1 (already in orders) are duplicates, each counted once
     assert reasons == ["duplicate order_id", "duplicate order_id", "quantity must be positive"]
+
+
+def test_the_loaded_ids_of_an_increment_are_only_its_own_ids_the_table_holds(spark, tmp_path):
+    """The orders table is matched against the increment's ids (trimmed, as the transform
+    types them) once; ids of the table the increment lacks are not carried along."""
+    target = str(tmp_path / "orders")
+    assert silver._loaded_ids(spark, target, spark.createDataFrame([], RAW)) is None  # no table
+    spark.createDataFrame([("O1",), ("O5",), ("O9",)], "order_id string").write.format(
+        "delta"
+    ).save(target)
+    bronze = spark.createDataFrame([_row(" O1 "), _row("O1", f="b"), _row("O2"), _row(" ")], RAW)
+    loaded = silver._loaded_ids(spark, target, bronze)
+    assert loaded is not None and loaded.is_cached
+    try:
+        assert [r.order_id for r in loaded.collect()] == ["O1"]
+    finally:
+        loaded.unpersist()
