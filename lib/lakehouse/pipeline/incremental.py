@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lakehouse.errors import LakehouseError
-from lakehouse.spark.fs import list_dirs, path_exists, read_text
+from lakehouse.spark.fs import glob_files, list_dirs, path_exists, read_text
 from lakehouse.writes.idempotency import TxnIdentity, txn_identity
 from lakehouse.writes.retry import RetryPolicy, retry_on_conflict
 
@@ -52,6 +52,7 @@ __all__ = [
     "Trigger",
     "checkpoint_path",
     "checkpoints_root",
+    "delta_stream_caught_up",
     "file_stream_checkpoints",
     "stop_gracefully",
 ]
@@ -132,6 +133,47 @@ def file_stream_checkpoints(spark: SparkSession, settings: Settings, job: str) -
         for name, uri in sorted(found.items())
         if name not in settings.tables and path_exists(spark, f"{uri}/metadata")
     ]
+
+
+def delta_stream_caught_up(
+    spark: SparkSession, checkpoint: str, table_version: int, table_id: str
+) -> bool:
+    """Whether the Delta stream with ``checkpoint`` has read every version of its table
+    (id ``table_id``) up to ``table_version``, so a batch run of it would find nothing new.
+
+    Read from the checkpoint's last offset, if that batch has a commit (Spark's offset log:
+    a version line, the batch metadata, then the source's offset). Delta's offset
+    ``{"reservoirId": id, "reservoirVersion": v, "index": -1}`` means "next to read:
+    version ``v`` of table ``id`` from its start", so the same table still at a version
+    below ``v`` has nothing new. Anything else (part of a version read, the initial
+    snapshot still being read, another table id, an unreadable or uncommitted log, several
+    sources) answers False: the query runs and decides.
+    """
+    numbered = [
+        int(name)
+        for name in (
+            f.path.rstrip("/").rsplit("/", 1)[-1]
+            for f in glob_files(spark, f"{checkpoint}/offsets/*")
+        )
+        if name.isdigit()
+    ]
+    if not numbered:
+        return False
+    last = max(numbered)
+    if not path_exists(spark, f"{checkpoint}/commits/{last}"):
+        return False
+    lines = (read_text(spark, f"{checkpoint}/offsets/{last}") or "").splitlines()
+    if len(lines) != 3:
+        return False
+    try:
+        offset = json.loads(lines[2])
+    except ValueError:
+        return False
+    if not isinstance(offset, dict) or offset.get("isStartingVersion") or offset.get("index") != -1:
+        return False
+    version = offset.get("reservoirVersion")
+    same_table = offset.get("reservoirId") == table_id
+    return same_table and isinstance(version, int) and table_version < version
 
 
 @dataclass

@@ -101,6 +101,25 @@ class DeltaTableRef:
             row = dt.history(1).select("version").first()
             return None if row is None else int(row["version"])
 
+    def version_and_id(self) -> tuple[int, str] | None:
+        """The latest committed version and the table's id (Delta's ``reservoirId``, new
+        for a table dropped and created again), or None if there is no table. From the
+        loaded snapshot like :meth:`version`, else from ``history(1)`` and ``detail()``."""
+        if not self.exists():
+            return None
+        from py4j.protocol import Py4JError
+
+        dt = self.delta_table()
+        try:
+            snapshot = dt._jdt.deltaLog().unsafeVolatileSnapshot()
+            return int(snapshot.version()), str(snapshot.metadata().id())
+        except (AttributeError, Py4JError):  # the handle is Delta-internal: public API instead
+            version = dt.history(1).select("version").first()
+            detail = dt.detail().select("id").first()
+            if version is None or detail is None:
+                return None
+            return int(version["version"]), str(detail["id"])
+
     def properties(self) -> dict[str, str]:
         """The table's properties (``TBLPROPERTIES``)."""
         row = self.delta_table().detail().select("properties").first()

@@ -102,3 +102,42 @@ def test_streams_go_on_past_a_restore(spark, tmp_path):
     run_streams()
     assert sorted(seen["plain"]) == [("c", "append"), ("d", "append")]
     assert sorted(seen["feed"]) == [("c", "delete"), ("c", "insert"), ("d", "insert")]
+
+
+def test_a_batch_run_does_not_start_a_stream_that_has_read_every_version(spark, tmp_path):
+    """A Delta stream whose checkpoint has read up to the table's version is recorded as
+    "nothing new" without starting its query; a new commit starts it again. The check
+    declines (the query runs) for another table id and for an uncommitted last batch."""
+    from lakehouse.pipeline.incremental import delta_stream_caught_up
+    from lakehouse.spark.delta import DeltaTableRef
+
+    settings = _settings(tmp_path)
+    path = settings.table_path("bronze_customers")
+    seen: list[str] = []
+
+    def run_stream():
+        with job_context(spark, settings, "silver_customers", batch_id="b") as ctx:
+            ctx.stream_table("bronze_customers", lambda inc: seen.extend(
+                r[0] for r in inc.df.collect()
+            ))  # fmt: skip
+        return ctx.streams[0]
+
+    spark.createDataFrame([("a",), ("b",)], "id string").write.format("delta").save(path)
+    first = run_stream()
+    assert first.skipped is None and first.query is not None and sorted(seen) == ["a", "b"]
+    again = run_stream()
+    assert again.query is None and again.skipped == "nothing new (v0 read)"
+    assert again.summary()["increments"] == [] and sorted(seen) == ["a", "b"]
+
+    spark.createDataFrame([("c",)], "id string").write.format("delta").mode("append").save(path)
+    third = run_stream()
+    assert third.query is not None and sorted(seen) == ["a", "b", "c"]
+
+    checkpoint = third.checkpoint
+    version, table_id = DeltaTableRef.for_path(spark, path).version_and_id()
+    assert version == 1 and delta_stream_caught_up(spark, checkpoint, 1, table_id)
+    assert not delta_stream_caught_up(spark, checkpoint, 2, table_id)  # a newer commit
+    assert not delta_stream_caught_up(spark, checkpoint, 1, "another-table-id")
+    commits = sorted((tmp_path / "data").glob("_checkpoints/silver_customers/*/commits/*"))
+    commits[-1].unlink()  # the last batch ran but its commit is not logged: run it again
+    assert not delta_stream_caught_up(spark, checkpoint, 1, table_id)
