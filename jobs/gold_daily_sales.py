@@ -25,6 +25,7 @@ With nothing new, no stream has an increment and nothing is written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
@@ -145,6 +146,24 @@ def differing(recomputed: DataFrame, stored: DataFrame) -> DataFrame:
     return recomputed.join(old, "order_id", "inner").where(~all_same).select(*FACT_COLUMNS)
 
 
+def affected_since(changes: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """A filter keeping the orders (or facts) a dimension's change-feed rows ``changes``
+    can affect: those dated on or after the earliest ``valid_from`` among them.
+
+    An order's version in effect is the one whose ``[valid_from, valid_to)`` holds its
+    ``order_ts``; it changes only if a version holding that time was inserted, updated or
+    removed, and each such version is a row of the feed starting no later than the order.
+    A daily increment's changes start today, so the corrections read today's files of the
+    date-clustered tables, not all of history.
+    """
+    # the date in the session's time zone, as order_date is: no Python-side conversion
+    row = changes.agg(F.min(F.to_date("valid_from"))).first()
+    day = row[0] if row is not None else None
+    if day is None:
+        return lambda df: df
+    return lambda df: df.where(F.col("order_date") >= F.lit(day))
+
+
 def _dates_in(column: str, dates: list[date]) -> str:
     """``column IN (DATE'…', …)``: a replaceWhere / MERGE predicate from dates read back from
     a table (ISO literals, never user text)."""
@@ -167,11 +186,13 @@ def _correct(ctx: JobContext[Config], inc: Increment, key: str) -> None:
     fact_path = ctx.output_path(cfg.fact_table)
     if not is_delta_table(spark, fact_path):
         return  # nothing loaded yet: the orders stream joins with the dimension as it is
-    keys = inc.df.select(key).where(F.col(key).isNotNull()).distinct().persist()
+    changes = inc.df.where(F.col(key).isNotNull())
+    keys = changes.select(key).distinct().persist()
     try:
         inc.rows_read = keys.count()
-        stored = spark.read.format("delta").load(fact_path).join(keys, key, "left_semi")
-        orders = _read(spark, ctx, cfg.orders_table).join(keys, key, "left_semi")
+        since = affected_since(changes)
+        stored = since(spark.read.format("delta").load(fact_path)).join(keys, key, "left_semi")
+        orders = since(_read(spark, ctx, cfg.orders_table)).join(keys, key, "left_semi")
         recomputed = facts(
             orders,
             _read(spark, ctx, cfg.customers_table),

@@ -250,3 +250,20 @@ def test_differing_keeps_only_rows_whose_dimension_columns_changed(spark):
         spark.createDataFrame(as_rows(stored_rows), cols),
     )
     assert [(r.order_id, r.customer_city) for r in out.collect()] == [("O3", "Lima")]
+
+
+def test_corrections_read_only_orders_dated_from_the_earliest_changed_version(spark):
+    """A change-feed row can only move orders at or after its version's valid_from: the
+    filter keeps the orders dated on or after the earliest of them (a late event's older
+    date included), and keeps everything when the feed has no valid_from."""
+    changes = spark.createDataFrame(
+        [("C1", datetime(2025, 1, 3, 23, 30)), ("C2", datetime(2025, 1, 2, 8)), ("C3", None)],
+        "customer_id string, valid_from timestamp",
+    )
+    orders = spark.createDataFrame(
+        [(f"O{d}", date(2025, 1, d)) for d in (1, 2, 3, 4)], "order_id string, order_date date"
+    )
+    kept = gold.affected_since(changes)(orders)
+    assert sorted(r.order_id for r in kept.collect()) == ["O2", "O3", "O4"]
+    nothing = gold.affected_since(changes.where("valid_from IS NULL"))(orders)
+    assert nothing.count() == 4
