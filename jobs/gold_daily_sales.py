@@ -148,16 +148,33 @@ def differing(recomputed: DataFrame, stored: DataFrame) -> DataFrame:
 
 def affected_since(changes: DataFrame) -> Callable[[DataFrame], DataFrame]:
     """A filter keeping the orders (or facts) a dimension's change-feed rows ``changes``
-    can affect: those dated on or after the earliest ``valid_from`` among them.
+    can affect: those dated on or after the earliest time any of them changes.
 
     An order's version in effect is the one whose ``[valid_from, valid_to)`` holds its
-    ``order_ts``; it changes only if a version holding that time was inserted, updated or
-    removed, and each such version is a row of the feed starting no later than the order.
-    A daily increment's changes start today, so the corrections read today's files of the
-    date-clustered tables, not all of history.
+    ``order_ts``; it changes only where a version was inserted, updated or removed. An
+    inserted or deleted version changes from its ``valid_from``. An update whose pre- and
+    post-image differ only in ``valid_to`` and ``is_current`` (the usual one: a version
+    closed because a newer one opened) changes from the earlier of its two ends; any
+    other update from its ``valid_from``. A daily increment's changes start today, so the
+    corrections read today's files of the date-clustered tables, not all of history.
     """
+    meta = {"_change_type", "_commit_version", "_commit_timestamp"}
+    same = [c for c in changes.columns if c not in meta | {"valid_to", "is_current"}]
+    update = F.col("_change_type").startswith("update_")
+    # pre- and post-image of one update, equal but for the end: one group of two rows
+    per_row = (
+        changes.withColumn("_pair", F.when(update, F.col("_commit_version")))
+        .groupBy("_pair", *same)
+        .agg(
+            F.count(F.lit(1)).alias("_n"),
+            F.min("valid_to").alias("_end"),
+            F.max(update.cast("int")).alias("_update"),
+        )
+    )
+    moved_end = (F.col("_update") == 1) & (F.col("_n") == 2) & F.col("_end").isNotNull()
+    since = F.when(moved_end, F.col("_end")).otherwise(F.col("valid_from"))
     # the date in the session's time zone, as order_date is: no Python-side conversion
-    row = changes.agg(F.min(F.to_date("valid_from"))).first()
+    row = per_row.agg(F.min(F.to_date(since))).first()
     day = row[0] if row is not None else None
     if day is None:
         return lambda df: df

@@ -252,18 +252,34 @@ def test_differing_keeps_only_rows_whose_dimension_columns_changed(spark):
     assert [(r.order_id, r.customer_city) for r in out.collect()] == [("O3", "Lima")]
 
 
-def test_corrections_read_only_orders_dated_from_the_earliest_changed_version(spark):
-    """A change-feed row can only move orders at or after its version's valid_from: the
-    filter keeps the orders dated on or after the earliest of them (a late event's older
-    date included), and keeps everything when the feed has no valid_from."""
-    changes = spark.createDataFrame(
-        [("C1", datetime(2025, 1, 3, 23, 30)), ("C2", datetime(2025, 1, 2, 8)), ("C3", None)],
-        "customer_id string, valid_from timestamp",
+def test_corrections_read_only_orders_dated_from_the_earliest_change(spark):
+    """A change-feed row moves orders only from where it changes: an inserted version from
+    its valid_from, a version whose end moved from the earlier end, and an update that
+    changed anything else from its valid_from. The filter keeps orders dated from the
+    earliest of those; with no rows it keeps everything."""
+    schema = (
+        "customer_id string, city string, valid_from timestamp, valid_to timestamp, "
+        "is_current boolean, _change_type string, _commit_version long"
     )
+    old, jan = datetime(2024, 6, 1), lambda d, h=0: datetime(2025, 1, d, h)
+    daily = [
+        ("C1", "Oslo", jan(3, 23), None, True, "insert", 7),
+        # C2's version of June 2024 closed on Jan 2 (a newer one opened): only its end moved
+        ("C2", "Rome", old, None, True, "update_preimage", 7),
+        ("C2", "Rome", old, jan(2, 8), False, "update_postimage", 7),
+    ]
     orders = spark.createDataFrame(
         [(f"O{d}", date(2025, 1, d)) for d in (1, 2, 3, 4)], "order_id string, order_date date"
     )
-    kept = gold.affected_since(changes)(orders)
-    assert sorted(r.order_id for r in kept.collect()) == ["O2", "O3", "O4"]
-    nothing = gold.affected_since(changes.where("valid_from IS NULL"))(orders)
-    assert nothing.count() == 4
+
+    def kept(rows):
+        filtered = gold.affected_since(spark.createDataFrame(rows, schema))(orders)
+        return sorted(r.order_id for r in filtered.collect())
+
+    assert kept(daily) == ["O2", "O3", "O4"]
+    # an update that changed the city too changes the version's whole interval
+    rewritten = [daily[1], ("C2", "Lima", old, jan(2, 8), False, "update_postimage", 7)]
+    assert kept(rewritten) == ["O1", "O2", "O3", "O4"]
+    # a deleted version changes from its valid_from
+    assert kept([("C3", "Oslo", jan(4), None, True, "delete", 8)]) == ["O4"]
+    assert kept([]) == ["O1", "O2", "O3", "O4"]
