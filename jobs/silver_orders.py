@@ -350,15 +350,15 @@ def _orders(ctx: JobContext[Config], inc: Increment) -> None:
 
 
 def _loaded_ids(spark: SparkSession, target: str, bronze: DataFrame) -> DataFrame | None:
-    """The order ids of this increment that ``orders`` already holds, computed once and
-    cached: the table's ``order_id`` column is scanned once per increment against the
+    """The order ids of this increment that ``orders`` already holds, cached (filled by the
+    first count that uses them): the table's ``order_id`` column is scanned once per increment against the
     increment's own ids, not shuffled whole for each count and write that follows."""
     if not is_delta_table(spark, target):
         return None
     ids = bronze.select(_blank_to_null("order_id").alias("order_id")).where(
         F.col("order_id").isNotNull()
     )
-    known = (
+    return (
         spark.read.format("delta")
         .load(target)
         .select("order_id")
@@ -366,8 +366,6 @@ def _loaded_ids(spark: SparkSession, target: str, bronze: DataFrame) -> DataFram
         .distinct()
         .persist()
     )
-    known.count()
-    return known
 
 
 def _load_orders(ctx: JobContext[Config], inc: Increment, loaded: DataFrame | None) -> None:

@@ -56,7 +56,7 @@ from lakehouse.pipeline.incremental import (
     delta_stream_caught_up,
 )
 from lakehouse.pipeline.report import JobResult, timed
-from lakehouse.spark.delta import DeltaTableRef, is_delta_table, table_version
+from lakehouse.spark.delta import DeltaTableRef, table_version
 from lakehouse.tuning.aqe import aqe_details, profile_applied
 from lakehouse.tuning.pruning import read_report
 from lakehouse.writes.idempotency import BatchWrites, commit_metadata
@@ -164,17 +164,12 @@ class JobContext(Generic[C]):
         # a job may follow its own output's change feed
         own = table in self.config.outputs
         path = self.output_path(table) if own else self.input_path(table)
-        if not is_delta_table(self.spark, path):
-            run = StreamRun(self.job, table, self.checkpoint(table), skipped="no table yet")
-            self.streams.append(run)
-            return
         checkpoint = self.checkpoint(table)
-        state = (
-            None
-            if self.trigger.continuous
-            else DeltaTableRef.for_path(self.spark, path).version_and_id()
-        )
-        if state is not None and delta_stream_caught_up(self.spark, checkpoint, *state):
+        state = DeltaTableRef.for_path(self.spark, path).version_and_id()
+        if state is None:
+            self.streams.append(StreamRun(self.job, table, checkpoint, skipped="no table yet"))
+            return
+        if not self.trigger.continuous and delta_stream_caught_up(self.spark, checkpoint, *state):
             # a batch run of the query would start, find nothing and stop: not started
             run = StreamRun(self.job, table, checkpoint, skipped=f"nothing new (v{state[0]} read)")
             self.streams.append(run)

@@ -92,14 +92,12 @@ class DeltaTableRef:
         costs no Spark job; ``history(1)`` (a job) where that handle is not reachable."""
         if not self.exists():
             return None
-        from py4j.protocol import Py4JError
-
         dt = self.delta_table()
-        try:
-            return int(dt._jdt.deltaLog().unsafeVolatileSnapshot().version())
-        except (AttributeError, Py4JError):  # the handle is Delta-internal: public API instead
-            row = dt.history(1).select("version").first()
-            return None if row is None else int(row["version"])
+        snapshot = _loaded_snapshot(dt)
+        if snapshot is not None:
+            return int(snapshot.version())
+        row = dt.history(1).select("version").first()
+        return None if row is None else int(row["version"])
 
     def version_and_id(self) -> tuple[int, str] | None:
         """The latest committed version and the table's id (Delta's ``reservoirId``, new
@@ -107,18 +105,15 @@ class DeltaTableRef:
         loaded snapshot like :meth:`version`, else from ``history(1)`` and ``detail()``."""
         if not self.exists():
             return None
-        from py4j.protocol import Py4JError
-
         dt = self.delta_table()
-        try:
-            snapshot = dt._jdt.deltaLog().unsafeVolatileSnapshot()
+        snapshot = _loaded_snapshot(dt)
+        if snapshot is not None:
             return int(snapshot.version()), str(snapshot.metadata().id())
-        except (AttributeError, Py4JError):  # the handle is Delta-internal: public API instead
-            version = dt.history(1).select("version").first()
-            detail = dt.detail().select("id").first()
-            if version is None or detail is None:
-                return None
-            return int(version["version"]), str(detail["id"])
+        version = dt.history(1).select("version").first()
+        detail = dt.detail().select("id").first()
+        if version is None or detail is None:
+            return None
+        return int(version["version"]), str(detail["id"])
 
     def properties(self) -> dict[str, str]:
         """The table's properties (``TBLPROPERTIES``)."""
@@ -203,6 +198,17 @@ def _commit_metrics(row: Any) -> dict[str, Any]:
         except (TypeError, ValueError):
             metrics[key] = value
     return metrics
+
+
+def _loaded_snapshot(dt: DeltaTable) -> Any:
+    """The JVM snapshot Delta loaded to open ``dt``, or None where that Delta-internal
+    handle is not reachable (callers then use the public API)."""
+    from py4j.protocol import Py4JError
+
+    try:
+        return dt._jdt.deltaLog().unsafeVolatileSnapshot()
+    except (AttributeError, Py4JError):
+        return None
 
 
 def is_delta_table(spark: SparkSession, path: str) -> bool:
