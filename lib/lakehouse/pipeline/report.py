@@ -115,6 +115,8 @@ class RunReport:
             streams = _streams_summary(j.details)
             if streams:
                 lines.append(f"{'':<18} {streams}")
+            for changed in j.details.get("changed_files") or []:
+                lines.append(f"{'':<18} quarantined file {changed['path']}: {changed['reason']}")
             rec = j.details.get("reconciliation")
             if rec:
                 mark = "ok" if rec["reconciled"] else "MISMATCH"

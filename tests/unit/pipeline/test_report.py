@@ -18,3 +18,14 @@ def test_render_shows_increments_and_noop():
         "gone: no table yet" in text
     )
     assert "no-op: nothing new in any source" in text
+
+
+def test_render_lists_landing_files_changed_after_ingestion():
+    from lakehouse.pipeline.report import JobResult, RunReport
+
+    bronze = JobResult(job="bronze_ingest")
+    bronze.details["changed_files"] = [
+        {"path": "file:/d/landing/orders/a.csv", "reason": "changed after ingestion"}
+    ]
+    text = RunReport(run_id="r", env="local", started_at="t", jobs=[bronze]).render()
+    assert "quarantined file file:/d/landing/orders/a.csv: changed after ingestion" in text
