@@ -12,9 +12,7 @@
 #     (documented in docs/deploy-emr.md, "EMR 7.x (Spark 3.5) compatibility");
 #   - the tutorial test (NOT_LIBRARY below): it exercises the CLI and packaging workflow.
 # Delta's Scala 2.12 jars (io.delta:delta-spark_2.12:3.3.2) are resolved from Maven Central
-# into an Ivy cache of this target's own, under $cache/compat/ivy (the tests' sessions run with
-# LAKEHOUSE_CACHE=$cache/compat), so a second run is offline and a run alongside the primary
-# target's tests (scripts/test.sh --all) never resolves into the same Ivy files.
+# into the same Ivy cache as the primary target, so a second run is offline.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -90,5 +88,5 @@ deselect=()
 for test_id in "${SPARK4_ONLY[@]}" "${NOT_LIBRARY[@]}"; do deselect+=(--deselect "$test_id"); done
 cd "$here"
 echo "compat target: $("$venv/bin/python" -c 'import pyspark, importlib.metadata as m; print("pyspark", pyspark.__version__, "delta-spark", m.version("delta-spark"))')" >&2
-LAKEHOUSE_CACHE="$cache/compat" exec "$venv/bin/python" -m pytest -q -m "not cluster" -p no:cacheprovider \
+exec "$venv/bin/python" -m pytest -q -m "not cluster" -p no:cacheprovider \
   "${deselect[@]}" "$@"
