@@ -81,7 +81,11 @@ def apply_snapshot(
     exists = table.exists()
     seq = F.lit(snapshot_at)
     if exists:
-        current = table.read()
+        # Pinned to the version read: the diff is cached, and the MERGE's commit makes Spark
+        # re-cache what reads the table's path. Unpinned, the diff would then be recomputed
+        # against the merged table, where the deleted keys are gone, and their tombstones
+        # would never reach the event log.
+        current = table.read(table.version())
         _check_order(spark, table, current, spec, snapshot_at)
         seq = seq.cast(current.schema[_seq_column(spec)].dataType)
         in_effect = current.where(qcol(spec.is_current)) if isinstance(spec, SCD2Spec) else current

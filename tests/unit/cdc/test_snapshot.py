@@ -74,6 +74,18 @@ def test_an_older_snapshot_is_refused_and_changes_nothing(spark, tmp_path):
     assert commits(spark, path) == before
 
 
+def test_a_snapshot_older_than_a_logged_delete_is_refused(spark, tmp_path):
+    # SCD1 removes a deleted key's row: only the event log remembers the delete at 20
+    path = str(tmp_path / "t")
+    snap(spark, path, [("a", "x"), ("b", "y")], 10, SCD1)
+    snap(spark, path, [("a", "x")], 20, SCD1)
+    assert table(spark, path, ("id", "v", "at")) == [("a", "x", 10)]
+    before = commits(spark, path)
+    with pytest.raises(SnapshotOrderError, match="snapshot_at 15 is older than 20"):
+        snap(spark, path, [("a", "z")], 15, SCD1)
+    assert commits(spark, path) == before
+
+
 def test_the_snapshot_must_not_carry_the_sequence_column(spark, tmp_path):
     df = spark.createDataFrame([("a", "x", 1)], "id string, v string, at int")
     with pytest.raises(SCD2SpecError, match="must not have the sequence column 'at'"):
