@@ -86,7 +86,7 @@ def apply_snapshot(
         # against the merged table, where the deleted keys are gone, and their tombstones
         # would never reach the event log.
         current = table.read(table.version())
-        _check_order(spark, table, current, spec, snapshot_at)
+        _check_order(table, current, spec, snapshot_at)
         seq = seq.cast(current.schema[_seq_column(spec)].dataType)
         in_effect = current.where(qcol(spec.is_current)) if isinstance(spec, SCD2Spec) else current
         diff = _diff(snapshot, in_effect, tuple(spec.keys))
@@ -116,25 +116,36 @@ def _seq_column(spec: SCD1Spec | SCD2Spec) -> str:
 
 
 def _check_order(
-    spark: SparkSession,
-    table: DeltaTableRef,
-    current: DataFrame,
-    spec: SCD1Spec | SCD2Spec,
-    snapshot_at: Any,
+    table: DeltaTableRef, current: DataFrame, spec: SCD1Spec | SCD2Spec, snapshot_at: Any
 ) -> None:
-    """Refuse a snapshot older than the latest sequence of the table or its event log."""
+    """Refuse a snapshot older than the latest sequence of the table or its event log.
+
+    It asks each for a row later than ``snapshot_at`` (:func:`later_rows`). When snapshots
+    come in order, every data file's maximum is older, so Delta's data skipping answers
+    from file statistics without reading a file (a plain ``MAX`` of a timestamp column
+    reads every row). Only a refused snapshot reads the latest value, for the message.
+    """
     cols = [spec.valid_from, spec.valid_to] if isinstance(spec, SCD2Spec) else [spec.sequence_by]
-    latest = [current.agg(*[F.max(qcol(c)) for c in cols]).first()]
+    sources = [(current, cols)]
     log = log_ref(table)
     if log_exists(log):
-        latest.append(log.read().agg(F.max(SEQ)).first())
-    values = [v for row in latest if row is not None for v in row if v is not None]
-    if values and snapshot_at < max(values):
-        raise SnapshotOrderError(
-            f"apply_snapshot into {table.location}: snapshot_at {snapshot_at!r} is older than "
-            f"{max(values)!r}, the latest sequence the table holds; snapshots are applied in "
-            "ascending snapshot_at, and the table was not changed"
-        )
+        sources.append((log.read(), [SEQ]))
+    for df, names in sources:
+        if _later_rows(df, names, snapshot_at).limit(1).count():
+            row = df.agg(*[F.max(qcol(c)) for c in names]).first()
+            latest = max(v for v in (row or ()) if v is not None)
+            raise SnapshotOrderError(
+                f"apply_snapshot into {table.location}: snapshot_at {snapshot_at!r} is older "
+                f"than {latest!r}, the latest sequence the table holds; snapshots are applied "
+                "in ascending snapshot_at, and the table was not changed"
+            )
+
+
+def _later_rows(df: DataFrame, columns: list[str], snapshot_at: Any) -> DataFrame:
+    """The rows of ``df`` with a value in ``columns`` later than ``snapshot_at`` (cast to
+    the first column's type, as the snapshot's events carry it)."""
+    at = F.lit(snapshot_at).cast(df.schema[columns[0]].dataType)
+    return df.where(any_of([qcol(c) > at for c in columns]))
 
 
 def _diff(snapshot: DataFrame, in_effect: DataFrame, keys: tuple[str, ...]) -> DataFrame:

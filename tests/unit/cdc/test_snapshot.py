@@ -86,6 +86,28 @@ def test_a_snapshot_older_than_a_logged_delete_is_refused(spark, tmp_path):
     assert commits(spark, path) == before
 
 
+def test_the_order_check_reads_no_data_file_when_snapshots_come_in_order(spark, tmp_path):
+    from datetime import datetime, timedelta
+
+    from lakehouse.cdc.snapshot import _later_rows
+    from lakehouse.tuning.pruning import scan_stats
+
+    path = str(tmp_path / "t")
+    spec = SCD2Spec(keys=["id"], sequence_by="at")
+    days = [datetime(2025, 1, d, 6, 30, 15, 123456) for d in (1, 2, 3)]
+    for rows, at in zip(([("a", "x"), ("b", "y")], [("a", "x2")], [("a", "x3")]), days):
+        snap(spark, path, rows, at, spec)  # b deleted on day 2: a closed row's valid_to
+    current = spark.read.format("delta").load(path)
+    cols = ["valid_from", "valid_to"]
+    in_order = _later_rows(current, cols, datetime(2025, 1, 4))
+    assert scan_stats(in_order).files_read == 0 and in_order.count() == 0
+    # exact at the boundary, though Delta keeps timestamp statistics in milliseconds
+    assert _later_rows(current, cols, days[2]).count() == 0
+    assert _later_rows(current, cols, days[2] - timedelta(microseconds=1)).count() == 2
+    late = _later_rows(current, cols, days[1])
+    assert scan_stats(late).files_read > 0 and late.count() == 2  # a's versions of days 2, 3
+
+
 def test_the_snapshot_must_not_carry_the_sequence_column(spark, tmp_path):
     df = spark.createDataFrame([("a", "x", 1)], "id string, v string, at int")
     with pytest.raises(SCD2SpecError, match="must not have the sequence column 'at'"):
