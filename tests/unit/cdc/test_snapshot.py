@@ -86,6 +86,7 @@ def test_a_snapshot_older_than_a_logged_delete_is_refused(spark, tmp_path):
     assert commits(spark, path) == before
 
 
+@pytest.mark.slow  # three snapshots and scan metrics, 17 s: in the full gate (the fast loop is at its budget)
 def test_the_order_check_reads_no_data_file_when_snapshots_come_in_order(spark, tmp_path):
     from datetime import datetime, timedelta
 
