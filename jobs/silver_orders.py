@@ -351,8 +351,9 @@ def _orders(ctx: JobContext[Config], inc: Increment) -> None:
 
 def _loaded_ids(spark: SparkSession, target: str, bronze: DataFrame) -> DataFrame | None:
     """The order ids of this increment that ``orders`` already holds, cached (filled by the
-    first count that uses them): the table's ``order_id`` column is scanned once per increment against the
-    increment's own ids, not shuffled whole for each count and write that follows."""
+    first count that uses them): the table's ``order_id`` column is scanned once per
+    increment against the increment's own ids, not shuffled whole for each count and write
+    that follows."""
     if not is_delta_table(spark, target):
         return None
     ids = bronze.select(_blank_to_null("order_id").alias("order_id")).where(

@@ -78,14 +78,14 @@ def apply_snapshot(
             f"it has {snapshot.columns}"
         )
     table = DeltaTableRef.parse(spark, target)
-    exists = table.exists()
+    version = table.version()  # None: no table yet
     seq = F.lit(snapshot_at)
-    if exists:
+    if version is not None:
         # Pinned to the version read: the diff is cached, and the MERGE's commit makes Spark
         # re-cache what reads the table's path. Unpinned, the diff would then be recomputed
         # against the merged table, where the deleted keys are gone, and their tombstones
         # would never reach the event log.
-        current = table.read(table.version())
+        current = table.read(version)
         _check_order(table, current, spec, snapshot_at)
         seq = seq.cast(current.schema[_seq_column(spec)].dataType)
         in_effect = current.where(qcol(spec.is_current)) if isinstance(spec, SCD2Spec) else current
@@ -120,7 +120,7 @@ def _check_order(
 ) -> None:
     """Refuse a snapshot older than the latest sequence of the table or its event log.
 
-    It asks each for a row later than ``snapshot_at`` (:func:`later_rows`). When snapshots
+    It asks each for a row later than ``snapshot_at`` (:func:`_later_rows`). When snapshots
     come in order, every data file's maximum is older, so Delta's data skipping answers
     from file statistics without reading a file (a plain ``MAX`` of a timestamp column
     reads every row). Only a refused snapshot reads the latest value, for the message.
