@@ -40,6 +40,7 @@ from lakehouse.scd2.log import (
     log_ref,
     logged_events,
 )
+from lakehouse.scd2.merge import default_merge_conf
 from lakehouse.scd2.schema import Layout, resolve_layout
 from lakehouse.scd2.spec import (
     DEFAULT_TOMBSTONE_RETENTION,
@@ -50,6 +51,7 @@ from lakehouse.scd2.spec import (
     normalize_spec,
 )
 from lakehouse.spark.delta import DeltaTableRef
+from lakehouse.spark.session import session_conf
 from lakehouse.spark.sql import validate_identifier
 from lakehouse.writes.retry import RetryPolicy
 
@@ -64,6 +66,8 @@ __all__ = ["SCD1Spec", "apply_scd1"]
 _VF, _VT, _IC = "__scd1_valid_from__", "__scd1_valid_to__", "__scd1_is_current__"
 _TRUNC = "__scd1_truncate__"
 _SRC = "__scd1_src__"  # 0: the stored row, 2: a logged delete, 3: a new event
+#: Counts taken over (key, sequence) pairs, summed per key by :func:`_seq_count_aggs`.
+_SEQ_COUNTS = ("conflicts", "logged", "tombstones", "ignored_null_updates")
 
 
 @dataclass(frozen=True)
@@ -266,11 +270,10 @@ def _apply_once(
         truncate_at = _newer(feed.truncate_at, truncated_before)
         quarantine = feed.prepared.where(F.col(reason) != "").drop(DEL, _TRUNC)
         partial = spec.ignore_null_updates
-        per_seq = _per_seq(events, lay, partial).persist()
-        seq_counts = _seq_counts(per_seq, lay, partial)
+        per_seq, keys_df, counts = _resolve(events, lay, truncate_at, partial)
         conflicts = per_seq.where(F.col("__conflict")).select(*lay.keys, SEQ)
         n_conflict_rows = 0
-        if seq_counts["conflicts"]:
+        if counts["conflicts"]:
             if on_conflict == "fail":
                 raise conflict_error(conflicts, lay)
             rejected = (
@@ -285,11 +288,10 @@ def _apply_once(
             events = events.join(
                 conflicts.withColumn(_SRC, F.lit(3)), [*lay.keys, SEQ, _SRC], "left_anti"
             )
+            keys_df.unpersist()
             per_seq.unpersist()
-            per_seq = _per_seq(events, lay, partial).persist()
-            seq_counts = _seq_counts(per_seq, lay, partial)
-        keys_df = _per_key(per_seq, lay, truncate_at, partial).persist()
-        counts = _counts(keys_df)
+            per_seq, keys_df, counts = _resolve(events, lay, truncate_at, partial)
+        seq_counts = {k: counts.pop(k) for k in _SEQ_COUNTS}
         source = _source(keys_df, lay, spec, partial)
         n_writes = counts["inserted"] + counts["updated"] + counts["deleted"]
         new_truncate = truncate_at is not None and truncate_at != truncated_before
@@ -416,6 +418,16 @@ def _per_seq(events: DataFrame, lay: Layout, partial: bool) -> DataFrame:
     )
 
 
+def _resolve(
+    events: DataFrame, lay: Layout, truncate_at: Any, partial: bool
+) -> tuple[DataFrame, DataFrame, dict[str, int]]:
+    """:func:`_per_seq` and :func:`_per_key` of ``events``, both persisted, and every count
+    of the call in one job over the keys (:func:`_counts`)."""
+    per_seq = _per_seq(events, lay, partial).persist()
+    keys_df = _per_key(per_seq, lay, truncate_at, partial).persist()
+    return per_seq, keys_df, _counts(keys_df)
+
+
 def _last_truncate(log: DeltaTableRef, lay: Layout) -> Any:
     """The latest truncate the log remembers (a delete with every key NULL), or None."""
     if not log_exists(log):
@@ -448,6 +460,7 @@ def _per_key(per_seq: DataFrame, lay: Layout, truncate_at: Any, partial: bool) -
         F.max(F.when(~new_only, F.col(SEQ))).alias("__old"),
         F.collect_list(F.when(new_only, F.col(SEQ))).alias("__fresh"),
         F.sum("__new").alias("__events"),
+        *_seq_count_aggs(lay, partial),
     ]
     if partial:
         raw = F.col("__lo")  # the event as it arrived (new or logged), if any
@@ -523,6 +536,7 @@ def _counts(per_key: DataFrame) -> dict[str, int]:
         n(act == "delete").alias("deleted"),
         n(act.isNull()).alias("unchanged"),
         F.sum("__late").alias("late"),
+        *[F.sum(f"__n_{c}").alias(c) for c in _SEQ_COUNTS],
     ).first()
     return {k: int(v or 0) for k, v in (row.asDict() if row else {}).items()}
 
@@ -549,7 +563,8 @@ def _merge(
 ) -> None:
     """One MERGE on the keys: a source row with a NULL sequence deletes its match (a clause
     added only when the batch deletes rows), any other updates or inserts; with
-    ``truncate_at``, rows the source does not match that are older than it are deleted."""
+    ``truncate_at``, rows the source does not match that are older than it are deleted.
+    It runs with :func:`~lakehouse.scd2.merge.default_merge_conf`, as SCD2's MERGE does."""
     seq_s, seq_t = qcol(spec.sequence_by, "s"), qcol(spec.sequence_by, "t")
     cond = all_of([qcol(k, "t") == qcol(k, "s") for k in lay.keys]) & touched.predicate("t")
     builder = table.delta_table().alias("t").merge(source.alias("s"), cond)
@@ -564,7 +579,8 @@ def _merge(
         builder = builder.whenNotMatchedBySourceDelete(condition=seq_t < F.lit(truncate_at))
     if lay.new_columns or lay.widened:
         builder = builder.withSchemaEvolution()
-    builder.execute()
+    with session_conf(table.spark, default_merge_conf(table.spark)):
+        builder.execute()
 
 
 def _to_log(partial: bool) -> Column:
@@ -579,22 +595,20 @@ def _to_log(partial: bool) -> Column:
     )
 
 
-def _seq_counts(per_seq: DataFrame, lay: Layout, partial: bool) -> dict[str, int]:
-    """In one aggregation: conflicting (key, sequence) pairs, events to log, of them
-    deletes, and (``partial``) new upserts with a NULL attribute."""
+def _seq_count_aggs(lay: Layout, partial: bool) -> list[Column]:
+    """Per-key sums over :func:`_per_seq`'s rows (``__n_<name>`` for each of
+    :data:`_SEQ_COUNTS`): conflicting (key, sequence) pairs, events to log, of them deletes,
+    and (``partial``) new upserts with a NULL attribute. A key with no new event has none of
+    them, so :func:`_per_key` dropping such keys loses no count."""
     e = F.col("__lo")
     nulls = any_of([e[a].isNull() for a in lay.attrs]) if partial else F.lit(False)
-
-    def n(cond: Column) -> Column:
-        return F.sum(cond.cast("int"))
-
-    row = per_seq.agg(
-        n(F.col("__conflict")).alias("conflicts"),
-        n(_to_log(partial)).alias("logged"),
-        n(_to_log(partial) & e[DEL]).alias("tombstones"),
-        n((F.col("__new") == 1) & ~e[DEL] & nulls).alias("ignored_null_updates"),
-    ).first()
-    return {k: int(v or 0) for k, v in (row.asDict() if row else {}).items()}
+    conds = {
+        "conflicts": F.col("__conflict"),
+        "logged": _to_log(partial),
+        "tombstones": _to_log(partial) & e[DEL],
+        "ignored_null_updates": (F.col("__new") == 1) & ~e[DEL] & nulls,
+    }
+    return [F.sum(conds[c].cast("int")).alias(f"__n_{c}") for c in _SEQ_COUNTS]
 
 
 def _log_rows(per_seq: DataFrame, lay: Layout, partial: bool) -> DataFrame:
