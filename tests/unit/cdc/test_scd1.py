@@ -6,10 +6,11 @@ import importlib
 from datetime import timedelta
 
 import pytest
-from delta.tables import DeltaTable
+from delta.tables import DeltaMergeBuilder, DeltaTable
 
 from lakehouse.cdc import SCD1Spec, apply_scd1
 from lakehouse.scd2 import SCD2ConflictError, SCD2SpecError
+from lakehouse.scd2.merge import ADVISORY_SIZE_KEY, SHJ_THRESHOLD_KEY
 
 FEED = "id string, v string, op string, seq int"
 SPEC = SCD1Spec(keys=["id"], sequence_by="seq", delete_when="op = 'D'", truncate_when="op = 'T'")
@@ -69,6 +70,26 @@ def test_an_older_event_never_overwrites_a_newer_one(spark, tmp_path):
     res = apply(spark, path, [("a", "old", "U", 3)])
     assert rows(spark, path) == [("a", "new", 5)]
     assert res.metrics["late"] == 1 and res.metrics["unchanged"] == 1 and not res.committed
+
+
+@pytest.mark.slow  # two calls; the SCD2 test of the same settings runs in the fast loop
+def test_the_merge_runs_with_scd2s_merge_settings(spark, tmp_path, monkeypatch):
+    path = str(tmp_path / "t")
+    apply(spark, path, [("a", "x", "U", 1)])
+    before = spark.conf.get(SHJ_THRESHOLD_KEY)
+    seen = []
+    real = DeltaMergeBuilder.execute
+
+    def spy(self):
+        seen.append(spark.conf.get(SHJ_THRESHOLD_KEY))
+        return real(self)
+
+    monkeypatch.setattr(DeltaMergeBuilder, "execute", spy)
+    apply(spark, path, [("a", "y", "U", 2)])
+    advisory = spark.conf.get(ADVISORY_SIZE_KEY)
+    assert seen == [advisory] and advisory != before
+    assert spark.conf.get(SHJ_THRESHOLD_KEY) == before
+    assert rows(spark, path) == [("a", "y", 2)]
 
 
 @pytest.mark.slow  # a long scenario: in the full gate, not the fast loop
