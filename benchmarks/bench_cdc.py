@@ -2,6 +2,7 @@
 
     python benchmarks/bench_cdc.py scd1 --rows 1000000
     python benchmarks/bench_cdc.py snapshot --rows 1000000
+    python benchmarks/bench_cdc.py snapshot --rows 1000000 --deletion-vectors on
 
 ``scd1``: a table of ``--rows`` live rows and a batch updating ``--change-frac`` of the keys
 (newer sequence) plus as many new keys. Contenders:
@@ -22,9 +23,13 @@ diff_merge the hand-written way: full outer join of the snapshot with the curren
            versions, then one MERGE closing changed and missing keys and inserting new
            versions (Delta docs' staged-updates pattern)
 
+``--deletion-vectors on`` writes the base table with ``delta.enableDeletionVectors`` set, so
+every contender's MERGE marks replaced rows in deletion vectors instead of rewriting the
+files that hold them (the overwrite replaces every file either way).
+
 Each contender works on its own copy of the base table, round-robin: ``--warmup`` untimed
-rounds, then ``--repeats`` timed ones. Printed: median wall time per contender and its ratio
-to the engine.
+rounds, then ``--repeats`` timed ones. Printed: median wall time per contender, its ratio
+to the engine, the row count afterwards and the deletion vectors its last commit added.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from benchmarks.bench_scd2 import write_base
 from lakehouse.cdc import SCD1Spec, SCD2Spec, apply_scd1, apply_snapshot
 from lakehouse.config import load_config
 from lakehouse.spark.session import build_spark_session
@@ -178,6 +184,15 @@ MODES: dict[str, dict[str, Callable[[SparkSession, str, DataFrame], None]]] = {
 }
 
 
+def dvs_added(spark: SparkSession, path: str) -> int:
+    """Deletion vectors the table's last commit added (0 for a commit that adds none)."""
+    from delta.tables import DeltaTable
+
+    row = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()
+    metrics = (row[0] if row else None) or {}
+    return int(metrics.get("numTargetDeletionVectorsAdded", 0))
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -187,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--change-frac", type=float, default=0.01)
     p.add_argument("--delete-frac", type=float, default=0.001, help="snapshot: keys missing")
     p.add_argument("--files", type=int, default=16)
+    p.add_argument("--deletion-vectors", choices=["on", "off"], default="off")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--workdir", default=None)
@@ -203,17 +219,19 @@ def main(argv: list[str] | None = None) -> None:
     contenders = MODES[args.mode]
     try:
         base = str(work / "base")
+        dv = args.deletion_vectors == "on"
         if args.mode == "scd1":
-            scd1_base(spark, args.rows, args.files).write.format("delta").save(base)
+            write_base(spark, scd1_base(spark, args.rows, args.files), base, dv)
             batch = scd1_batch(spark, args.rows, args.change_frac).localCheckpoint()
         else:
-            scd2_base(spark, args.rows, args.files).write.format("delta").save(base)
+            write_base(spark, scd2_base(spark, args.rows, args.files), base, dv)
             batch = snapshot_of(
                 spark, args.rows, args.change_frac, args.delete_frac
             ).localCheckpoint()
         n_batch = batch.count()
         times: dict[str, list[float]] = {n: [] for n in contenders}
         rows_after: dict[str, int] = {}
+        dvs: dict[str, int] = {}
         for rep in range(-args.warmup, args.repeats):
             for name, run in contenders.items():
                 dst = str(work / f"run_{name}_{rep}")
@@ -224,12 +242,14 @@ def main(argv: list[str] | None = None) -> None:
                 if rep >= 0:
                     times[name].append(elapsed)
                     rows_after[name] = spark.read.format("delta").load(dst).count()
+                    dvs[name] = dvs_added(spark, dst)
                 shutil.rmtree(dst)
         what = "batch rows" if args.mode == "scd1" else "snapshot rows"
         print(
             f"\nCDC {args.mode}: rows={args.rows:,} {what}={n_batch:,} "
             f"change={args.change_frac} delete={args.delete_frac if args.mode == 'snapshot' else 0} "
-            f"files={args.files} repeats={args.repeats} after {args.warmup} warm-up round(s)"
+            f"files={args.files} deletion vectors {args.deletion_vectors} "
+            f"repeats={args.repeats} after {args.warmup} warm-up round(s)"
         )
         print(
             f"machine: {platform.machine()} {platform.system()} "
@@ -237,11 +257,17 @@ def main(argv: list[str] | None = None) -> None:
             f"spark {spark.version}; {datetime.now():%Y-%m-%d %H:%M}"
         )
         base_t = statistics.median(times["engine"])
-        print(f"{'contender':<11}{'median s':>10}{'x engine':>10}{'rows after':>12}  runs (s)")
+        print(
+            f"{'contender':<11}{'median s':>10}{'x engine':>10}{'rows after':>12}{'DVs':>6}"
+            "  runs (s)"
+        )
         for name in contenders:
             med = statistics.median(times[name])
             runs = " ".join(f"{x:.1f}" for x in times[name])
-            print(f"{name:<11}{med:>10.2f}{med / base_t:>10.2f}{rows_after[name]:>12,}  {runs}")
+            print(
+                f"{name:<11}{med:>10.2f}{med / base_t:>10.2f}{rows_after[name]:>12,}"
+                f"{dvs[name]:>6}  {runs}"
+            )
     finally:
         spark.stop()
         if not args.workdir:
