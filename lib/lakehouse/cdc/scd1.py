@@ -275,7 +275,10 @@ def _apply_once(
         n_conflict_rows = 0
         if counts["conflicts"]:
             if on_conflict == "fail":
-                raise conflict_error(conflicts, lay)
+                error = conflict_error(conflicts, lay)
+                keys_df.unpersist()
+                per_seq.unpersist()
+                raise error
             rejected = (
                 feed.prepared.where((F.col(reason) == "") & ~F.col(_TRUNC))
                 .withColumn(SEQ, qcol(lay.seq))
