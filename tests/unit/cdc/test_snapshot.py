@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 from delta.tables import DeltaTable
+from hypothesis import strategies as st
 
 from lakehouse.cdc import SCD1Spec, SCD2Spec, SnapshotOrderError, apply_snapshot
 from lakehouse.scd2 import SCD2SpecError, check_scd2_invariants
@@ -169,3 +172,91 @@ def test_databricks_historical_snapshot_example(spark, tmp_path):
         key=repr,
     )
     assert check_scd2_invariants(spark, path, spec).ok
+
+
+# The hypothesis reference model, extended to snapshots (issue 26). Snapshots are applied
+# in ascending snapshot_at (an older one is refused), so the property is over sequences of
+# snapshots: random keys present or missing, random values (NULLs included), rows in random
+# order with an exact duplicate. The examples are applied side by side (as in
+# test_scd2_property): round j applies every example's j-th snapshot at snapshot_at j, an
+# example with fewer snapshots repeating its last one (which changes nothing).
+
+prop = importlib.import_module("tests.unit.scd2.test_scd2_property")
+WIDE = "id string, v string, w string"
+
+
+@st.composite
+def snapshot_runs(draw):
+    """1 to 4 snapshots of keys a, b, c: each key present or not, with its values."""
+    run = []
+    for _ in range(draw(st.integers(1, 4))):
+        rows = [
+            (key, draw(st.sampled_from([None, "x", "y"])), draw(st.sampled_from([None, "p"])))
+            for key in ("a", "b", "c")
+            if draw(st.booleans())
+        ]
+        run.append(draw(st.permutations(rows + rows[:1])))
+    return run
+
+
+def snapshot_model(run):
+    """SCD2 versions (id, v, w, valid_from, valid_to, is_current), SCD1 rows (id, v, w, at)
+    and the time of the last change, for snapshots taken at 1, 2, ..."""
+    versions, opened, live, last_change = [], {}, {}, 0
+    for at, rows in enumerate(run, start=1):
+        now = {r[0]: r[1:] for r in rows}
+        for key in sorted(set(opened) | set(now)):
+            if key in opened and opened[key][0] == now.get(key, ()):
+                continue  # unchanged (NULL-safe: tuples of None compare equal)
+            last_change = at
+            if key in opened:
+                values, since = opened.pop(key)
+                versions.append((key, *values, since, at, False))
+            if key in now:
+                opened[key] = (now[key], at)
+                live[key] = (*now[key], at)
+            else:
+                live.pop(key, None)
+    versions += [(key, *values, since, None, True) for key, (values, since) in opened.items()]
+    scd1 = [(key, *row) for key, row in live.items()]
+    return sorted(versions, key=repr), sorted(scd1, key=repr), last_change
+
+
+def apply_side_by_side(spark, path, runs, spec):
+    """Apply the runs side by side (see above); the number of rounds."""
+    n = max(map(len, runs))
+    padded = [run + [run[-1]] * (n - len(run)) for run in runs]
+    for at, rounds in enumerate(prop.side_by_side([[list(s) for s in p] for p in padded])):
+        df = spark.createDataFrame(rounds, WIDE)
+        apply_snapshot(spark, path, df, spec, snapshot_at=at + 1)
+    return n
+
+
+@pytest.mark.slow  # 17 to 30 s each: in the full gate (the fast loop is at its budget)
+@pytest.mark.parametrize("kind", ["scd2", "scd1"])
+def test_snapshots_match_the_model(spark, tmp_path, kind):
+    runs = prop.drawn(snapshot_runs())
+    spec = SCD2 if kind == "scd2" else SCD1
+    cols = ("id", "v", "w", "valid_from", "valid_to", "is_current") if kind == "scd2" else None
+    cols = cols or ("id", "v", "w", "at")
+    path = str(tmp_path / kind)
+    apply_side_by_side(spark, path, runs, spec)
+    got = prop.by_example(table(spark, path, cols))
+    models = [snapshot_model(run) for run in runs]
+    for i, run in enumerate(runs):
+        want = models[i][0] if kind == "scd2" else models[i][1]
+        assert got.get(i, []) == want, f"example {i}: snapshots {run}"
+    if kind == "scd2":
+        assert check_scd2_invariants(spark, path, spec).ok
+    # The first round again, at its own time: refused when any example changed something
+    # later (a change or a delete, the latter remembered in the event log), else identical
+    # to the table. Either way the table is unchanged.
+    before = (commits(spark, path), table(spark, path, cols))
+    first = [(f"e{i}_{r[0]}", *r[1:]) for i, run in enumerate(runs) for r in run[0]]
+    replay = spark.createDataFrame(first, WIDE)
+    if max(m[2] for m in models) > 1:
+        with pytest.raises(SnapshotOrderError):
+            apply_snapshot(spark, path, replay, spec, snapshot_at=1)
+    else:
+        assert not apply_snapshot(spark, path, replay, spec, snapshot_at=1).committed
+    assert (commits(spark, path), table(spark, path, cols)) == before
