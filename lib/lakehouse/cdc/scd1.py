@@ -86,7 +86,8 @@ class SCD1Spec:
     truncate_when
         SQL boolean expression marking truncates (AUTO CDC: ``apply_as_truncates``): a
         truncate at sequence ``s`` deletes every key whose row is older than ``s``, and an
-        upsert older than ``s`` arriving later stays deleted. Its key columns may be NULL.
+        upsert older than ``s`` arriving later stays deleted (one at ``s`` survives it, in
+        whichever batch it arrives). Its key columns may be NULL.
     except_columns
         Change-feed columns never stored (AUTO CDC: ``except_column_list``). ``None``:
         the columns only ``delete_when`` / ``truncate_when`` reference. The sequence
@@ -480,9 +481,16 @@ def _per_key(per_seq: DataFrame, lay: Layout, truncate_at: Any, partial: bool) -
                 F.min(F.when(sets, F.col(SEQ))).alias(f"__m{i}"),
             ]
     per_key = per_seq.groupBy(*[qcol(k) for k in lay.keys]).agg(*aggs)
-    gone = F.greatest(F.col("__d"), F.lit(truncate_at)) if truncate_at is not None else F.col("__d")
+
+    def survives(seq: Column) -> Column:
+        """A value set at ``seq`` outlives the key's latest delete (later than it) and the
+        latest truncate (not older than it: a truncate deletes rows older than itself,
+        as its MERGE clause does for keys the batch does not touch)."""
+        ok = F.col("__d").isNull() | (seq > F.col("__d"))
+        return ok & (seq >= F.lit(truncate_at)) if truncate_at is not None else ok
+
     u = F.col("__u")
-    live = u.isNotNull() & (gone.isNull() | (u["s"] > gone))
+    live = u.isNotNull() & survives(u["s"])
     has_row = F.col("__r").isNotNull()
     if partial:
         stored = F.col("__stored")
@@ -498,7 +506,7 @@ def _per_key(per_seq: DataFrame, lay: Layout, truncate_at: Any, partial: bool) -
                 ),
             )
             best = F.greatest(F.col(f"__c{i}"), base)
-            values[f"__v{i}"] = F.when(gone.isNull() | (best["s"] > gone), best["v"])
+            values[f"__v{i}"] = F.when(survives(best["s"]), best["v"])
         rewrite = ~has_row | (u["s"] != F.col("__r"))
         for i, a in enumerate(lay.attrs):
             rewrite = rewrite | ~same(values[f"__v{i}"], stored[a])

@@ -145,6 +145,22 @@ def test_a_truncate_deletes_every_key_in_effect_before_it(spark, tmp_path):
     assert not replay.committed and replay.metrics["truncated"] == 0
 
 
+@pytest.mark.slow  # three short scenarios: in the full gate, with the other truncate test
+def test_an_upsert_at_the_truncates_sequence_survives_it_in_any_order(spark, tmp_path):
+    # A truncate at 3 deletes rows older than 3. The upsert at 3 survives whether it comes
+    # before the truncate, after it or in its batch; the row at 1 goes in every order.
+    upsert, old, truncate = ("k", "v", "U", 3), ("j", "w", "U", 1), (None, None, "T", 3)
+    for name, batches in {
+        "before": [[old, upsert], [truncate]],
+        "after": [[old], [truncate], [upsert]],
+        "together": [[old, upsert, truncate]],
+    }.items():
+        path = str(tmp_path / name)
+        for batch in batches:
+            apply(spark, path, batch)
+        assert rows(spark, path) == [("k", "v", 3)], name
+
+
 def test_the_sequence_column_cannot_be_excepted():
     with pytest.raises(SCD2SpecError, match="sequence column 'seq'"):
         SCD1Spec(keys=["id"], sequence_by="seq", except_columns=["seq"])
