@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import shutil
+
+import pytest
 
 from lakehouse.cli import main
 from lakehouse.config import load_config
@@ -62,3 +65,43 @@ def test_tables_lists_layer_location_description_and_writers(capsys, tmp_path, m
         "    raw customer change feed",
         "    written by: bronze_ingest",
     ]
+
+
+def _selected_run(monkeypatch, tmp_path, argv):
+    """The jobs and refresh list ``lakehouse run ...`` would run with (no Spark started)."""
+    cli = importlib.import_module("lakehouse.cli.main")  # the package exports main()
+    (tmp_path / "landing").mkdir(exist_ok=True)
+    monkeypatch.setenv("LAKEHOUSE_DATA_ROOT", str(tmp_path))
+    seen = {}
+
+    def fake_run(settings, jobs, args, refresh):
+        seen.update(jobs=list(jobs), refresh=list(refresh))
+        return 0
+
+    monkeypatch.setattr(cli, "_run", fake_run)
+    assert main(argv) == 0
+    return seen
+
+
+def test_full_refresh_rebuilds_the_job_and_everything_downstream(monkeypatch, tmp_path):
+    downstream = ["silver_customers", "gold_daily_sales", "maintain"]
+    seen = _selected_run(monkeypatch, tmp_path, ["run", "silver_customers", "--full-refresh"])
+    assert seen == {"jobs": downstream, "refresh": downstream}
+    seen = _selected_run(monkeypatch, tmp_path, ["run", "gold_daily_sales", "--full-refresh-all"])
+    assert seen["jobs"] == seen["refresh"] and seen["jobs"][0] == "bronze_ingest"
+    assert len(seen["jobs"]) == 5
+    seen = _selected_run(monkeypatch, tmp_path, ["run", "silver_customers"])
+    assert seen == {"jobs": ["silver_customers"], "refresh": []}
+
+
+def test_full_refresh_flags_exclude_each_other_and_a_bad_trigger_exits_2(
+    monkeypatch, tmp_path, capsys
+):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "all", "--full-refresh", "--full-refresh-all"])
+    assert exit_.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    (tmp_path / "landing").mkdir()
+    monkeypatch.setenv("LAKEHOUSE_DATA_ROOT", str(tmp_path))
+    assert main(["run", "all", "--continuous", "--trigger", "0s"]) == 2
+    assert "invalid trigger interval '0s'" in capsys.readouterr().err
