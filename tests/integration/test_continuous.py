@@ -1,13 +1,16 @@
 """Continuous mode: ``lakehouse run all --continuous`` keeps the streams running.
 
-Start it on generated landing data, drop a new orders file in, see the order reach
-``fact_sales`` without a restart, then SIGTERM: the process stops by itself within a bounded
-time, exit code 0, and leaves no process behind (its JVM included).
+Start it on generated landing data without any orders file, so the orders tables and
+``fact_sales`` do not exist yet and the streams over them wait for them. Drop the orders
+files in, see a new order reach ``fact_sales`` and its day ``daily_revenue`` without a
+restart, then SIGTERM: the process stops by itself within a bounded time, exit code 0, and
+leaves no process behind (its JVM included).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,6 +52,9 @@ def test_continuous_run_picks_up_new_files_and_stops_on_sigterm(
     data = tmp_path / "data"
     landing = data / "landing"
     generate_landing(landing, orders=60, days=3, seed=2, malformed_fraction=0.0)
+    held = tmp_path / "held_orders"
+    shutil.move(landing / "orders", held)
+    (landing / "orders").mkdir()
     log = tmp_path / "lakehouse.log"
     path = os.pathsep.join([str(repo_root / "lib"), str(repo_root)])  # no install needed
     env = {
@@ -71,16 +77,22 @@ def test_continuous_run_picks_up_new_files_and_stops_on_sigterm(
             600,
             proc,
         )
+        assert not is_delta_table(spark, str(data / "silver" / "orders"))
+        for held_file in held.iterdir():
+            shutil.move(held_file, landing / "orders" / held_file.name)
         new = landing / "orders" / "orders_live.csv"
         new.write_text(f"{HEADER}\nOLIVE1,C0000001,P000001,2,9.50,2025-01-02 12:00:00\n")
         fact = str(data / "gold" / "fact_sales")
+        daily = str(data / "gold" / "daily_revenue")
 
         def arrived() -> bool:
-            if not is_delta_table(spark, fact):
+            if not (is_delta_table(spark, fact) and is_delta_table(spark, daily)):
                 return False
-            return spark.read.format("delta").load(fact).where("order_id = 'OLIVE1'").count() == 1
+            facts = spark.read.format("delta").load(fact).where("order_id = 'OLIVE1'")
+            days = spark.read.format("delta").load(daily).where("order_date = '2025-01-02'")
+            return facts.count() == 1 and days.count() == 1
 
-        _wait_for("the new order in fact_sales", arrived, 300, proc)
+        _wait_for("the new order in fact_sales and daily_revenue", arrived, 300, proc)
         os.kill(proc.pid, signal.SIGTERM)  # the driver process, as `kill <pid>` would
         assert proc.wait(timeout=180) == 0, log.read_text()[-3000:]
         deadline = time.monotonic() + 30
@@ -89,6 +101,10 @@ def test_continuous_run_picks_up_new_files_and_stops_on_sigterm(
         assert not _alive(proc.pid), "a process of the run (its JVM?) outlived it"
         text = log.read_text()
         assert "stopping the streams at the next increment boundary" in text
+        # the streams over tables created after the start: silver_orders', gold's two
+        assert "job silver_orders: stream over bronze_orders started" in text
+        assert "job gold_daily_sales: stream over orders started" in text
+        assert "job gold_daily_sales: stream over fact_sales started" in text
         assert "(continuous)" in text  # the run report lists the continuous phase
     finally:
         if proc.poll() is None or _alive(proc.pid):

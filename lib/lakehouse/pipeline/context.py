@@ -39,6 +39,7 @@ A job module::
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -93,6 +94,11 @@ class JobContext(Generic[C]):
     trigger: Trigger = AVAILABLE_NOW
     #: The job's streaming queries, in the order they were started.
     streams: list[StreamRun] = field(default_factory=list)
+    #: Held while one of the job's handlers runs: a job's increments run one at a time.
+    handler_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: Continuous runs: streams over tables that did not exist yet, each a call that
+    #: starts the stream once its table exists (True) or does nothing (False).
+    pending: list[Callable[[], bool]] = field(default_factory=list, repr=False)
 
     # ------------------------------------------------------------------ tables
 
@@ -127,13 +133,29 @@ class JobContext(Generic[C]):
         """Where this job's stream over ``source`` keeps its checkpoint."""
         return checkpoint_path(self.settings, self.job, source)
 
+    def one_at_a_time(self, handler: Callable[[Increment], None]) -> Callable[[Increment], None]:
+        """``handler``, run under the job's :attr:`handler_lock`.
+
+        A batch run handles one stream after another anyway. In a continuous run each
+        stream is a query of its own, and without the lock two of one job's handlers could
+        interleave: gold could load new orders joined to a customer version that a late
+        event is replacing while its correction reads ``fact_sales`` without them, and
+        those rows would never be corrected. Under the lock, whichever handler runs second
+        sees what the first committed."""
+
+        def serialized(inc: Increment) -> None:
+            with self.handler_lock:
+                handler(inc)
+
+        return serialized
+
     def _start(self, source: str, stream: DataFrame, handler: Callable[[Increment], None]) -> None:
         spec = StreamSpec(
             job=self.job,
             source=source,
             checkpoint=self.checkpoint(source),
             batch_id=self.batch_id,
-            handler=handler,
+            handler=self.one_at_a_time(handler),
             trigger=self.trigger,
             policy=self.writes.policy,
         )
@@ -159,7 +181,8 @@ class JobContext(Generic[C]):
 
         ``starting_version`` (``"latest"`` or a number) is where a *new* checkpoint starts;
         a checkpoint that exists resumes where it stopped. A table that does not exist yet
-        has nothing to give: the source is recorded as skipped.
+        has nothing to give: the source is recorded as skipped, and in a continuous run the
+        stream waits in :attr:`pending` until :meth:`start_pending` finds the table.
         """
         # a job may follow its own output's change feed
         own = table in self.config.outputs
@@ -167,7 +190,20 @@ class JobContext(Generic[C]):
         checkpoint = self.checkpoint(table)
         state = DeltaTableRef.for_path(self.spark, path).version_and_id()
         if state is None:
-            self.streams.append(StreamRun(self.job, table, checkpoint, skipped="no table yet"))
+            waiting = StreamRun(self.job, table, checkpoint, skipped="no table yet")
+            self.streams.append(waiting)
+            if self.trigger.continuous:
+
+                def start_when_created() -> bool:
+                    if DeltaTableRef.for_path(self.spark, path).version_and_id() is None:
+                        return False
+                    self.streams.remove(waiting)
+                    self.stream_table(
+                        table, handler, change_feed=change_feed, starting_version=starting_version
+                    )
+                    return True
+
+                self.pending.append(start_when_created)
             return
         if not self.trigger.continuous and delta_stream_caught_up(self.spark, checkpoint, *state):
             # a batch run of the query would start, find nothing and stop: not started
@@ -225,6 +261,15 @@ class JobContext(Generic[C]):
             .select("path", "length", "modificationTime")
         )
         self._start(source, stream, handler)
+
+    def start_pending(self) -> list[str]:
+        """Start the :attr:`pending` streams whose tables exist now; their sources."""
+        started = []
+        for start in list(self.pending):
+            if start():
+                self.pending.remove(start)
+                started.append(self.streams[-1].source)
+        return started
 
     def stream_summary(self) -> None:
         """Record in the result what each stream read: increments, rows, source offsets,

@@ -239,8 +239,10 @@ def run_continuous(
     """Catch up with one batch run, then keep every job's streams running with ``trigger``
     until ``stop`` is set (or a stream fails); stop them at an increment boundary.
 
-    Jobs without streams (such as maintenance) run once when the streams start. Raises
-    :class:`JobFailedError` if the catch-up run or a stream fails.
+    Jobs without streams (such as maintenance) run once when the streams start. A stream
+    over a table that does not exist yet starts once the table does (looked for every
+    :data:`PENDING_POLL_S` seconds), so a first landing file flows to gold without a
+    restart. Raises :class:`JobFailedError` if the catch-up run or a stream fails.
     """
     if not trigger.continuous:
         raise ValueError("run_continuous needs a processing-time trigger (Trigger.every)")
@@ -267,10 +269,23 @@ def run_continuous(
     return report
 
 
+#: How often a continuous run looks for the tables its waiting streams need.
+PENDING_POLL_S = 5.0
+
+
 def _wait(contexts: Sequence[JobContext[Any]], stop: threading.Event) -> None:
-    """Until ``stop`` is set or one of the streams is no longer active."""
-    runs = [r for c in contexts for r in c.streams if r.query is not None]
+    """Until ``stop`` is set or one of the streams is no longer active; meanwhile start
+    the streams whose tables have appeared."""
+    polled = time.monotonic()
     while not stop.wait(0.5):
+        if time.monotonic() - polled >= PENDING_POLL_S:
+            polled = time.monotonic()
+            for ctx in contexts:
+                for source in ctx.start_pending():
+                    log.info(
+                        "job %s: stream over %s started (its table exists now)", ctx.job, source
+                    )
+        runs = [r for c in contexts for r in c.streams if r.query is not None]
         if any(not r.query.isActive for r in runs if r.query is not None):
             return
 

@@ -141,3 +141,27 @@ def test_a_batch_run_does_not_start_a_stream_that_has_read_every_version(spark, 
     commits = sorted((tmp_path / "data").glob("_checkpoints/silver_customers/*/commits/*"))
     commits[-1].unlink()  # the last batch ran but its commit is not logged: run it again
     assert not delta_stream_caught_up(spark, checkpoint, 1, table_id)
+
+
+def test_a_jobs_handlers_run_one_at_a_time(spark, tmp_path):
+    # In a continuous run each stream calls its handler from its own thread.
+    import threading
+    import time
+
+    with job_context(spark, _settings(tmp_path), "gold_daily_sales", batch_id="b") as ctx:
+        inside, overlaps = [], []
+
+        def handler(inc):
+            inside.append(inc)
+            if len(inside) > 1:
+                overlaps.append(len(inside))
+            time.sleep(0.05)
+            inside.remove(inc)
+
+        wrapped = ctx.one_at_a_time(handler)
+        threads = [threading.Thread(target=wrapped, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert overlaps == [] and inside == []
