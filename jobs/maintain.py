@@ -298,6 +298,11 @@ def run(ctx: JobContext[Config]) -> None:
         _remember(ctx, task.table, task.path, vacuumed="files_deleted" in entry.get("vacuum", {}))
     ctx.result.details["tables"] = per_table
     ctx.result.details["batch_id"] = ctx.batch_id
+    # the run report's no-op flag: every table skipped, none optimized or vacuumed
+    noop = all(set(entry) == {"skipped"} for entry in per_table.values())
+    ctx.result.details["noop"] = noop
+    if noop:
+        ctx.result.details["noop_reason"] = "no table needed maintenance"
 
 
 def _optimize_details(report: Mapping[str, Any]) -> dict[str, Any]:

@@ -156,9 +156,12 @@ def _read_summary(stats: dict[str, Any]) -> str:
 
 
 def _streams_summary(details: dict[str, Any]) -> str:
-    """One line: no-op, or per source the increments read (id, offsets) and rows."""
+    """One line: no-op, or per source the increments read (id, offsets) and rows. A job
+    without streams that sets ``noop`` (``maintain``) prints its ``noop_reason``."""
     if "increments" not in details:
-        return ""
+        return (
+            f"no-op: {details.get('noop_reason', 'nothing to do')}" if details.get("noop") else ""
+        )
     if details.get("noop"):
         return "no-op: nothing new in any source"
     parts = []

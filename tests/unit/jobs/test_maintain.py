@@ -93,6 +93,7 @@ def test_run_optimizes_zorders_and_vacuums(spark, tmp_path):
     assert again.details["tables"]["fact_sales"] == {
         "skipped": "no commits since the last maintenance"
     }
+    assert result.details["noop"] is False and again.details["noop"] is True
     again_version = table_version(spark, fact)
     assert again_version == version
     # an append: OPTIMIZE only its partition; the VACUUM look is not due yet (24 h)

@@ -12,7 +12,11 @@ def test_render_shows_increments_and_noop():
     idle = JobResult(job="gold_daily_sales")
     idle.details["increments"] = [{"source": "orders", "increments": [], "rows_read": 0}]
     idle.details["noop"] = True
-    text = RunReport(run_id="r", env="local", started_at="t", jobs=[busy, idle]).render()
+    rested = JobResult(job="maintain")  # no streams: its own reason
+    rested.details.update(noop=True, noop_reason="no table needed maintenance")
+    jobs = [busy, idle, rested]
+    text = RunReport(run_id="r", env="local", started_at="t", jobs=jobs).render()
+    assert "no-op: no table needed maintenance" in text
     assert (
         "increments: bronze_orders #3,4 120 rows; bronze_products: nothing new; "
         "gone: no table yet" in text
