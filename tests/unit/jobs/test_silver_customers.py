@@ -1,5 +1,6 @@
 from datetime import datetime
 
+import pytest
 from chispa import assert_df_equality
 
 import jobs.silver_customers as silver
@@ -38,3 +39,40 @@ def test_transform_types_and_rejects(spark):
         ("unknown op", "f2"),
         ("unparseable updated_at", "f2"),
     ]
+
+
+@pytest.mark.slow  # three job runs: in the full gate, with the silver_orders increment scenario
+def test_each_run_applies_only_its_increment_late_events_included(spark, settings):
+    from lakehouse.pipeline import execute_job
+
+    bronze = settings.table_path("bronze_customers")
+
+    def land(rows, batch):
+        data = [(*r, T, f"{batch}.json", batch) for r in rows]
+        spark.createDataFrame(data, RAW).write.format("delta").mode("append").save(bronze)
+
+    def versions():
+        dim = spark.read.format("delta").load(settings.table_path("dim_customer"))
+        return sorted(
+            (r.customer_id, r.city, r.valid_from.day, r.valid_to and r.valid_to.day)
+            for r in dim.collect()
+        )
+
+    land([("C1", "Ada", None, "Oslo", "gold", "I", "2025-01-01 00:00:00"),
+          ("C2", "Bo", None, "Lima", "gold", "I", "2025-01-02 00:00:00")], "b1")  # fmt: skip
+    first = execute_job(spark, settings, "silver_customers", batch_id="r1")
+    assert (first.rows_in, first.rows_quarantined) == (2, 0)
+    # the next increment: a move on the 5th, a late one on the 3rd, a row without a key
+    land([("C1", "Ada", None, "Rome", "gold", "U", "2025-01-05 00:00:00"),
+          ("C1", "Ada", None, "Bern", "gold", "U", "2025-01-03 00:00:00"),
+          (None, "Nil", None, "Pune", "gold", "U", "2025-01-04 00:00:00")], "b2")  # fmt: skip
+    second = execute_job(spark, settings, "silver_customers", batch_id="r2")
+    assert (second.rows_in, second.rows_quarantined) == (3, 1)  # not the first increment's
+    assert versions() == [
+        ("C1", "Bern", 3, 5),
+        ("C1", "Oslo", 1, 3),
+        ("C1", "Rome", 5, None),
+        ("C2", "Lima", 2, None),
+    ]
+    idle = execute_job(spark, settings, "silver_customers", batch_id="r3")
+    assert idle.rows_in == 0 and idle.details["noop"] is True
