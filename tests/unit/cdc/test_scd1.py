@@ -217,8 +217,9 @@ def test_partial_updates_keep_the_values_in_effect(spark, tmp_path):
     )
     assert wide_rows(spark, path) == [("l", "y", "p", 5)]
     assert res.metrics["ignored_null_updates"] == 1
-    apply_scd1(spark, path, spark.createDataFrame([("l", None, "q", "U", 3)], WIDE), PARTIAL)
+    res = apply_scd1(spark, path, spark.createDataFrame([("l", None, "q", "U", 3)], WIDE), PARTIAL)
     assert wide_rows(spark, path) == [("l", "y", "q", 5)]
+    assert res.metrics["ignored_null_updates"] == 1
     gc = SCD1Spec(
         keys=["id"],
         sequence_by="seq",

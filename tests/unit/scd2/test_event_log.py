@@ -147,6 +147,11 @@ def test_tombstone_retention_expires_the_log(spark, tmp_path):
     assert spark.read.format("delta").load(log_location(path)).count() == 0
     apply(spark, path, [("a", "x", None, "U", 1)], spec)
     assert ("a", "x", 1, None, True) in versions(spark, path)
+    # the same two batches with the default retention: the logged delete closes the version
+    kept = str(tmp_path / "kept")
+    apply(spark, kept, [("a", None, None, "D", 5)])
+    apply(spark, kept, [("a", "x", None, "U", 1)])
+    assert versions(spark, kept) == [("a", "x", 1, 5, False)]
 
 
 def test_databricks_scd2_example_in_any_batch_order(spark, tmp_path):
