@@ -38,6 +38,19 @@ def _table(spark: SparkSession, settings: Settings, name: str):
     return spark.read.format("delta").load(settings.table_path(name))
 
 
+def _same_tables(
+    spark: SparkSession, settings: Settings, other: Settings, names: tuple[str, ...]
+) -> None:
+    for name in names:
+        assert_df_equality(
+            _table(spark, settings, name),
+            _table(spark, other, name),
+            ignore_row_order=True,
+            ignore_column_order=True,
+            ignore_nullable=True,
+        )
+
+
 def _late_event(spark: SparkSession, settings: Settings) -> tuple[dict, set[str]]:
     """A customer event dated between a current version's start and a later order of that
     customer, with another city; and the orders it moves to the new version."""
@@ -124,14 +137,7 @@ def test_increments_and_a_late_event_equal_a_full_refresh(
     )
     shutil.copytree(settings.landing_path, fresh.landing_path)
     assert run_pipeline(spark, fresh, jobs=JOBS, batch_id="full").ok
-    for name in DERIVED:
-        assert_df_equality(
-            _table(spark, settings, name),
-            _table(spark, fresh, name),
-            ignore_row_order=True,
-            ignore_column_order=True,
-            ignore_nullable=True,
-        )
+    _same_tables(spark, settings, fresh, DERIVED)
     for name in (
         "bronze_orders",
         "bronze_customers",
@@ -147,11 +153,4 @@ def test_increments_and_a_late_event_equal_a_full_refresh(
     assert rebuilt == ["silver_customers", "gold_daily_sales"]
     assert full_refresh(spark, settings, rebuilt)
     assert run_pipeline(spark, settings, jobs=rebuilt, batch_id="refresh").ok
-    for name in ("dim_customer", "fact_sales", "daily_revenue"):
-        assert_df_equality(
-            _table(spark, settings, name),
-            _table(spark, fresh, name),
-            ignore_row_order=True,
-            ignore_column_order=True,
-            ignore_nullable=True,
-        )
+    _same_tables(spark, settings, fresh, ("dim_customer", "fact_sales", "daily_revenue"))
