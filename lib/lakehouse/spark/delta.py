@@ -70,12 +70,28 @@ class DeltaTableRef:
         return cls(spark, target, is_path="/" in target or ":" in target)
 
     def exists(self) -> bool:
-        """Whether there is a Delta table there."""
-        from delta.tables import DeltaTable
+        """Whether there is a Delta table there.
 
-        if self.is_path:
-            return bool(DeltaTable.isDeltaTable(self.spark, self.location))
-        return bool(self.spark.catalog.tableExists(self.location))
+        Delta caches a table's log per path, and ``isDeltaTable`` does not refresh it: looked
+        at while another process had created ``_delta_log`` but not committed yet, the path
+        would stay "no table" in this session. A path with a ``_delta_log`` is therefore
+        asked again after a read, which refreshes the log."""
+        from delta.tables import DeltaTable
+        from pyspark.errors import AnalysisException
+
+        from lakehouse.spark.fs import path_exists
+
+        if not self.is_path:
+            return bool(self.spark.catalog.tableExists(self.location))
+        if DeltaTable.isDeltaTable(self.spark, self.location):
+            return True
+        if not path_exists(self.spark, f"{self.location}/_delta_log"):
+            return False
+        try:
+            _ = self.spark.read.format("delta").load(self.location).schema
+        except AnalysisException:
+            return False
+        return bool(DeltaTable.isDeltaTable(self.spark, self.location))
 
     def delta_table(self) -> DeltaTable:
         """Delta's own handle (for MERGE builders, history, detail)."""
