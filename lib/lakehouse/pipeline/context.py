@@ -195,7 +195,7 @@ class JobContext(Generic[C]):
             if self.trigger.continuous:
 
                 def start_when_created() -> bool:
-                    if DeltaTableRef.for_path(self.spark, path).version_and_id() is None:
+                    if not DeltaTableRef.for_path(self.spark, path).exists():
                         return False
                     self.streams.remove(waiting)
                     self.stream_table(
